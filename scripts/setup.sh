@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs every build, test, demo and benchmark dependency from Debian's archive.
+# Idempotent: when everything is already installed it changes nothing and says so.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  g++ meson ninja-build pkg-config
+  libdpdk-dev libbpf-dev libxdp-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  prometheus-cpp-dev googletest libgtest-dev libgmock-dev
+  # test rig, demo and benchmark
+  iproute2 iputils-ping procps psmisc util-linux ethtool
+  nginx-light curl wrk haproxy nftables tcpdump python3
+)
+
+die() { echo "setup.sh: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (it installs packages; the tests create network namespaces)"
+if ! grep -qsE '^(ID|ID_LIKE)=.*debian' /etc/os-release; then
+  die "needs a Debian-like system with apt-get (found: $(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-unknown}"))"
+fi
+command -v apt-get >/dev/null || die "apt-get not found"
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup.sh: all ${#PACKAGES[@]} packages already installed"
+else
+  echo "setup.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  # policy-rc.d keeps the packaged nginx/haproxy services from starting on the host:
+  # the tests run their own instances inside network namespaces.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# AF_XDP ports load their XDP program through libxdp, which wants a bpffs.
+if [ -d /sys/fs/bpf ] && ! mountpoint -q /sys/fs/bpf; then
+  mount -t bpf bpf /sys/fs/bpf && echo "setup.sh: mounted bpffs on /sys/fs/bpf"
+fi
