@@ -1,0 +1,88 @@
+// Every counter the data plane publishes, defined once. The X-macros below generate the
+// enums here and the names that lbctl and the metrics endpoint print, so a new drop
+// reason cannot exist without a counter and a name (VPP's error-counter idea).
+//
+// Order is part of the ABI: counters are arrays indexed by these enums in the status
+// region. Append only, and bump kAbiVersion when doing so.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace fulcrum::abi {
+
+// X(identifier, "name", "what an operator should read into it")
+#define FULCRUM_DROP_REASONS(X)                                                              \
+  X(FrameTooShort, "frame_too_short", "frame shorter than its Ethernet/802.1Q header")        \
+  X(UnknownEthertype, "unknown_ethertype", "neither IPv4 nor ARP")                            \
+  X(ArpMalformed, "arp_malformed", "ARP that is not Ethernet/IPv4 or is truncated")           \
+  X(ArpNotForUs, "arp_not_for_us", "ARP request for an address this node does not own")       \
+  X(IpTruncated, "ip_truncated", "frame ends inside the IPv4 header")                         \
+  X(IpBadVersion, "ip_bad_version", "IP version field is not 4")                              \
+  X(IpBadIhl, "ip_bad_ihl", "IPv4 header length below 20 bytes")                              \
+  X(IpBadTotalLength, "ip_bad_total_length", "IPv4 total length beyond the frame or below the header") \
+  X(IpBadChecksum, "ip_bad_checksum", "IPv4 header checksum wrong")                           \
+  X(IpBadSource, "ip_bad_source", "source address is zero, loopback, multicast or broadcast") \
+  X(IpTtlExceeded, "ip_ttl_exceeded", "TTL would reach zero at this hop")                     \
+  X(IpFragment, "ip_fragment", "IPv4 fragment (not reassembled; see docs/dataplane.md)")     \
+  X(IpUnsupportedProtocol, "ip_unsupported_protocol", "protocol not handled for this destination") \
+  X(TcpTruncated, "tcp_truncated", "frame ends inside the TCP header")                        \
+  X(TcpBadDataOffset, "tcp_bad_data_offset", "TCP data offset below 5 words or beyond the packet") \
+  X(TcpBadFlags, "tcp_bad_flags", "impossible TCP flag combination (SYN+FIN, SYN+RST, none)") \
+  X(IcmpTruncated, "icmp_truncated", "ICMP message shorter than its header or quoted packet") \
+  X(IcmpBadChecksum, "icmp_bad_checksum", "ICMP checksum wrong on a message addressed to us") \
+  X(IcmpUnsupported, "icmp_unsupported", "ICMP type not answered or translated")             \
+  X(IcmpNoFlow, "icmp_no_flow", "ICMP error quoting a packet of no tracked flow")            \
+  X(NoTables, "no_tables", "no table generation published by the control plane yet")        \
+  X(TablesChanged, "tables_changed", "table slot rewritten under a stalled worker; burst discarded") \
+  X(NotForUs, "not_for_us", "neither a VIP, nor a reply of a tracked flow, nor this node")  \
+  X(NoBackend, "no_backend", "VIP has no backend that may take new connections")            \
+  X(ConntrackFull, "conntrack_full", "no connection entry free for a flow that needs state (fullnat)") \
+  X(SnatExhausted, "snat_exhausted", "no free source port in the VIP's SNAT pool")           \
+  X(NatConflict, "nat_conflict", "reply key already used by another flow (same backend in two nat VIPs)") \
+  X(BackendDownReset, "backend_down_reset", "flow to a down backend reset (VIP policy reset)") \
+  X(NoRoute, "no_route", "no route to the next hop")                                         \
+  X(NeighbourQueueFull, "neighbour_queue_full", "next hop unresolved and its wait queue full") \
+  X(HandoffRingFull, "handoff_ring_full", "ring to another lcore full")                     \
+  X(TxFull, "tx_full", "port transmit queue full")
+
+#define FULCRUM_WORKER_COUNTERS(X)                                                           \
+  X(RxPackets, "rx_packets", "packets received")                                             \
+  X(RxBytes, "rx_bytes", "bytes received")                                                   \
+  X(TxPackets, "tx_packets", "packets transmitted")                                          \
+  X(TxBytes, "tx_bytes", "bytes transmitted")                                                \
+  X(NewConnections, "new_connections", "connection entries created")                         \
+  X(MidstreamPickups, "midstream_pickups", "flows without a SYN taken up by Maglev (restart/failover)") \
+  X(StatelessForwards, "stateless_forwards", "new-flow packets forwarded by Maglev without an entry (table full)") \
+  X(ConntrackExpired, "conntrack_expired", "connection entries expired by timeout")          \
+  X(ConntrackEvicted, "conntrack_evicted", "embryonic entries evicted under table pressure")  \
+  X(HandedOff, "handed_off", "first packets of new flows handed to the owning worker")       \
+  X(IpOptions, "ip_options", "IPv4 packets with options (forwarded, options untouched)")    \
+  X(ArpReplies, "arp_replies", "ARP replies sent for our addresses and VIPs")                \
+  X(IcmpEchoReplies, "icmp_echo_replies", "ICMP echo replies sent")                          \
+  X(IcmpErrorsTranslated, "icmp_errors_translated", "ICMP errors of tracked flows translated and forwarded") \
+  X(ResetsSent, "resets_sent", "TCP resets sent for flows of down backends")
+
+#define FULCRUM_ENUM_ENTRY(id, name, help) id,
+enum class DropReason : uint16_t { FULCRUM_DROP_REASONS(FULCRUM_ENUM_ENTRY) kCount };
+enum class WorkerCounter : uint16_t { FULCRUM_WORKER_COUNTERS(FULCRUM_ENUM_ENTRY) kCount };
+#undef FULCRUM_ENUM_ENTRY
+
+inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCount);
+inline constexpr size_t kWorkerCounterCount = static_cast<size_t>(WorkerCounter::kCount);
+
+struct CounterInfo {
+  std::string_view name;
+  std::string_view help;
+};
+
+#define FULCRUM_INFO_ENTRY(id, name, help) CounterInfo{name, help},
+inline constexpr CounterInfo kDropReasonInfo[] = {FULCRUM_DROP_REASONS(FULCRUM_INFO_ENTRY)};
+inline constexpr CounterInfo kWorkerCounterInfo[] = {FULCRUM_WORKER_COUNTERS(FULCRUM_INFO_ENTRY)};
+#undef FULCRUM_INFO_ENTRY
+
+constexpr std::string_view name_of(DropReason r) { return kDropReasonInfo[static_cast<size_t>(r)].name; }
+constexpr std::string_view name_of(WorkerCounter c) { return kWorkerCounterInfo[static_cast<size_t>(c)].name; }
+
+}  // namespace fulcrum::abi

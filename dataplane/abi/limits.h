@@ -1,0 +1,30 @@
+// Capacities compiled into the shared-memory ABI. Both planes are built from this one
+// header; each region's header records them and a reader refuses a region whose
+// capacities differ from its own (that is an ABI mismatch, not a runtime setting).
+//
+// Why fixed capacities rather than sizes chosen at run time: the regions live in tmpfs,
+// which allocates a page only when it is first written, so a generous fixed layout costs
+// only what is used, and fixed offsets let both sides pin the layout with static_assert.
+#pragma once
+
+#include <cstdint>
+
+namespace fulcrum::abi {
+
+inline constexpr uint32_t kAbiVersion = 1;
+
+inline constexpr uint32_t kMaxVips = 256;
+// Backends across all VIPs of one table generation; also the size of the stable
+// backend-id space that status counters and connection entries refer to.
+inline constexpr uint32_t kMaxBackends = 8192;
+inline constexpr uint32_t kMaxSnatAddrs = 16;            // per VIP (fullnat source pool)
+inline constexpr uint32_t kMaglevPoolEntries = 1u << 24;  // per slot, shared by all VIPs
+inline constexpr uint32_t kMaxMaglevSize = kMaglevPoolEntries;
+inline constexpr uint32_t kMaxWorkers = 32;
+// Open-addressing index from (VIP address, port) to VIP; a power of two, at most 25 % full.
+inline constexpr uint32_t kVipIndexSize = 4 * kMaxVips;
+
+static_assert((kVipIndexSize & (kVipIndexSize - 1)) == 0, "VIP index size must be a power of two");
+static_assert(kMaxBackends <= 0xFFFF, "backend ids and Maglev entries are 16-bit");
+
+}  // namespace fulcrum::abi

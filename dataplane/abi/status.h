@@ -1,0 +1,80 @@
+// The status region: written only by the data plane, read by the control plane and lbctl.
+//
+// Each worker owns one cache-aligned WorkerStatus and is its only writer; readers sum
+// across workers. Counters are monotonic for the life of one data-plane process (they
+// restart at zero when it restarts; start_count tells readers that happened).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "dataplane/abi/counters.h"
+#include "dataplane/abi/limits.h"
+
+namespace fulcrum::abi {
+
+inline constexpr uint64_t kStatusMagic = 0x5453'4C4D'5243'4C46ull;  // "FLCRMLST" little-endian
+
+// A counter with exactly one writer. Relaxed atomics compile to plain loads and stores on
+// x86-64, and keep a concurrent reader in another process well defined.
+struct Counter {
+  std::atomic<uint64_t> value;
+  void add(uint64_t n) { value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  uint64_t get() const { return value.load(std::memory_order_relaxed); }
+};
+static_assert(sizeof(Counter) == 8);
+
+struct alignas(64) WorkerStatus {
+  // Quiescent state for the table publish protocol: the generation this worker loaded at
+  // the start of its latest burst. It holds nothing older.
+  std::atomic<uint64_t> seen_generation;
+  std::atomic<uint32_t> online;          // 1 while the worker's loop runs
+  uint32_t lcore_id;
+  std::atomic<uint64_t> conntrack_entries;  // gauge: entries this worker owns
+  std::atomic<uint64_t> loop_monotonic_ns;  // last time the loop came round (stall detection)
+  uint8_t reserved[32];
+  Counter counters[kWorkerCounterCount];      // by WorkerCounter
+  Counter drops[kDropReasonCount];            // by DropReason
+  Counter vip_new_connections[kMaxVips];      // by Vip::vip_id
+  Counter backend_opened[kMaxBackends];       // by stable backend id
+  Counter backend_closed[kMaxBackends];       // active = sum(opened) - sum(closed)
+};
+static_assert(offsetof(WorkerStatus, counters) == 64);
+static_assert(kWorkerCounterCount == 15 && kDropReasonCount == 32,
+              "counter sets changed: bump kAbiVersion and update these numbers");
+static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);
+static_assert(offsetof(WorkerStatus, backend_opened) ==
+              64 + 8 * (kWorkerCounterCount + kDropReasonCount + kMaxVips));
+static_assert(sizeof(WorkerStatus) == 133'568);  // 133,560 bytes of fields + tail padding to 64
+
+struct alignas(64) StatusHeader {
+  uint64_t magic;
+  uint32_t abi_version;
+  uint32_t header_size;
+  uint64_t region_size;
+  uint32_t max_workers;
+  uint32_t max_backends;
+  uint32_t max_vips;
+  uint16_t drop_reason_count;
+  uint16_t worker_counter_count;
+  uint8_t reserved0[24];
+  // Second cache line: liveness, written by the data plane's main lcore.
+  alignas(64) std::atomic<uint64_t> heartbeat_monotonic_ns;
+  std::atomic<uint64_t> started_realtime_ns;
+  std::atomic<uint64_t> start_count;    // +1 per data-plane start: the control plane republishes
+  std::atomic<uint32_t> pid;
+  std::atomic<uint32_t> worker_count;
+  std::atomic<uint64_t> conntrack_capacity;
+  uint8_t reserved1[24];
+};
+static_assert(sizeof(StatusHeader) == 128);
+static_assert(offsetof(StatusHeader, heartbeat_monotonic_ns) == 64);
+
+struct StatusRegion {
+  StatusHeader header;
+  WorkerStatus workers[kMaxWorkers];
+};
+static_assert(offsetof(StatusRegion, workers) == 128);
+
+}  // namespace fulcrum::abi

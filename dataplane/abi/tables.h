@@ -1,0 +1,170 @@
+// The tables region: written only by the control plane, read by every data-plane worker.
+//
+// Layout: a header, then two slots. The control plane fills the slot that is not active,
+// then flips `generation`; the active slot is always `generation & 1`. Workers read the
+// generation once per burst and report it in the status region (their quiescent state),
+// which tells the writer when the other slot is free again. See publish.h.
+//
+// Addresses and ports are stored in network byte order (suffix _be) so that the data
+// plane compares them with packet fields without swapping.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "dataplane/abi/limits.h"
+
+namespace fulcrum::abi {
+
+inline constexpr uint64_t kTablesMagic = 0x5442'4C4D'5243'4C46ull;  // "FLCRMLBT" little-endian
+
+enum class ForwardMode : uint8_t { Nat = 0, FullNat = 1 };
+enum class BackendState : uint8_t { Active = 0, Draining = 1, Down = 2, Removed = 3 };
+// What happens to established flows of a backend that goes down.
+enum class DownPolicy : uint8_t { Keep = 0, Reset = 1 };
+
+inline constexpr uint8_t kProtoTcp = 6;
+inline constexpr uint16_t kNoBackend = 0xFFFF;  // Maglev entry of a VIP with no usable backend
+
+struct Vip {
+  uint32_t addr_be;
+  uint16_t port_be;
+  uint8_t proto;                // kProtoTcp
+  uint8_t mode;                 // ForwardMode
+  uint16_t vip_id;              // stable id: index of this VIP's counters in the status region
+  uint8_t down_policy;          // DownPolicy
+  uint8_t snat_count;           // entries used in snat_addrs_be (fullnat)
+  uint32_t backend_first;       // this VIP's backends are backends[first, first + count)
+  uint32_t backend_count;
+  uint32_t maglev_offset;       // its lookup table is maglev[offset, offset + size)
+  uint32_t maglev_size;         // M, a prime; entries are indexes into this VIP's backends
+  uint32_t reserved0;
+  uint64_t hash_key[2];         // SipHash key of flow -> slot (the cluster's seed)
+  uint32_t snat_addrs_be[kMaxSnatAddrs];
+  uint8_t reserved1[16];
+};
+static_assert(sizeof(Vip) == 128);
+static_assert(offsetof(Vip, backend_first) == 12);
+static_assert(offsetof(Vip, maglev_size) == 24);
+static_assert(offsetof(Vip, hash_key) == 32);
+static_assert(offsetof(Vip, snat_addrs_be) == 48);
+
+struct Backend {
+  uint32_t addr_be;
+  uint16_t port_be;
+  uint16_t id;                  // stable backend id (< kMaxBackends), see backend_flags
+  uint16_t weight;              // as configured; the Maglev table already reflects it
+  uint8_t state;                // BackendState
+  uint8_t reserved[5];
+};
+static_assert(sizeof(Backend) == 16);
+static_assert(offsetof(Backend, id) == 6);
+static_assert(offsetof(Backend, state) == 10);
+
+// Per stable backend id, what an established connection needs to know on every packet,
+// without searching the VIP's backend list: the state, and whether to reset its flows
+// when it is down. A connection entry stores only the id.
+namespace backend_flag {
+inline constexpr uint8_t kStateMask = 0x03;   // BackendState
+inline constexpr uint8_t kResetWhenDown = 0x04;
+inline constexpr uint8_t kPresent = 0x08;     // id in use in this generation; else Removed
+}  // namespace backend_flag
+
+struct alignas(64) SlotHeader {
+  // Odd while the writer fills the slot. A worker that was stopped long enough for the
+  // writer to give up waiting on it sees the count change and discards its burst.
+  std::atomic<uint64_t> write_seq;
+  uint64_t generation;          // the generation this slot holds
+  uint32_t vip_count;
+  uint32_t backend_count;
+  uint32_t maglev_used;
+  uint32_t reserved0;
+  uint64_t published_realtime_ns;
+  uint8_t reserved1[24];
+};
+static_assert(sizeof(SlotHeader) == 64);
+
+struct alignas(64) TableSlot {
+  SlotHeader hdr;
+  uint16_t vip_index[kVipIndexSize];          // 0 = empty, else index into vips + 1
+  Vip vips[kMaxVips];
+  Backend backends[kMaxBackends];
+  uint8_t backend_flags[kMaxBackends];        // by stable backend id, see backend_flag
+  uint16_t maglev[kMaglevPoolEntries];
+};
+static_assert(offsetof(TableSlot, vip_index) == 64);
+static_assert(offsetof(TableSlot, vips) == 64 + 2 * kVipIndexSize);
+static_assert(offsetof(TableSlot, backends) == offsetof(TableSlot, vips) + sizeof(Vip) * kMaxVips);
+static_assert(offsetof(TableSlot, maglev) ==
+              offsetof(TableSlot, backend_flags) + kMaxBackends);
+static_assert(sizeof(TableSlot) == 33'728'576);
+
+struct alignas(64) TablesHeader {
+  uint64_t magic;
+  uint32_t abi_version;
+  uint32_t header_size;
+  uint64_t region_size;
+  uint64_t slot_size;
+  uint64_t slot_offset[2];
+  uint32_t max_vips;
+  uint32_t max_backends;
+  uint32_t max_snat_addrs;
+  uint32_t maglev_pool_entries;
+  // Second cache line: what changes on every publish.
+  alignas(64) std::atomic<uint64_t> generation;  // 0 = nothing published yet
+  std::atomic<uint64_t> publish_monotonic_ns;
+  std::atomic<uint64_t> publish_realtime_ns;
+  std::atomic<uint32_t> writer_pid;
+  uint32_t reserved0;
+  uint8_t reserved1[32];
+};
+static_assert(sizeof(TablesHeader) == 128);
+static_assert(offsetof(TablesHeader, slot_offset) == 32);
+static_assert(offsetof(TablesHeader, generation) == 64);
+
+struct TablesRegion {
+  TablesHeader header;
+  TableSlot slots[2];
+};
+static_assert(offsetof(TablesRegion, slots) == 128);
+static_assert(sizeof(TablesRegion) == 128 + 2 * sizeof(TableSlot));
+static_assert(std::atomic<uint64_t>::is_always_lock_free,
+              "shared-memory atomics must be lock-free to be address-free across processes");
+
+// The VIP index hash: both planes must agree, so it lives here. Fibonacci hashing of
+// (address, port); the index is sparse (<= 25 % full), so linear probing stays short.
+constexpr uint32_t vip_index_home(uint32_t addr_be, uint16_t port_be) {
+  uint64_t key = (uint64_t{addr_be} << 16) | port_be;
+  constexpr int kBits = __builtin_ctz(kVipIndexSize);
+  return static_cast<uint32_t>((key * 0x9E37'79B9'7F4A'7C15ull) >> (64 - kBits));
+}
+
+// Index of the VIP (addr, port, proto) in slot.vips, or -1. Never loops forever: the
+// probe stops at an empty entry or after visiting the whole index.
+inline int find_vip(const TableSlot& slot, uint32_t addr_be, uint16_t port_be, uint8_t proto) {
+  uint32_t pos = vip_index_home(addr_be, port_be);
+  for (uint32_t n = 0; n < kVipIndexSize; ++n, pos = (pos + 1) & (kVipIndexSize - 1)) {
+    uint16_t e = slot.vip_index[pos];
+    if (e == 0) return -1;
+    if (e > kMaxVips) continue;  // never written by a correct writer; tolerate, don't index
+    const Vip& v = slot.vips[e - 1];
+    if (v.addr_be == addr_be && v.port_be == port_be && v.proto == proto) return e - 1;
+  }
+  return -1;
+}
+
+// Adds vips[vip] to the index (writer side). False if the index is full.
+inline bool add_vip_to_index(TableSlot& slot, uint32_t vip) {
+  const Vip& v = slot.vips[vip];
+  uint32_t pos = vip_index_home(v.addr_be, v.port_be);
+  for (uint32_t n = 0; n < kVipIndexSize; ++n, pos = (pos + 1) & (kVipIndexSize - 1)) {
+    if (slot.vip_index[pos] == 0) {
+      slot.vip_index[pos] = static_cast<uint16_t>(vip + 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace fulcrum::abi
