@@ -15,6 +15,7 @@ namespace fulcrum::abi {
 // X(identifier, "name", "what an operator should read into it")
 #define FULCRUM_DROP_REASONS(X)                                                              \
   X(FrameTooShort, "frame_too_short", "frame shorter than its Ethernet/802.1Q header")        \
+  X(L2NotForUs, "l2_not_for_us", "destination MAC neither the port's nor broadcast")          \
   X(UnknownEthertype, "unknown_ethertype", "neither IPv4 nor ARP")                            \
   X(ArpMalformed, "arp_malformed", "ARP that is not Ethernet/IPv4 or is truncated")           \
   X(ArpNotForUs, "arp_not_for_us", "ARP request for an address this node does not own")       \
@@ -44,7 +45,9 @@ namespace fulcrum::abi {
   X(BackendDownReset, "backend_down_reset", "flow to a down backend reset (VIP policy reset)") \
   X(NoRoute, "no_route", "no route to the next hop")                                         \
   X(NeighbourQueueFull, "neighbour_queue_full", "next hop unresolved and its wait queue full") \
-  X(HandoffRingFull, "handoff_ring_full", "ring to another lcore full")                     \
+  X(NeighbourFailed, "neighbour_failed", "next hop did not answer ARP")                     \
+  X(HandoffRingFull, "handoff_ring_full", "ring to the flow's owning worker full")          \
+  X(MainRingFull, "main_ring_full", "ring to the main lcore (ARP, held packets) full")       \
   X(TxFull, "tx_full", "port transmit queue full")
 
 #define FULCRUM_WORKER_COUNTERS(X)                                                           \
@@ -52,6 +55,7 @@ namespace fulcrum::abi {
   X(RxBytes, "rx_bytes", "bytes received")                                                   \
   X(TxPackets, "tx_packets", "packets transmitted")                                          \
   X(TxBytes, "tx_bytes", "bytes transmitted")                                                \
+  X(Forwarded, "forwarded", "packets NAT-translated and forwarded")                          \
   X(NewConnections, "new_connections", "connection entries created")                         \
   X(MidstreamPickups, "midstream_pickups", "flows without a SYN taken up by Maglev (restart/failover)") \
   X(StatelessForwards, "stateless_forwards", "new-flow packets forwarded by Maglev without an entry (table full)") \
@@ -60,9 +64,11 @@ namespace fulcrum::abi {
   X(HandedOff, "handed_off", "first packets of new flows handed to the owning worker")       \
   X(IpOptions, "ip_options", "IPv4 packets with options (forwarded, options untouched)")    \
   X(ArpReplies, "arp_replies", "ARP replies sent for our addresses and VIPs")                \
+  X(ArpRequests, "arp_requests", "ARP requests sent to resolve next hops")                   \
   X(IcmpEchoReplies, "icmp_echo_replies", "ICMP echo replies sent")                          \
   X(IcmpErrorsTranslated, "icmp_errors_translated", "ICMP errors of tracked flows translated and forwarded") \
-  X(ResetsSent, "resets_sent", "TCP resets sent for flows of down backends")
+  X(ResetsSent, "resets_sent", "TCP resets sent for flows of down backends")                \
+  X(NeighbourHeld, "neighbour_held", "packets held while their next hop was resolved")
 
 #define FULCRUM_ENUM_ENTRY(id, name, help) id,
 enum class DropReason : uint16_t { FULCRUM_DROP_REASONS(FULCRUM_ENUM_ENTRY) kCount };

@@ -20,7 +20,12 @@ inline constexpr uint32_t kMaxBackends = 8192;
 inline constexpr uint32_t kMaxSnatAddrs = 16;            // per VIP (fullnat source pool)
 inline constexpr uint32_t kMaglevPoolEntries = 1u << 24;  // per slot, shared by all VIPs
 inline constexpr uint32_t kMaxMaglevSize = kMaglevPoolEntries;
+// Status entries: data-plane workers plus the main lcore, which takes part in the table
+// protocol too (it answers ARP for VIP and SNAT addresses).
 inline constexpr uint32_t kMaxWorkers = 32;
+// Addresses this node answers ARP and ICMP echo for on behalf of the tables: VIPs and
+// SNAT pool addresses, de-duplicated.
+inline constexpr uint32_t kMaxLocalAddrs = 1024;
 // Open-addressing index from (VIP address, port) to VIP; a power of two, at most 25 % full.
 inline constexpr uint32_t kVipIndexSize = 4 * kMaxVips;
 

@@ -25,6 +25,8 @@ struct Counter {
 };
 static_assert(sizeof(Counter) == 8);
 
+enum class WorkerRole : uint32_t { Worker = 0, Main = 1 };
+
 struct alignas(64) WorkerStatus {
   // Quiescent state for the table publish protocol: the generation this worker loaded at
   // the start of its latest burst. It holds nothing older.
@@ -33,7 +35,8 @@ struct alignas(64) WorkerStatus {
   uint32_t lcore_id;
   std::atomic<uint64_t> conntrack_entries;  // gauge: entries this worker owns
   std::atomic<uint64_t> loop_monotonic_ns;  // last time the loop came round (stall detection)
-  uint8_t reserved[32];
+  uint32_t role;                            // WorkerRole
+  uint8_t reserved[28];
   Counter counters[kWorkerCounterCount];      // by WorkerCounter
   Counter drops[kDropReasonCount];            // by DropReason
   Counter vip_new_connections[kMaxVips];      // by Vip::vip_id
@@ -41,12 +44,12 @@ struct alignas(64) WorkerStatus {
   Counter backend_closed[kMaxBackends];       // active = sum(opened) - sum(closed)
 };
 static_assert(offsetof(WorkerStatus, counters) == 64);
-static_assert(kWorkerCounterCount == 15 && kDropReasonCount == 32,
+static_assert(kWorkerCounterCount == 18 && kDropReasonCount == 35,
               "counter sets changed: bump kAbiVersion and update these numbers");
 static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);
 static_assert(offsetof(WorkerStatus, backend_opened) ==
               64 + 8 * (kWorkerCounterCount + kDropReasonCount + kMaxVips));
-static_assert(sizeof(WorkerStatus) == 133'568);  // 133,560 bytes of fields + tail padding to 64
+static_assert(sizeof(WorkerStatus) == 133'632);  // 133,608 bytes of fields + tail padding to 64
 
 struct alignas(64) StatusHeader {
   uint64_t magic;

@@ -71,6 +71,19 @@ inline constexpr uint8_t kResetWhenDown = 0x04;
 inline constexpr uint8_t kPresent = 0x08;     // id in use in this generation; else Removed
 }  // namespace backend_flag
 
+// An address the data plane owns because the tables say so, sorted by host-order value
+// in TableSlot::local_addrs for binary search.
+struct LocalAddr {
+  uint32_t addr_be;
+  uint8_t kind;                 // bitwise OR of local_addr::kVip, local_addr::kSnat
+  uint8_t reserved[3];
+};
+static_assert(sizeof(LocalAddr) == 8);
+namespace local_addr {
+inline constexpr uint8_t kVip = 0x01;
+inline constexpr uint8_t kSnat = 0x02;
+}  // namespace local_addr
+
 struct alignas(64) SlotHeader {
   // Odd while the writer fills the slot. A worker that was stopped long enough for the
   // writer to give up waiting on it sees the count change and discards its burst.
@@ -79,7 +92,7 @@ struct alignas(64) SlotHeader {
   uint32_t vip_count;
   uint32_t backend_count;
   uint32_t maglev_used;
-  uint32_t reserved0;
+  uint32_t local_addr_count;
   uint64_t published_realtime_ns;
   uint8_t reserved1[24];
 };
@@ -88,17 +101,19 @@ static_assert(sizeof(SlotHeader) == 64);
 struct alignas(64) TableSlot {
   SlotHeader hdr;
   uint16_t vip_index[kVipIndexSize];          // 0 = empty, else index into vips + 1
+  LocalAddr local_addrs[kMaxLocalAddrs];      // sorted by ntohl(addr_be)
   Vip vips[kMaxVips];
   Backend backends[kMaxBackends];
   uint8_t backend_flags[kMaxBackends];        // by stable backend id, see backend_flag
   uint16_t maglev[kMaglevPoolEntries];
 };
 static_assert(offsetof(TableSlot, vip_index) == 64);
-static_assert(offsetof(TableSlot, vips) == 64 + 2 * kVipIndexSize);
+static_assert(offsetof(TableSlot, local_addrs) == 64 + 2 * kVipIndexSize);
+static_assert(offsetof(TableSlot, vips) == offsetof(TableSlot, local_addrs) + 8 * kMaxLocalAddrs);
 static_assert(offsetof(TableSlot, backends) == offsetof(TableSlot, vips) + sizeof(Vip) * kMaxVips);
 static_assert(offsetof(TableSlot, maglev) ==
               offsetof(TableSlot, backend_flags) + kMaxBackends);
-static_assert(sizeof(TableSlot) == 33'728'576);
+static_assert(sizeof(TableSlot) == 33'736'768);
 
 struct alignas(64) TablesHeader {
   uint64_t magic;
@@ -152,6 +167,20 @@ inline int find_vip(const TableSlot& slot, uint32_t addr_be, uint16_t port_be, u
     if (v.addr_be == addr_be && v.port_be == port_be && v.proto == proto) return e - 1;
   }
   return -1;
+}
+
+// The kind bits of a local address (local_addr::kVip | kSnat), or 0 if the tables do not
+// make it ours. Binary search; the writer keeps local_addrs sorted and de-duplicated.
+inline uint8_t local_addr_kind(const TableSlot& slot, uint32_t addr_be) {
+  uint32_t lo = 0, hi = slot.hdr.local_addr_count <= kMaxLocalAddrs ? slot.hdr.local_addr_count : 0;
+  const uint32_t want = __builtin_bswap32(addr_be);
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    uint32_t have = __builtin_bswap32(slot.local_addrs[mid].addr_be);
+    if (have == want) return slot.local_addrs[mid].kind;
+    if (have < want) lo = mid + 1; else hi = mid;
+  }
+  return 0;
 }
 
 // Adds vips[vip] to the index (writer side). False if the index is full.
