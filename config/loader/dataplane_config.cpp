@@ -1,0 +1,236 @@
+#include "config/loader/dataplane_config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <set>
+
+#include "config/loader/parse_file.h"
+#include "config/loader/section.h"
+
+namespace fulcrum::config {
+namespace {
+
+// The lcores a Debian DPDK build supports (RTE_MAX_LCORE).
+constexpr int64_t kMaxLcore = 127;
+constexpr uint32_t kMaxWorkers = 31;  // the status region's 32 entries, one is the main lcore's
+
+bool valid_label(const std::string& s) {
+  if (s.empty() || s.size() > 32) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+}
+
+std::optional<Prefix> prefix_value(Section& s, std::string_view key, std::string_view example) {
+  auto text = s.string(key);
+  if (!text) return std::nullopt;
+  auto p = parse_prefix(*text);
+  if (!p) s.error(key, "\"" + *text + "\" is not an IPv4 address with a prefix length (e.g. \"" +
+                           std::string(example) + "\")");
+  return p;
+}
+
+std::optional<uint32_t> addr_value(Section& s, std::string_view key) {
+  auto text = s.string(key);
+  if (!text) return std::nullopt;
+  auto a = parse_ipv4(*text);
+  if (!a) s.error(key, "\"" + *text + "\" is not an IPv4 address (e.g. \"192.0.2.1\")");
+  return a;
+}
+
+void parse_eal_args(Section& dp, DataplaneConfig& cfg) {
+  auto args = dp.strings("eal_args");
+  if (!args) return;
+  // The lcore layout comes from main_lcore/worker_lcores: lb-dataplane builds -l and
+  // --main-lcore itself, so that the two cannot disagree.
+  static const std::set<std::string, std::less<>> owned = {"-l", "-c", "--lcores", "--main-lcore", "--master-lcore"};
+  for (const std::string& a : *args) {
+    std::string flag = a.substr(0, a.find('='));
+    if (owned.count(flag) != 0) {
+      dp.error("eal_args", "\"" + a + "\" is set by lb-dataplane; use dataplane.main_lcore and dataplane.worker_lcores");
+    }
+  }
+  cfg.eal_args = *args;
+}
+
+void parse_lcores(Section& dp, DataplaneConfig& cfg) {
+  if (auto main = dp.integer("main_lcore", 0, kMaxLcore)) cfg.main_lcore = static_cast<uint32_t>(*main);
+  if (auto workers = dp.integers("worker_lcores", 0, kMaxLcore)) {
+    std::set<int64_t> seen;
+    bool ok = !workers->empty() && workers->size() <= kMaxWorkers;
+    if (!ok) dp.error("worker_lcores", "needs 1 to " + std::to_string(kMaxWorkers) + " worker lcores");
+    for (int64_t w : *workers) {
+      if (!seen.insert(w).second) {
+        dp.error("worker_lcores", "lcore " + std::to_string(w) + " listed twice");
+        ok = false;
+      }
+      if (w == cfg.main_lcore) {
+        dp.error("worker_lcores", "lcore " + std::to_string(w) + " is the main lcore; workers need their own");
+        ok = false;
+      }
+    }
+    if (ok) cfg.worker_lcores.assign(workers->begin(), workers->end());
+  }
+}
+
+void parse_ports(Section& dp, DataplaneConfig& cfg) {
+  std::vector<Section> ports = dp.tables("ports");
+  if (ports.empty() && !dp.has("ports")) {
+    dp.missing("ports", "[[dataplane.ports]] with name, device and address");
+    return;
+  }
+  if (ports.size() > kMaxPorts) dp.error("ports", "at most " + std::to_string(kMaxPorts) + " ports");
+  std::set<std::string> names, devices;
+  for (Section& p : ports) {
+    PortConfig port;
+    auto name = p.string("name");
+    auto device = p.string("device");
+    auto address = prefix_value(p, "address", "198.18.1.1/24");
+    auto gateway = addr_value(p, "gateway");
+    auto rx = p.integer("rx_descriptors", 64, 16384);
+    auto tx = p.integer("tx_descriptors", 64, 16384);
+    if (!name) p.missing("name", "\"client\"");
+    else if (!valid_label(*name)) p.error("name", "\"" + *name + "\" must be 1-32 characters of a-z, 0-9, '-', '_'");
+    else if (!names.insert(*name).second) p.error("name", "port \"" + *name + "\" is defined twice");
+    if (!device) p.missing("device", "\"0000:3b:00.0\" or \"net_af_xdp0,iface=eth1\"");
+    else if (device->empty()) p.error("device", "must not be empty");
+    else if (!devices.insert(device->substr(0, device->find(','))).second) p.error("device", "device \"" + *device + "\" is used by two ports");
+    if (!address && !p.has("address")) p.missing("address", "\"198.18.1.1/24\"");
+    if (address && (address->length == 0 || address->length > 31 || is_unusable_unicast(address->addr_be))) {
+      p.error("address", "\"" + address->str() + "\" cannot be a port address (needs a unicast address with prefix /1../31)");
+      address.reset();
+    }
+    if (gateway && address && !address->contains(*gateway)) {
+      p.error("gateway", ipv4_str(*gateway) + " is not on this port's subnet " + address->str());
+    }
+    port.name = name.value_or("");
+    port.device = device.value_or("");
+    if (address) port.address = *address;
+    port.gateway_be = gateway;
+    if (rx) port.rx_descriptors = static_cast<uint16_t>(*rx);
+    if (tx) port.tx_descriptors = static_cast<uint16_t>(*tx);
+    p.finish();
+    cfg.ports.push_back(port);
+  }
+  int gateways = 0;
+  for (const PortConfig& port : cfg.ports) gateways += port.gateway_be.has_value();
+  if (gateways > 1) dp.error("ports", "more than one port has a gateway; at most one default route");
+}
+
+// A next hop must sit on a port's connected subnet: that is how the data plane knows
+// which port to send to.
+int port_for(const DataplaneConfig& cfg, uint32_t addr_be) {
+  for (size_t i = 0; i < cfg.ports.size(); ++i) {
+    if (cfg.ports[i].address.length != 0 && cfg.ports[i].address.contains(addr_be)) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void parse_routes(Section& dp, DataplaneConfig& cfg) {
+  std::vector<Section> routes = dp.tables("routes");
+  if (routes.size() > kMaxRoutes) dp.error("routes", "at most " + std::to_string(kMaxRoutes) + " routes");
+  for (Section& r : routes) {
+    auto prefix = prefix_value(r, "prefix", "203.0.113.0/24");
+    auto via = addr_value(r, "via");
+    if (!prefix && !r.has("prefix")) r.missing("prefix", "\"203.0.113.0/24\"");
+    if (!via && !r.has("via")) r.missing("via", "\"198.18.1.254\"");
+    if (via && port_for(cfg, *via) < 0) r.error("via", ipv4_str(*via) + " is not on any port's subnet");
+    r.finish();
+    if (prefix && via) cfg.routes.push_back({*prefix, *via});
+  }
+}
+
+void parse_neighbours(Section& dp, DataplaneConfig& cfg) {
+  std::vector<Section> neighbours = dp.tables("neighbours");
+  if (neighbours.size() > kMaxStaticNeighbours) dp.error("neighbours", "at most " + std::to_string(kMaxStaticNeighbours) + " static neighbours");
+  for (Section& n : neighbours) {
+    auto addr = addr_value(n, "address");
+    auto mac_text = n.string("mac");
+    auto port = n.string("port");
+    std::optional<Mac> mac;
+    if (mac_text) {
+      mac = parse_mac(*mac_text);
+      if (!mac) n.error("mac", "\"" + *mac_text + "\" is not a MAC address (e.g. \"02:00:00:00:00:01\")");
+    }
+    if (!addr && !n.has("address")) n.missing("address", "\"198.18.2.11\"");
+    if (!mac_text) n.missing("mac", "\"02:00:00:00:00:01\"");
+    if (!port) n.missing("port", "\"backend\"");
+    int index = port ? cfg.port_index(*port) : -1;
+    if (port && index < 0) n.error("port", "no port named \"" + *port + "\"");
+    if (addr && index >= 0 && !cfg.ports[index].address.contains(*addr)) {
+      n.error("address", ipv4_str(*addr) + " is not on port \"" + *port + "\"'s subnet " + cfg.ports[index].address.str());
+    }
+    n.finish();
+    if (addr && mac && port) cfg.neighbours.push_back({*addr, *mac, *port});
+  }
+}
+
+void parse_timeouts(Section& dp, DataplaneConfig& cfg) {
+  auto t = dp.table("timeouts");
+  if (!t) return;
+  constexpr int64_t kDay = 86400;
+  if (auto v = t->integer("syn", 1, kDay)) cfg.timeouts.syn = static_cast<uint32_t>(*v);
+  if (auto v = t->integer("established", 1, 7 * kDay)) cfg.timeouts.established = static_cast<uint32_t>(*v);
+  if (auto v = t->integer("closing", 1, kDay)) cfg.timeouts.closing = static_cast<uint32_t>(*v);
+  if (auto v = t->integer("closed", 1, kDay)) cfg.timeouts.closed = static_cast<uint32_t>(*v);
+  t->finish();
+}
+
+void parse_shm(Section& dp, DataplaneConfig& cfg) {
+  for (auto [key, field] : {std::pair{"shm_tables", &cfg.shm_tables}, std::pair{"shm_status", &cfg.shm_status}}) {
+    auto name = dp.string(key);
+    if (!name) continue;
+    if (name->size() < 2 || name->size() > 255 || (*name)[0] != '/' || name->find('/', 1) != std::string::npos) {
+      dp.error(key, "\"" + *name + "\" must look like \"/name\" (no other '/', at most 255 characters)");
+      continue;
+    }
+    *field = *name;
+  }
+  if (cfg.shm_tables == cfg.shm_status) dp.error("shm_status", "must differ from dataplane.shm_tables");
+}
+
+}  // namespace
+
+int DataplaneConfig::port_index(const std::string& name) const {
+  for (size_t i = 0; i < ports.size(); ++i) {
+    if (ports[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+DataplaneConfig parse_dataplane(const toml::table& root, Errors& errors) {
+  DataplaneConfig cfg;
+  const toml::node* node = root.get("dataplane");
+  if (node == nullptr) {
+    errors.add_file("no [dataplane] section (lb-dataplane needs at least its ports)");
+    return cfg;
+  }
+  if (!node->is_table()) {
+    errors.add(node, "dataplane", "must be a table ([dataplane]), not " + std::string(type_name(*node)));
+    return cfg;
+  }
+  Section dp(*node->as_table(), "dataplane", errors);
+  parse_eal_args(dp, cfg);
+  parse_lcores(dp, cfg);
+  parse_ports(dp, cfg);
+  parse_routes(dp, cfg);
+  parse_neighbours(dp, cfg);
+  parse_timeouts(dp, cfg);
+  parse_shm(dp, cfg);
+  if (auto v = dp.integer("conntrack_entries", 1024, 64 * 1024 * 1024)) cfg.conntrack_entries = static_cast<uint32_t>(*v);
+  if (auto v = dp.integer("mbufs", 1023, 4 * 1024 * 1024)) cfg.mbufs = static_cast<uint32_t>(*v);
+  if (auto v = dp.integer("idle_sleep_us", 0, 100000)) cfg.idle_sleep_us = static_cast<uint32_t>(*v);
+  dp.finish();
+  return cfg;
+}
+
+std::optional<DataplaneConfig> load_dataplane(const std::string& path, Errors& errors) {
+  std::optional<toml::table> root = parse_file(path, errors);
+  if (!root) return std::nullopt;
+  DataplaneConfig cfg = parse_dataplane(*root, errors);
+  if (!errors.empty()) return std::nullopt;
+  return cfg;
+}
+
+}  // namespace fulcrum::config

@@ -1,0 +1,79 @@
+// The [dataplane] section: what lb-dataplane needs to start. Changing any of it needs a
+// data-plane restart (the control plane refuses such a reload and says so).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/loader/errors.h"
+#include "config/loader/net_parse.h"
+
+namespace toml {
+inline namespace v3 {
+class table;
+}
+}  // namespace toml
+
+namespace fulcrum::config {
+
+inline constexpr size_t kMaxPorts = 8;
+inline constexpr size_t kMaxRoutes = 32;
+inline constexpr size_t kMaxStaticNeighbours = 256;
+
+struct PortConfig {
+  std::string name;          // label used in routes, neighbours, logs: "client", "backend"
+  std::string device;        // DPDK device name or devargs: "0000:3b:00.0", "net_af_xdp0,iface=eth1"
+  Prefix address;            // this port's own address and connected subnet
+  std::optional<uint32_t> gateway_be;  // default route via this port
+  uint16_t rx_descriptors = 1024;
+  uint16_t tx_descriptors = 1024;
+};
+
+struct RouteConfig {
+  Prefix prefix;             // host bits ignored
+  uint32_t via_be = 0;       // next hop, on a port's connected subnet
+};
+
+struct NeighbourConfig {
+  uint32_t addr_be = 0;
+  Mac mac{};
+  std::string port;
+};
+
+// TCP connection timeouts in seconds, by state. Defaults after IPVS: SYN_RECV 60 s,
+// ESTABLISHED 900 s, FIN_WAIT/TIME_WAIT 120 s, CLOSE 10 s.
+struct TcpTimeouts {
+  uint32_t syn = 60;
+  uint32_t established = 900;
+  uint32_t closing = 120;
+  uint32_t closed = 10;
+};
+
+struct DataplaneConfig {
+  std::vector<std::string> eal_args;
+  uint32_t main_lcore = 0;
+  std::vector<uint32_t> worker_lcores{1};
+  std::vector<PortConfig> ports;
+  std::vector<RouteConfig> routes;
+  std::vector<NeighbourConfig> neighbours;
+  uint32_t conntrack_entries = 1u << 20;
+  uint32_t mbufs = 16383;
+  // 0: workers busy-poll. > 0: after 100 empty polls a worker sleeps this long between
+  // polls until traffic returns (for hosts where a spinning core is not affordable).
+  uint32_t idle_sleep_us = 0;
+  TcpTimeouts timeouts;
+  std::string shm_tables = "/fulcrum-tables";
+  std::string shm_status = "/fulcrum-status";
+
+  int port_index(const std::string& name) const;
+};
+
+// Reads [dataplane] of `root`; the rest of the file is not looked at. Errors go to `errors`.
+DataplaneConfig parse_dataplane(const toml::table& root, Errors& errors);
+
+// Parses `path` and returns the [dataplane] section, or nothing with every error found.
+std::optional<DataplaneConfig> load_dataplane(const std::string& path, Errors& errors);
+
+}  // namespace fulcrum::config
