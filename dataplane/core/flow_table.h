@@ -1,0 +1,163 @@
+// The connection table: one table shared by all workers.
+//
+// Why one shared table: a reply (backend -> client) carries none of the addresses the
+// request hashed on, so with per-core tables the NIC would have to steer replies to the
+// core that saw the SYN, which needs flow-director rules most NICs and every virtual NIC
+// here lack. One table lets any worker translate any packet, whichever queue it came on.
+//
+// Concurrency (see docs/dataplane.md):
+//  * Readers (every worker, every packet) never lock: they load index slots with acquire
+//    and compare the entry's key.
+//  * Each entry belongs to one worker's partition. Only that worker allocates, publishes,
+//    expires and frees it, so there is never a race to insert the same flow twice: a
+//    worker that misses a flow it does not own hands the packet to the owner.
+//  * Index slots are claimed with a CAS, since two workers may insert different flows
+//    into the same bucket.
+//  * A removed entry is freed only after every worker has passed a quiescent point
+//    (rte_rcu_qsbr in the data plane); the table itself leaves that to its caller.
+//
+// Memory: 32-byte entries plus 64-byte buckets of 7 index slots, one bucket per two
+// entries (two keys per connection, index at most 57 % full): 64 bytes per connection at
+// power-of-two capacities.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "dataplane/core/tcp_state.h"
+
+namespace fulcrum::dp {
+
+// The 4-tuple of one direction, as it sits in the packet (network byte order).
+struct FlowKey {
+  uint32_t src_addr;
+  uint32_t dst_addr;
+  uint16_t src_port;
+  uint16_t dst_port;
+  bool operator==(const FlowKey&) const = default;
+};
+static_assert(sizeof(FlowKey) == 12);
+
+namespace conn_flag {
+inline constexpr uint8_t kInUse = 0x01;
+inline constexpr uint8_t kFullNat = 0x02;
+}  // namespace conn_flag
+
+struct alignas(32) Conn {
+  FlowKey fwd;                       // client -> VIP
+  FlowKey rev;                       // backend -> client (nat) or -> SNAT address (fullnat)
+  uint16_t backend_id;               // stable id: backend state and counters
+  std::atomic<uint8_t> state;        // TcpPhase + conn_state bits, any worker updates it
+  uint8_t flags;                     // conn_flag, written by the owner only
+  std::atomic<uint32_t> last_seen;   // ms; while the entry is free: next free index
+
+  uint32_t client_addr() const { return fwd.src_addr; }
+  uint32_t vip_addr() const { return fwd.dst_addr; }
+  uint16_t client_port() const { return fwd.src_port; }
+  uint16_t vip_port() const { return fwd.dst_port; }
+  uint32_t backend_addr() const { return rev.src_addr; }
+  uint16_t backend_port() const { return rev.src_port; }
+  uint32_t snat_addr() const { return rev.dst_addr; }   // == client_addr() in nat mode
+  uint16_t snat_port() const { return rev.dst_port; }
+};
+static_assert(sizeof(Conn) == 32);
+
+struct alignas(64) FlowBucket {
+  std::atomic<uint32_t> overflow;    // keys homed here that live in their alternative bucket
+  uint32_t reserved;
+  std::atomic<uint64_t> slots[7];    // (signature << 32) | (2 * entry + dir + 1); 0 = empty
+};
+static_assert(sizeof(FlowBucket) == 64);
+
+struct FlowHash {
+  uint32_t bucket;
+  uint32_t alt;
+  uint32_t sig;
+  uint32_t owner_bits;   // which worker owns a new flow with this key
+};
+
+struct FlowRef {
+  static constexpr uint32_t kNone = 0xFFFFFFFFu;
+  uint32_t index = kNone;
+  Dir dir = Dir::FromClient;
+  bool found() const { return index != kNone; }
+};
+
+enum class PublishResult { Ok, IndexFull, ReverseConflict };
+
+class FlowTable {
+ public:
+  static constexpr uint32_t kMaxPartitions = 32;
+
+  struct Sizes {
+    uint32_t entries;     // capacity rounded to whole partitions of even size
+    uint32_t buckets;     // power of two
+    size_t entry_bytes() const { return size_t{entries} * sizeof(Conn); }
+    size_t bucket_bytes() const { return size_t{buckets} * sizeof(FlowBucket); }
+  };
+  static Sizes sizes_for(uint32_t capacity, uint32_t partitions);
+
+  // `entries` and `buckets` must be zeroed memory of Sizes' byte counts, 64-byte aligned.
+  FlowTable(Conn* entries, FlowBucket* buckets, Sizes sizes, uint32_t partitions, uint32_t seed);
+
+  uint32_t capacity() const { return sizes_.entries; }
+  uint32_t partitions() const { return partitions_; }
+  uint32_t partition_of(uint32_t index) const { return index / per_partition_; }
+  uint32_t owner_of(const FlowHash& h) const { return h.owner_bits % partitions_; }
+
+  // ---- Any worker
+  FlowHash hash(const FlowKey& key) const;
+  void prefetch(const FlowHash& h) const { __builtin_prefetch(&buckets_[h.bucket], 0, 3); }
+  void prefetch_entry(uint32_t index) const { __builtin_prefetch(&entries_[index], 0, 3); }
+  // First live entry with this key in either direction, or kNone.
+  FlowRef lookup(const FlowKey& key, const FlowHash& h) const;
+  // Candidate entry from the home bucket's signatures only (for prefetching before
+  // lookup()); kNone when the home bucket has none.
+  uint32_t candidate(const FlowHash& h) const;
+  Conn& entry(uint32_t index) { return entries_[index]; }
+  const Conn& entry(uint32_t index) const { return entries_[index]; }
+
+  // ---- The owning worker only (partition p)
+  // A free entry of partition p, or kNone. The caller fills fwd/rev/backend_id/flags.
+  uint32_t alloc(uint32_t p);
+  // Makes both keys of a filled entry visible. On failure nothing is visible and the
+  // entry is still the caller's to free().
+  PublishResult publish(uint32_t index, uint8_t state, uint32_t now_ms);
+  // Marks the entry dead and removes both keys; readers already holding it may still
+  // read it until they pass a quiescent point, so free() must wait for that.
+  void unpublish(uint32_t index);
+  void free(uint32_t index);
+  uint32_t in_use(uint32_t p) const { return parts_[p].in_use; }
+  uint32_t free_count(uint32_t p) const { return parts_[p].free_count; }
+  uint32_t partition_begin(uint32_t p) const { return parts_[p].begin; }
+  uint32_t partition_end(uint32_t p) const { return parts_[p].end; }
+
+  // Index occupancy, for the memory documentation and tests.
+  double index_load() const;
+
+ private:
+  bool insert_key(const FlowKey& key, uint64_t ref);
+  bool remove_key(const FlowKey& key, uint64_t ref);
+  bool key_matches(const FlowKey& key, uint64_t ref) const;
+  static uint64_t ref_of(uint32_t index, Dir dir) { return (uint64_t{index} << 1 | static_cast<uint64_t>(dir)) + 1; }
+
+  struct alignas(64) Partition {
+    uint32_t begin = 0, end = 0;
+    uint32_t free_head = FlowRef::kNone;
+    uint32_t free_count = 0;
+    uint32_t in_use = 0;
+  };
+
+  Conn* entries_;
+  FlowBucket* buckets_;
+  Sizes sizes_;
+  uint32_t partitions_;
+  uint32_t per_partition_;
+  uint32_t bucket_mask_;
+  uint32_t seed_;
+  Partition parts_[kMaxPartitions];
+};
+
+}  // namespace fulcrum::dp
