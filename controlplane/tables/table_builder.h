@@ -1,0 +1,55 @@
+// Turning a model of VIPs and backends into one table generation in shared memory.
+// The control plane's publisher uses it, and so do tests that play the control plane.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/abi/flow_hash.h"
+#include "dataplane/abi/publish.h"
+#include "dataplane/abi/tables.h"
+
+namespace fulcrum::cp {
+
+struct BackendSpec {
+  uint32_t addr_be = 0;
+  uint16_t port_be = 0;
+  uint16_t id = 0;                 // stable backend id (< abi::kMaxBackends), unique per table
+  uint16_t weight = 1;
+  abi::BackendState state = abi::BackendState::Active;
+};
+
+struct VipSpec {
+  uint32_t addr_be = 0;
+  uint16_t port_be = 0;
+  abi::ForwardMode mode = abi::ForwardMode::Nat;
+  uint16_t vip_id = 0;             // stable VIP id (< abi::kMaxVips)
+  abi::DownPolicy down_policy = abi::DownPolicy::Keep;
+  std::vector<uint32_t> snat_addrs_be;
+  uint32_t maglev_size = 65537;
+  abi::HashKey hash_key;
+  std::vector<BackendSpec> backends;
+};
+
+struct TableSpec {
+  std::vector<VipSpec> vips;
+};
+
+// Only active backends with a weight take new flows: draining, down and weight-0 ones get
+// no Maglev slots but stay listed (their existing flows look up their state by id).
+bool takes_new_flows(const BackendSpec& b);
+
+// Fills `slot` from `spec`, overwriting what an older generation left in it. Returns ""
+// or why the spec does not fit (capacities, bad Maglev size, duplicate ids).
+std::string fill_slot(const TableSpec& spec, abi::TableSlot& slot);
+
+// begin() + fill_slot() + commit(), or abandon() if the spec does not fit.
+struct PublishOutcome {
+  std::string error;       // "" on success
+  std::string warning;     // a stalled worker the writer stopped waiting for
+  uint64_t generation = 0;
+};
+PublishOutcome publish_tables(abi::TablesWriter& writer, const TableSpec& spec);
+
+}  // namespace fulcrum::cp

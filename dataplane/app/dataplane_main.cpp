@@ -1,0 +1,225 @@
+// lb-dataplane: the DPDK poll-mode process. Reads [dataplane] of the config, starts EAL and
+// the ports, runs one worker per worker lcore and the housekeeping loop on the main lcore.
+// It needs no control plane to start and keeps forwarding when the control plane dies.
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+#include <memory>
+#include <thread>
+
+#include "config/loader/dataplane_config.h"
+#include "dataplane/abi/region.h"
+#include "dataplane/app/log.h"
+#include "dataplane/app/ports.h"
+#include "dataplane/app/worker_loop.h"
+#include "dataplane/worker/main_lcore.h"
+
+namespace fulcrum::dp {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop.store(true); }
+
+std::vector<std::string> eal_argv(const config::DataplaneConfig& cfg) {
+  std::vector<std::string> args{"lb-dataplane"};
+  bool has_prefix = false;
+  for (const std::string& a : cfg.eal_args) {
+    has_prefix |= a.rfind("--file-prefix", 0) == 0 || a == "--in-memory";
+    args.push_back(a);
+  }
+  std::string lcores = std::to_string(cfg.main_lcore);
+  for (uint32_t w : cfg.worker_lcores) lcores += "," + std::to_string(w);
+  args.insert(args.end(), {"-l", lcores, "--main-lcore", std::to_string(cfg.main_lcore)});
+  // Another DPDK process on the host must not collide with this one's runtime files.
+  if (!has_prefix) args.push_back("--file-prefix=fulcrum-dp");
+  return args;
+}
+
+// Creates (or takes over) the status region and announces this data-plane start.
+bool init_status(const config::DataplaneConfig& cfg, abi::Mapping* map, uint64_t capacity) {
+  bool created = false;
+  std::string error;
+  if (!abi::create_status(cfg.shm_status, map, &created, &error)) {
+    log("error", "%s", error.c_str());
+    return false;
+  }
+  abi::StatusRegion& s = abi::status_of(*map);
+  for (abi::WorkerStatus& w : s.workers) {
+    // Counters restart with the process; readers see start_count change.
+    std::memset(static_cast<void*>(&w), 0, sizeof w);
+  }
+  s.header.pid.store(static_cast<uint32_t>(getpid()));
+  s.header.worker_count.store(static_cast<uint32_t>(cfg.worker_lcores.size()) + 1);
+  s.header.conntrack_capacity.store(capacity);
+  s.header.started_realtime_ns.store(abi::realtime_ns());
+  s.header.heartbeat_monotonic_ns.store(abi::monotonic_ns());
+  s.header.start_count.fetch_add(1);
+  return true;
+}
+
+// Keeps Shared::tables pointing at the control plane's current tables region: maps it when
+// it appears, and again when the control plane replaced it (another ABI, say).
+class TablesAttachment {
+ public:
+  TablesAttachment(Shared& shared, std::string name) : shared_(shared), name_(std::move(name)) {}
+
+  void check() {
+    if (map_.valid() && map_.still_named(name_)) return;
+    abi::Mapping next;
+    std::string error;
+    if (!abi::open_tables(name_, abi::Access::ReadOnly, &next, &error)) {
+      if (error != last_error_) log("warning", "no tables yet (%s); VIP traffic is dropped until the control plane publishes", error.c_str());
+      last_error_ = error;
+      return;
+    }
+    last_error_.clear();
+    shared_.tables.store(&abi::tables_of(next), std::memory_order_release);
+    // Workers may still read the old mapping during their current burst; every one of them
+    // passes a quiescent point within a loop, then the old mapping can go.
+    rte_rcu_qsbr_synchronize(shared_.qsbr, RTE_QSBR_THRID_INVALID);
+    map_ = std::move(next);
+    log("info", "attached to tables %s at generation %llu", name_.c_str(),
+        static_cast<unsigned long long>(abi::tables_of(map_).header.generation.load()));
+  }
+
+ private:
+  Shared& shared_;
+  std::string name_;
+  abi::Mapping map_;
+  std::string last_error_;
+};
+
+// Everything that lives in DPDK memory is created and destroyed in here, so that it is
+// gone before rte_eal_cleanup().
+int run_with_eal(const config::DataplaneConfig& cfg) {
+  const auto workers = static_cast<uint32_t>(cfg.worker_lcores.size());
+  rte_mempool* pool = rte_pktmbuf_pool_create("fulcrum_mbufs", cfg.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+  if (pool == nullptr) {
+    log("error", "cannot create %u mbufs: %s (lower dataplane.mbufs or give EAL more memory)", cfg.mbufs, rte_strerror(rte_errno));
+    return 1;
+  }
+  SharedOptions so;
+  so.workers = workers;
+  so.conntrack_entries = cfg.conntrack_entries;
+  so.timeouts = TimeoutsMs{{cfg.timeouts.syn * 1000, cfg.timeouts.established * 1000, cfg.timeouts.closing * 1000,
+                            cfg.timeouts.closed * 1000}};
+  std::string error;
+  std::unique_ptr<Shared> shared = Shared::create(so, &error);
+  if (!shared) {
+    log("error", "%s", error.c_str());
+    return 1;
+  }
+  abi::Mapping status_map;
+  if (!init_status(cfg, &status_map, shared->flows().capacity())) return 1;
+  shared->status = &abi::status_of(status_map);
+
+  std::vector<PortInfo> ports;
+  if (error = start_ports(cfg.ports, workers, pool, &ports); !error.empty()) {
+    log("error", "%s", error.c_str());
+    return 1;
+  }
+  for (const PortInfo& p : ports) shared->add_port(p);
+  for (size_t i = 0; i < cfg.ports.size(); ++i) {
+    if (cfg.ports[i].gateway_be) shared->routes.add(0, 0, static_cast<uint8_t>(i), *cfg.ports[i].gateway_be);
+  }
+  for (const config::RouteConfig& r : cfg.routes) {
+    RouteResult via;
+    shared->routes.lookup(r.via_be, &via);
+    shared->routes.add(r.prefix.addr_be, r.prefix.length, via.port, r.via_be);
+  }
+  MainLcore main_lcore(*shared, shared->status->workers[workers], pool);
+  for (const config::NeighbourConfig& n : cfg.neighbours) {
+    MacBytes mac;
+    std::copy(n.mac.begin(), n.mac.end(), mac.begin());
+    main_lcore.add_static(n.addr_be, mac, static_cast<uint8_t>(cfg.port_index(n.port)));
+  }
+  TablesAttachment attachment(*shared, cfg.shm_tables);
+  attachment.check();
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::vector<std::unique_ptr<Worker>> worker_objs;
+  std::vector<WorkerLoopArgs> loop_args(workers);
+  for (uint32_t w = 0; w < workers; ++w) {
+    worker_objs.push_back(std::make_unique<Worker>(*shared, w, shared->status->workers[w]));
+    loop_args[w] = WorkerLoopArgs{shared.get(), worker_objs[w].get(), static_cast<uint16_t>(w), cfg.idle_sleep_us, &g_stop};
+    if (int rc = rte_eal_remote_launch(run_worker, &loop_args[w], cfg.worker_lcores[w]); rc != 0) {
+      log("error", "cannot launch worker on lcore %u: %s", cfg.worker_lcores[w], rte_strerror(-rc));
+      g_stop.store(true);
+      break;
+    }
+  }
+  for (const PortInfo& p : ports) {
+    log("info", "port %s: dpdk port %u, %02x:%02x:%02x:%02x:%02x:%02x", p.name.c_str(), p.dpdk_port, p.mac[0], p.mac[1],
+        p.mac[2], p.mac[3], p.mac[4], p.mac[5]);
+  }
+  log("info", "running: %u worker(s), %u connection entries, status %s, tables %s", workers,
+      shared->flows().capacity(), cfg.shm_status.c_str(), cfg.shm_tables.c_str());
+
+  abi::StatusHeader& hdr = shared->status->header;
+  uint64_t last_attach_check = 0;
+  while (!g_stop.load()) {
+    uint64_t now_ns = abi::monotonic_ns();
+    hdr.heartbeat_monotonic_ns.store(now_ns, std::memory_order_release);
+    main_lcore.poll(now_ns / 1'000'000);
+    if (now_ns - last_attach_check >= 1'000'000'000ull) {
+      attachment.check();
+      last_attach_check = now_ns;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  log("info", "stopping");
+  rte_eal_mp_wait_lcore();
+  worker_objs.clear();
+  stop_ports(ports);
+  hdr.heartbeat_monotonic_ns.store(0);
+  hdr.pid.store(0);
+  return 0;
+}
+
+int run(const config::DataplaneConfig& cfg) {
+  std::vector<std::string> args = eal_argv(cfg);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+    log("error", "EAL init failed: %s (dataplane.eal_args, dataplane.main_lcore/worker_lcores)", rte_strerror(rte_errno));
+    return 1;
+  }
+  int rc = run_with_eal(cfg);
+  if (rc != 0) g_stop.store(true);
+  rte_eal_mp_wait_lcore();
+  rte_eal_cleanup();
+  return rc;
+}
+
+}  // namespace
+}  // namespace fulcrum::dp
+
+int main(int argc, char** argv) {
+  CLI::App app{"Fulcrum data plane: DPDK poll-mode L4 load balancer"};
+  std::string config_path;
+  bool check_only = false;
+  app.add_option("-c,--config", config_path, "configuration file (its [dataplane] section)")->required();
+  app.add_flag("--check", check_only, "validate the [dataplane] section and exit (0 valid, 2 invalid)");
+  CLI11_PARSE(app, argc, argv);
+
+  fulcrum::config::Errors errors(config_path);
+  std::optional<fulcrum::config::DataplaneConfig> cfg = fulcrum::config::load_dataplane(config_path, errors);
+  if (!cfg) {
+    std::fputs(errors.str().c_str(), stderr);
+    return 2;
+  }
+  if (check_only) {
+    std::printf("%s: [dataplane] is valid\n", config_path.c_str());
+    return 0;
+  }
+  return fulcrum::dp::run(*cfg);
+}

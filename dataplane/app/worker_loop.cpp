@@ -1,0 +1,86 @@
+#include "dataplane/app/worker_loop.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+namespace fulcrum::dp {
+namespace {
+
+constexpr uint32_t kEmptyPollsBeforeSleep = 100;
+
+// Worker 0 also sends what the main lcore produced (ARP): its own queue, no sharing.
+void send_from_main(Shared& shared, Worker& worker, uint16_t queue) {
+  rte_mbuf* pkts[kBurst];
+  unsigned n = rte_ring_sc_dequeue_burst(shared.from_main, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+  if (n == 0) return;
+  BurstOutput out;
+  out.count = static_cast<uint16_t>(n);
+  for (unsigned i = 0; i < n; ++i) {
+    out.mbufs[i] = pkts[i];
+    out.verdicts[i] = Verdict{Verdict::Kind::Tx, static_cast<uint8_t>(pkts[i]->port), {}};
+  }
+  worker.dispatch(out, queue);
+}
+
+}  // namespace
+
+int run_worker(void* arg) {
+  auto& a = *static_cast<WorkerLoopArgs*>(arg);
+  Shared& shared = *a.shared;
+  Worker& worker = *a.worker;
+  const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
+  const bool first = worker.index() == 0;
+  abi::WorkerStatus& status = shared.status->workers[worker.index()];
+  BurstOutput out;
+  rte_mbuf* pkts[kBurst];
+  uint32_t empty_polls = 0;
+  uint32_t last_ms = 0;
+
+  worker.start();
+  while (!a.stop->load(std::memory_order_relaxed)) {
+    const uint64_t tsc = rte_rdtsc();
+    const auto now_ms = static_cast<uint32_t>(tsc / tsc_per_ms);
+    uint32_t got = 0;
+    for (const PortInfo& port : shared.ports) {
+      uint16_t n = rte_eth_rx_burst(port.dpdk_port, a.queue, pkts, kBurst);
+      if (n == 0) continue;
+      worker.process_burst(pkts, n, now_ms, out);
+      worker.dispatch(out, a.queue);
+      got += n;
+    }
+    unsigned n = rte_ring_sc_dequeue_burst(shared.handoff[worker.index()], reinterpret_cast<void**>(pkts), kBurst, nullptr);
+    if (n > 0) {
+      worker.process_burst(pkts, static_cast<uint16_t>(n), now_ms, out);
+      worker.dispatch(out, a.queue);
+      got += n;
+    }
+    if (first) send_from_main(shared, worker, a.queue);
+    if (got == 0) worker.idle_tick();
+    worker.maintain(now_ms);
+    if (now_ms != last_ms) {  // liveness for stall detection, once a millisecond (vDSO clock)
+      last_ms = now_ms;
+      status.loop_monotonic_ns.store(abi::monotonic_ns(), std::memory_order_relaxed);
+    }
+
+    // Adaptive polling: a worker with nothing to do for 100 polls sleeps between polls,
+    // leaving both the table protocol and the flow table's RCU while it sleeps so that
+    // nobody waits for it.
+    empty_polls = got == 0 ? empty_polls + 1 : 0;
+    if (a.idle_sleep_us > 0 && empty_polls > kEmptyPollsBeforeSleep) {
+      abi::worker_offline(status);
+      rte_rcu_qsbr_thread_offline(shared.qsbr, worker.index());
+      rte_delay_us_sleep(a.idle_sleep_us);
+      rte_rcu_qsbr_thread_online(shared.qsbr, worker.index());
+      const abi::TablesRegion* tables = shared.tables.load(std::memory_order_acquire);
+      if (tables != nullptr) abi::worker_online(*tables, status);
+      else status.online.store(1, std::memory_order_seq_cst);
+    }
+  }
+  worker.stop();
+  return 0;
+}
+
+}  // namespace fulcrum::dp

@@ -1,0 +1,371 @@
+// The burst function: parse, look up, translate. See worker.h and docs/dataplane.md.
+#include "dataplane/worker/worker.h"
+
+#include <rte_ether.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+
+#include "dataplane/abi/flow_hash.h"
+#include "dataplane/worker/rewrite.h"
+
+namespace fulcrum::dp {
+
+using abi::DropReason;
+using abi::WorkerCounter;
+
+struct Worker::Pending {
+  rte_mbuf* m;
+  uint16_t i;
+  ParsedFrame f;
+  FlowKey key;
+  FlowHash h;
+};
+
+namespace {
+
+constexpr uint16_t kPrefetchAhead = 4;
+
+bool addressed_to(const uint8_t* frame, const MacBytes& mac) {
+  static constexpr uint8_t kBroadcast[6] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+  return std::memcmp(frame, mac.data(), 6) == 0 || std::memcmp(frame, kBroadcast, 6) == 0;
+}
+
+// The VIP's backend for a new flow: Maglev table slot of the keyed flow hash. Every index
+// read from the slot is bounds-checked, so even a torn slot (a worker that stalled past the
+// writer's timeout) cannot make us read outside the region.
+const abi::Backend* pick_backend(const abi::TableSlot& slot, const abi::Vip& vip, const FlowKey& key) {
+  if (vip.maglev_size == 0 || vip.maglev_size > abi::kMaglevPoolEntries ||
+      vip.maglev_offset > abi::kMaglevPoolEntries - vip.maglev_size || vip.backend_count > abi::kMaxBackends ||
+      vip.backend_first > abi::kMaxBackends - vip.backend_count) {
+    return nullptr;
+  }
+  uint64_t h = abi::flow_hash(abi::HashKey{vip.hash_key[0], vip.hash_key[1]}, key.src_addr, key.src_port,
+                              key.dst_addr, key.dst_port, abi::kProtoTcp);
+  uint16_t b = slot.maglev[vip.maglev_offset + abi::maglev_slot(h, vip.maglev_size)];
+  if (b >= vip.backend_count) return nullptr;
+  const abi::Backend& be = slot.backends[vip.backend_first + b];
+  return be.id < abi::kMaxBackends ? &be : nullptr;
+}
+
+}  // namespace
+
+Worker::Worker(Shared& shared, uint32_t index, abi::WorkerStatus& status)
+    : shared_(shared), flows_(shared.flows()), index_(index), status_(status),
+      snat_(index, shared.workers()) {
+  batches_ = static_cast<Batch*>(rte_zmalloc("fulcrum_worker_batches", sizeof(Batch) * kBatches, 64));
+  sweep_cursor_ = flows_.partition_begin(index_);
+  evict_cursor_ = sweep_cursor_;
+}
+
+Worker::~Worker() { rte_free(batches_); }
+
+void Worker::start() {
+  status_.lcore_id = rte_lcore_id();
+  status_.role = static_cast<uint32_t>(abi::WorkerRole::Worker);
+  rte_rcu_qsbr_thread_register(shared_.qsbr, index_);
+  rte_rcu_qsbr_thread_online(shared_.qsbr, index_);
+  const abi::TablesRegion* tables = shared_.tables.load(std::memory_order_acquire);
+  if (tables != nullptr) abi::worker_online(*tables, status_);
+  else status_.online.store(1, std::memory_order_seq_cst);
+}
+
+void Worker::stop() {
+  abi::worker_offline(status_);
+  rte_rcu_qsbr_thread_offline(shared_.qsbr, index_);
+  rte_rcu_qsbr_thread_unregister(shared_.qsbr, index_);
+}
+
+void Worker::refresh_view() {
+  tables_ = shared_.tables.load(std::memory_order_acquire);
+  view_ = tables_ != nullptr ? abi::begin_burst(*tables_, status_) : abi::TableView{};
+}
+
+void Worker::idle_tick() { refresh_view(); }
+
+void Worker::set_verdict(BurstOutput& out, uint16_t i, Verdict::Kind kind, uint8_t target) {
+  out.verdicts[i].kind = kind;
+  out.verdicts[i].target = target;
+}
+
+void Worker::drop(BurstOutput& out, uint16_t i, DropReason reason) {
+  out.verdicts[i].kind = Verdict::Kind::Drop;
+  out.verdicts[i].reason = reason;
+  status_.drops[static_cast<size_t>(reason)].add(1);
+}
+
+void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOutput& out) {
+  refresh_view();
+  created_count_ = 0;
+  out.count = n;
+  Pending tcp[kBurst];
+  uint16_t ntcp = 0;
+  uint64_t bytes = 0;
+
+  // Pass 1: parse every frame, settle the non-TCP ones, hash the TCP ones and prefetch
+  // their index buckets.
+  for (uint16_t i = 0; i < n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
+    rte_mbuf* m = pkts[i];
+    out.mbufs[i] = m;
+    bytes += m->pkt_len;
+    uint8_t port = shared_.port_index(m->port);
+    const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
+    if (port == 0xFF || m->data_len < 6 || !addressed_to(data, shared_.ports[port].mac)) {
+      drop(out, i, m->data_len < 6 ? DropReason::FrameTooShort : DropReason::L2NotForUs);
+      continue;
+    }
+    bool csum_ok = shared_.ports[port].rx_ip_checksum &&
+                   (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    ParsedFrame f = parse_frame(data, m->data_len, m->pkt_len, csum_ok);
+    if (f.has_options) count(WorkerCounter::IpOptions);
+    switch (f.kind) {
+      case FrameKind::Drop:
+        drop(out, i, f.drop);
+        break;
+      case FrameKind::Arp:
+        set_verdict(out, i, Verdict::Kind::ToMain);
+        break;
+      case FrameKind::OtherIp:
+        drop(out, i, DropReason::IpUnsupportedProtocol);
+        break;
+      case FrameKind::Icmp:
+        handle_icmp(m, f, out, i, now_ms);
+        break;
+      case FrameKind::Tcp: {
+        // Every TCP packet we accept is forwarded: one that would expire at this hop must
+        // not create state first.
+        if (data[f.l3 + 8] <= 1) {
+          drop(out, i, DropReason::IpTtlExceeded);
+          break;
+        }
+        Pending& p = tcp[ntcp++];
+        p.m = m;
+        p.i = i;
+        p.f = f;
+        const uint8_t* ip = data + f.l3;
+        const uint8_t* th = data + f.l4;
+        std::memcpy(&p.key.src_addr, ip + 12, 4);
+        std::memcpy(&p.key.dst_addr, ip + 16, 4);
+        std::memcpy(&p.key.src_port, th, 2);
+        std::memcpy(&p.key.dst_port, th + 2, 2);
+        p.h = flows_.hash(p.key);
+        flows_.prefetch(p.h);
+        break;
+      }
+    }
+  }
+  count(WorkerCounter::RxPackets, n);
+  count(WorkerCounter::RxBytes, bytes);
+
+  // Pass 2: the buckets are (being) fetched; prefetch the entry their signature points to.
+  for (uint16_t k = 0; k < ntcp; ++k) {
+    uint32_t cand = flows_.candidate(tcp[k].h);
+    if (cand != FlowRef::kNone) flows_.prefetch_entry(cand);
+  }
+  // Pass 3: look up and translate.
+  for (uint16_t k = 0; k < ntcp; ++k) handle_tcp(tcp[k], out, now_ms);
+
+  if (!abi::burst_still_valid(view_)) {
+    // The slot this burst read was rewritten under it (this worker stalled past the
+    // writer's timeout): nothing decided from it may leave.
+    for (uint16_t i = 0; i < n; ++i) {
+      Verdict::Kind k = out.verdicts[i].kind;
+      if (k == Verdict::Kind::Tx || k == Verdict::Kind::Hold) drop(out, i, DropReason::TablesChanged);
+    }
+    for (uint32_t c = 0; c < created_count_; ++c) retire(created_[c]);
+  }
+}
+
+void Worker::touch(Conn& c, Dir dir, uint8_t tcp_flags, uint32_t now_ms) {
+  uint8_t cur = c.state.load(std::memory_order_relaxed);
+  for (;;) {
+    uint8_t next = tcp_next(cur, dir, tcp_flags);
+    if (next == cur || c.state.compare_exchange_weak(cur, next, std::memory_order_relaxed)) break;
+  }
+  // Written only when it changes (once a millisecond at most): the entry's cache line is
+  // shared with whichever worker handles the other direction.
+  if (c.last_seen.load(std::memory_order_relaxed) != now_ms) c.last_seen.store(now_ms, std::memory_order_relaxed);
+}
+
+void Worker::handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms) {
+  FlowRef ref = flows_.lookup(p.key, p.h);
+  if (!ref.found()) {
+    handle_new_flow(p, out, now_ms);
+    return;
+  }
+  Conn& c = flows_.entry(ref.index);
+  const uint8_t flags = p.f.tcp_flags;
+  if (ref.dir == Dir::FromBackend) {
+    touch(c, Dir::FromBackend, flags, now_ms);
+    reply(p.m, p.f, out, p.i, c);
+    return;
+  }
+  if (is_new_connection_on_old_tuple(c.state.load(std::memory_order_relaxed), Dir::FromClient, flags)) {
+    uint32_t owner = flows_.partition_of(ref.index);
+    if (owner != index_) {
+      count(WorkerCounter::HandedOff);
+      set_verdict(out, p.i, Verdict::Kind::Handoff, static_cast<uint8_t>(owner));
+      return;
+    }
+    retire(ref.index);  // the client reuses the tuple: a new connection, a new choice
+    handle_new_flow(p, out, now_ms);
+    return;
+  }
+  touch(c, Dir::FromClient, flags, now_ms);
+  if (view_.slot != nullptr && c.backend_id < abi::kMaxBackends) {
+    uint8_t bf = view_.slot->backend_flags[c.backend_id];
+    bool down = (bf & abi::backend_flag::kStateMask) == static_cast<uint8_t>(abi::BackendState::Down);
+    if (down && (bf & abi::backend_flag::kResetWhenDown)) {
+      uint8_t cur = c.state.load(std::memory_order_relaxed);
+      while (!c.state.compare_exchange_weak(cur, with_phase(cur, TcpPhase::Closed), std::memory_order_relaxed)) {
+      }
+      status_.drops[static_cast<size_t>(DropReason::BackendDownReset)].add(1);
+      reset_client(p.m, p.f, out, p.i);
+      return;
+    }
+  }
+  forward(p.m, p.f, out, p.i, c.backend_addr(), c.backend_port(), (c.flags & conn_flag::kFullNat) != 0,
+          c.snat_addr(), c.snat_port());
+}
+
+void Worker::handle_new_flow(Pending& p, BurstOutput& out, uint32_t now_ms) {
+  const abi::TableSlot* slot = view_.slot;
+  if (slot == nullptr) {
+    drop(out, p.i, DropReason::NoTables);
+    return;
+  }
+  int vi = abi::find_vip(*slot, p.key.dst_addr, p.key.dst_port, abi::kProtoTcp);
+  if (vi < 0) {
+    drop(out, p.i, DropReason::NotForUs);
+    return;
+  }
+  const abi::Vip& vip = slot->vips[vi];
+  const bool fullnat = vip.mode == static_cast<uint8_t>(abi::ForwardMode::FullNat);
+  const abi::Backend* be = pick_backend(*slot, vip, p.key);
+  if (be == nullptr) {
+    drop(out, p.i, DropReason::NoBackend);
+    return;
+  }
+  const uint8_t flags = p.f.tcp_flags;
+  if (flags & tcp_bit::RST) {
+    // A reset for a flow we have no entry for (e.g. after a restart): in nat mode Maglev
+    // still knows where it goes; it creates no state.
+    if (fullnat) drop(out, p.i, DropReason::NotForUs);
+    else forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
+    return;
+  }
+  uint32_t owner = flows_.owner_of(p.h);
+  if (owner != index_) {
+    count(WorkerCounter::HandedOff);
+    set_verdict(out, p.i, Verdict::Kind::Handoff, static_cast<uint8_t>(owner));
+    return;
+  }
+  uint32_t e = flows_.alloc(index_);
+  if (e == FlowRef::kNone) {
+    evict_embryonic(8);  // room for the next new flow, after a grace period
+    if (fullnat) {
+      drop(out, p.i, DropReason::ConntrackFull);
+    } else {
+      count(WorkerCounter::StatelessForwards);
+      forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
+    }
+    return;
+  }
+  Conn& c = flows_.entry(e);
+  c.fwd = p.key;
+  c.backend_id = be->id;
+  c.rev.src_addr = be->addr_be;
+  c.rev.src_port = be->port_be;
+  if (fullnat) {
+    c.flags |= conn_flag::kFullNat;
+    uint16_t sport = 0;
+    uint32_t count_addrs = vip.snat_count <= abi::kMaxSnatAddrs ? vip.snat_count : 0;
+    for (uint32_t k = 0; k < count_addrs && sport == 0; ++k) {
+      uint32_t addr = vip.snat_addrs_be[(p.h.sig + k) % count_addrs];
+      sport = snat_.alloc(addr, p.h.sig);
+      c.rev.dst_addr = addr;
+    }
+    if (sport == 0) {
+      flows_.free(e);  // never visible: no grace period needed
+      drop(out, p.i, DropReason::SnatExhausted);
+      return;
+    }
+    c.rev.dst_port = sport;
+  } else {
+    c.rev.dst_addr = p.key.src_addr;
+    c.rev.dst_port = p.key.src_port;
+  }
+  const bool syn = (flags & (tcp_bit::SYN | tcp_bit::ACK)) == tcp_bit::SYN;
+  PublishResult r = flows_.publish(e, initial_state(syn), now_ms);
+  if (r != PublishResult::Ok) {
+    defer_free(e);  // a reader may have glimpsed the forward key
+    if (r == PublishResult::ReverseConflict) {
+      drop(out, p.i, DropReason::NatConflict);
+    } else if (fullnat) {
+      drop(out, p.i, DropReason::ConntrackFull);
+    } else {
+      count(WorkerCounter::StatelessForwards);
+      forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
+    }
+    return;
+  }
+  created_[created_count_++] = e;
+  count(WorkerCounter::NewConnections);
+  if (!syn) count(WorkerCounter::MidstreamPickups);
+  status_.vip_new_connections[vip.vip_id % abi::kMaxVips].add(1);
+  status_.backend_opened[be->id].add(1);
+  forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, fullnat, c.rev.dst_addr, c.rev.dst_port);
+}
+
+void Worker::forward(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t backend_addr,
+                     uint16_t backend_port, bool fullnat, uint32_t snat_addr, uint16_t snat_port) {
+  uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + f.l3);
+  auto* tcp = reinterpret_cast<rte_tcp_hdr*>(data + f.l4);
+  nat_rewrite(ip, tcp, fullnat ? snat_addr : ip->src_addr, fullnat ? snat_port : tcp->src_port, backend_addr,
+              backend_port);
+  if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
+  count(WorkerCounter::Forwarded);
+  route_out(m, backend_addr, out, i);
+}
+
+void Worker::reply(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, const Conn& c) {
+  uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + f.l3);
+  auto* tcp = reinterpret_cast<rte_tcp_hdr*>(data + f.l4);
+  // The backend answers from its own address to the client (nat) or to our SNAT address
+  // (fullnat); the client must see the VIP answering it.
+  nat_rewrite(ip, tcp, c.vip_addr(), c.vip_port(), c.client_addr(), c.client_port());
+  if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
+  count(WorkerCounter::Forwarded);
+  route_out(m, c.client_addr(), out, i);
+}
+
+void Worker::route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t i) {
+  RouteResult r;
+  if (!shared_.routes.lookup(dst_be, &r)) {
+    drop(out, i, DropReason::NoRoute);
+    return;
+  }
+  NeighView nv;
+  bool known = shared_.neighbours.lookup(r.next_hop_be, &nv);
+  if (known && nv.usable()) {
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    std::memcpy(eth->dst_addr.addr_bytes, nv.mac.data(), 6);
+    std::memcpy(eth->src_addr.addr_bytes, shared_.ports[r.port].mac.data(), 6);
+    set_verdict(out, i, Verdict::Kind::Tx, r.port);
+    return;
+  }
+  if (known && nv.state == NeighState::Failed) {
+    drop(out, i, DropReason::NeighbourFailed);
+    return;
+  }
+  m->hash.usr = r.next_hop_be;  // for the main lcore, which resolves and sends it
+  count(WorkerCounter::NeighbourHeld);
+  set_verdict(out, i, Verdict::Kind::Hold, r.port);
+}
+
+}  // namespace fulcrum::dp

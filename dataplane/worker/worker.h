@@ -1,0 +1,127 @@
+// One worker lcore's packet processing: the run-to-completion burst function and the
+// housekeeping its loop does between bursts.
+//
+// process_burst() turns n received mbufs into n (mbuf, verdict) pairs, rewriting packets in
+// place; it neither transmits nor frees, so golden-fixture tests drive exactly the code the
+// data plane runs and inspect what it decided. dispatch() then carries the verdicts out.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/abi/counters.h"
+#include "dataplane/abi/publish.h"
+#include "dataplane/core/packet_parse.h"
+#include "dataplane/core/snat_ports.h"
+#include "dataplane/worker/shared.h"
+
+struct rte_mbuf;
+
+namespace fulcrum::dp {
+
+inline constexpr uint16_t kBurst = 32;
+
+struct Verdict {
+  enum class Kind : uint8_t {
+    Tx,        // send on port `target`
+    Drop,      // free; counted under `reason`
+    ToMain,    // ARP: the main lcore answers and learns
+    Hold,      // next hop `mbuf->hash.usr` on port `target` unresolved: main lcore holds it
+    Handoff,   // first packet of a flow owned by worker `target`
+    Consumed,  // used up without being a drop (an ARP reply we learned from)
+  };
+  Kind kind = Kind::Drop;
+  uint8_t target = 0;
+  abi::DropReason reason = abi::DropReason::FrameTooShort;
+};
+
+struct BurstOutput {
+  uint16_t count = 0;
+  rte_mbuf* mbufs[kBurst];
+  Verdict verdicts[kBurst];
+};
+
+class alignas(64) Worker {
+ public:
+  Worker(Shared& shared, uint32_t index, abi::WorkerStatus& status);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Joins the table protocol and the flow table's RCU; call on the worker's own thread
+  // before the first burst.
+  void start();
+  void stop();
+
+  // Decides the fate of up to kBurst packets; out.verdicts[i] is for pkts[i].
+  void process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOutput& out);
+  // Transmits, frees and enqueues as decided (queue `tx_queue` of each port).
+  void dispatch(BurstOutput& out, uint16_t tx_queue);
+  // Between bursts: report quiescence, reclaim freed entries, expire idle connections.
+  void maintain(uint32_t now_ms);
+  // Keeps the table generation this worker reports current while no packets arrive.
+  void idle_tick();
+
+  uint32_t index() const { return index_; }
+
+ private:
+  struct Pending;   // one TCP packet between the passes of process_burst
+
+  void refresh_view();
+  void set_verdict(BurstOutput& out, uint16_t i, Verdict::Kind kind, uint8_t target = 0);
+  void drop(BurstOutput& out, uint16_t i, abi::DropReason reason);
+
+  void handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms);
+  void handle_new_flow(Pending& p, BurstOutput& out, uint32_t now_ms);
+  void handle_icmp(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t now_ms);
+  void forward(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t backend_addr,
+               uint16_t backend_port, bool fullnat, uint32_t snat_addr, uint16_t snat_port);
+  void reply(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, const Conn& c);
+  void reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i);
+  void route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t i);
+  bool translate_icmp_error(rte_mbuf* m, const ParsedFrame& f, uint32_t now_ms);
+
+  void touch(Conn& c, Dir dir, uint8_t tcp_flags, uint32_t now_ms);
+  void retire(uint32_t index);             // unpublish, count closed, free after grace
+  void defer_free(uint32_t index);         // free (and release its SNAT port) after grace
+  uint32_t evict_embryonic(uint32_t want);
+  void sweep(uint32_t now_ms);
+  void reclaim(bool wait);
+  void close_batch();
+
+  void count(abi::WorkerCounter c, uint64_t n = 1) { status_.counters[static_cast<size_t>(c)].add(n); }
+
+  Shared& shared_;
+  FlowTable& flows_;
+  const uint32_t index_;
+  abi::WorkerStatus& status_;
+  SnatPorts snat_;
+
+  // The table generation used by the current burst.
+  const abi::TablesRegion* tables_ = nullptr;
+  abi::TableView view_;
+  // Entries created in the current burst: withdrawn if the burst turns out to have raced
+  // with a table rewrite.
+  uint32_t created_[kBurst];
+  uint32_t created_count_ = 0;
+
+  // Flow entries waiting for a grace period before reuse: batches, each closed with an
+  // RCU token. Fixed arrays: nothing is allocated once the worker runs.
+  static constexpr uint32_t kBatchSize = 256;
+  static constexpr uint32_t kBatches = 64;
+  struct Batch {
+    uint64_t token = 0;
+    uint32_t count = 0;
+    uint32_t entries[kBatchSize];
+  };
+  Batch* batches_;            // ring of kBatches
+  uint32_t batch_head_ = 0;   // oldest closed batch
+  uint32_t batch_closed_ = 0; // closed batches waiting
+  uint32_t open_ = 0;         // index of the batch being filled
+
+  uint32_t sweep_cursor_;
+  uint32_t evict_cursor_;
+  uint32_t last_sweep_ms_ = 0;
+  uint64_t sweep_owed_milli_ = 0;  // entries owed to the sweep, x1000
+};
+
+}  // namespace fulcrum::dp

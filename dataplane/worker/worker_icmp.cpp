@@ -1,0 +1,210 @@
+// ICMP on the workers: echo replies for our addresses, and translation of ICMP errors
+// about tracked flows, so path-MTU discovery (fragmentation needed) and other errors
+// reach the right end through the NAT. Also the TCP reset sent for flows of a down
+// backend whose VIP asks for it.
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_tcp.h>
+
+#include "dataplane/core/checksum.h"
+#include "dataplane/worker/rewrite.h"
+#include "dataplane/worker/worker.h"
+
+namespace fulcrum::dp {
+
+using abi::DropReason;
+using abi::WorkerCounter;
+
+namespace {
+
+constexpr uint8_t kEchoReply = 0, kDestUnreachable = 3, kEchoRequest = 8, kTimeExceeded = 11;
+
+uint16_t full_icmp_checksum(uint8_t* icmp, uint32_t len) {
+  icmp[2] = icmp[3] = 0;
+  return csum_finish(csum_partial(icmp, len));
+}
+
+}  // namespace
+
+void Worker::handle_icmp(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t now_ms) {
+  uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + f.l3);
+  uint8_t* icmp = data + f.l4;
+  // The whole message must be in the first segment to verify or recompute its checksum.
+  if (f.l4 + uint32_t{f.l4_len} > m->data_len) {
+    drop(out, i, DropReason::IcmpTruncated);
+    return;
+  }
+  if (csum_finish(csum_partial(icmp, f.l4_len)) != 0) {
+    drop(out, i, DropReason::IcmpBadChecksum);
+    return;
+  }
+  const uint8_t type = icmp[0];
+  if (type == kDestUnreachable || type == kTimeExceeded) {
+    if (!translate_icmp_error(m, f, now_ms)) {
+      drop(out, i, DropReason::IcmpNoFlow);
+      return;
+    }
+    count(WorkerCounter::IcmpErrorsTranslated);
+    route_out(m, ip->dst_addr, out, i);
+    return;
+  }
+  const abi::TableSlot* slot = view_.slot;
+  bool ours = shared_.is_port_addr(ip->dst_addr) ||
+              (slot != nullptr && abi::local_addr_kind(*slot, ip->dst_addr) != 0);
+  if (!ours) {
+    drop(out, i, DropReason::NotForUs);
+    return;
+  }
+  if (type != kEchoRequest) {
+    drop(out, i, DropReason::IcmpUnsupported);
+    return;
+  }
+  // Echo reply in place: swap the addresses (the header checksum does not change), fresh
+  // TTL, type 8 -> 0 (the ICMP checksum changes by that word only).
+  uint32_t requester = ip->src_addr;
+  ip->src_addr = ip->dst_addr;
+  ip->dst_addr = requester;
+  ip->time_to_live = 64;
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  CsumDelta d;
+  uint16_t old_word, new_word;
+  std::memcpy(&old_word, icmp, 2);
+  icmp[0] = kEchoReply;
+  std::memcpy(&new_word, icmp, 2);
+  d.replace16(old_word, new_word);
+  uint16_t sum;
+  std::memcpy(&sum, icmp + 2, 2);
+  sum = d.apply(sum);
+  std::memcpy(icmp + 2, &sum, 2);
+  if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
+  count(WorkerCounter::IcmpEchoReplies);
+  route_out(m, ip->dst_addr, out, i);
+}
+
+// An ICMP error quotes the IP header and at least 8 bytes of the packet that caused it:
+// a packet we sent, so already translated. Find its flow from the quoted ports and undo
+// the translation for the other side: the quoted packet becomes what that side sent, and
+// the error is addressed to it.
+bool Worker::translate_icmp_error(rte_mbuf* m, const ParsedFrame& f, uint32_t now_ms) {
+  (void)now_ms;
+  uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + f.l3);
+  uint8_t* icmp = data + f.l4;
+  uint32_t quoted_len = f.l4_len - 8u;
+  auto* inner = reinterpret_cast<rte_ipv4_hdr*>(icmp + 8);
+  if (quoted_len < 20 || (inner->version_ihl >> 4) != 4) return false;
+  uint32_t inner_ihl = (inner->version_ihl & 0x0F) * 4u;
+  if (inner_ihl < 20 || quoted_len < inner_ihl + 8 || inner->next_proto_id != 6) return false;
+  if (ip->time_to_live <= 1) return false;
+  uint8_t* inner_l4 = icmp + 8 + inner_ihl;
+  uint16_t inner_sport, inner_dport;
+  std::memcpy(&inner_sport, inner_l4, 2);
+  std::memcpy(&inner_dport, inner_l4 + 2, 2);
+  // The quoted packet travelled away from the error's sender; the flow key of packets
+  // travelling towards it is the quoted one reversed.
+  FlowKey key{inner->dst_addr, inner->src_addr, inner_dport, inner_sport};
+  FlowRef ref = flows_.lookup(key, flows_.hash(key));
+  if (!ref.found()) return false;
+  const Conn& c = flows_.entry(ref.index);
+
+  uint32_t q_src, q_dst, outer_src = ip->src_addr, outer_dst;
+  uint16_t q_sport, q_dport;
+  if (ref.dir == Dir::FromBackend) {
+    // From the backend side, about a packet we sent to the backend: the client sent it
+    // as client -> VIP.
+    q_src = c.client_addr(); q_sport = c.client_port();
+    q_dst = c.vip_addr(); q_dport = c.vip_port();
+    outer_src = c.vip_addr();
+    outer_dst = c.client_addr();
+  } else {
+    // From the client side, about a reply we sent to the client: the backend sent it as
+    // backend -> client (nat) or backend -> SNAT address (fullnat).
+    q_src = c.backend_addr(); q_sport = c.backend_port();
+    q_dst = c.snat_addr(); q_dport = c.snat_port();
+    if (c.flags & conn_flag::kFullNat) outer_src = c.snat_addr();
+    outer_dst = c.backend_addr();
+  }
+  // Quoted IP header: addresses, with its checksum; quoted TCP ports, and the quoted TCP
+  // checksum if the quote is long enough to hold it.
+  CsumDelta addrs, ports;
+  addrs.replace32(inner->src_addr, q_src);
+  addrs.replace32(inner->dst_addr, q_dst);
+  ports.replace16(inner_sport, q_sport);
+  ports.replace16(inner_dport, q_dport);
+  inner->src_addr = q_src;
+  inner->dst_addr = q_dst;
+  inner->hdr_checksum = addrs.apply(inner->hdr_checksum);
+  std::memcpy(inner_l4, &q_sport, 2);
+  std::memcpy(inner_l4 + 2, &q_dport, 2);
+  if (quoted_len >= inner_ihl + 18) {
+    uint16_t sum;
+    std::memcpy(&sum, inner_l4 + 16, 2);
+    CsumDelta tcp = addrs;
+    tcp.add(ports);
+    sum = tcp.apply(sum);
+    std::memcpy(inner_l4 + 16, &sum, 2);
+  }
+  uint16_t sum = full_icmp_checksum(icmp, f.l4_len);
+  std::memcpy(icmp + 2, &sum, 2);
+  // Outer header.
+  CsumDelta outer;
+  outer.replace32(ip->src_addr, outer_src);
+  outer.replace32(ip->dst_addr, outer_dst);
+  ip->src_addr = outer_src;
+  ip->dst_addr = outer_dst;
+  ip->hdr_checksum = outer.apply(ip->hdr_checksum);
+  decrement_ttl(ip);
+  if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
+  return true;
+}
+
+// Turns the client's packet into the reset a closed port would send (RFC 793, "Reset
+// Generation"): from the VIP, no options, no payload.
+void Worker::reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i) {
+  uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+  auto* in_ip = reinterpret_cast<rte_ipv4_hdr*>(data + f.l3);
+  auto* in_tcp = reinterpret_cast<rte_tcp_hdr*>(data + f.l4);
+  const uint32_t client = in_ip->src_addr, vip = in_ip->dst_addr;
+  const uint16_t cport = in_tcp->src_port, vport = in_tcp->dst_port;
+  const uint8_t flags = in_tcp->tcp_flags;
+  const uint32_t seq = rte_be_to_cpu_32(in_tcp->sent_seq), ack = rte_be_to_cpu_32(in_tcp->recv_ack);
+  uint32_t seg_len = f.l4_len - f.tcp_header_len + ((flags & tcp_bit::SYN) ? 1 : 0) + ((flags & tcp_bit::FIN) ? 1 : 0);
+
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + f.l3);
+  auto* tcp = reinterpret_cast<rte_tcp_hdr*>(data + f.l3 + 20);
+  ip->version_ihl = 0x45;
+  ip->type_of_service = 0;
+  ip->total_length = rte_cpu_to_be_16(40);
+  ip->packet_id = 0;
+  ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+  ip->time_to_live = 64;
+  ip->next_proto_id = 6;
+  ip->src_addr = vip;
+  ip->dst_addr = client;
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  tcp->src_port = vport;
+  tcp->dst_port = cport;
+  if (flags & tcp_bit::ACK) {
+    tcp->sent_seq = rte_cpu_to_be_32(ack);
+    tcp->recv_ack = 0;
+    tcp->tcp_flags = tcp_bit::RST;
+  } else {
+    tcp->sent_seq = 0;
+    tcp->recv_ack = rte_cpu_to_be_32(seq + seg_len);
+    tcp->tcp_flags = tcp_bit::RST | tcp_bit::ACK;
+  }
+  tcp->data_off = 5 << 4;
+  tcp->rx_win = 0;
+  tcp->tcp_urp = 0;
+  tcp->cksum = 0;
+  tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - 40));
+  count(WorkerCounter::ResetsSent);
+  route_out(m, client, out, i);
+}
+
+}  // namespace fulcrum::dp

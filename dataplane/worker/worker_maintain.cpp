@@ -1,0 +1,165 @@
+// A worker's housekeeping between bursts, and carrying out verdicts.
+//
+// Expiry is incremental: each loop visits a slice of this worker's partition, paced so
+// the whole partition is visited about once a second, and never more than 512 entries at
+// a time, so the loop never stalls. Removed entries wait in batches for a grace period
+// (rte_rcu_qsbr: every worker has passed a quiescent point since) before reuse.
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "dataplane/worker/worker.h"
+
+namespace fulcrum::dp {
+
+using abi::DropReason;
+using abi::WorkerCounter;
+
+namespace {
+constexpr uint32_t kSweepPeriodMs = 1000;
+constexpr uint32_t kMaxSweepPerCall = 512;
+constexpr uint32_t kEvictScan = 64;
+}  // namespace
+
+void Worker::defer_free(uint32_t index) {
+  Batch& b = batches_[open_];
+  b.entries[b.count++] = index;
+  if (b.count == kBatchSize) close_batch();
+}
+
+void Worker::retire(uint32_t index) {
+  Conn& c = flows_.entry(index);
+  flows_.unpublish(index);
+  if (c.backend_id < abi::kMaxBackends) status_.backend_closed[c.backend_id].add(1);
+  defer_free(index);
+}
+
+void Worker::close_batch() {
+  Batch& b = batches_[open_];
+  if (b.count == 0) return;
+  if (batch_closed_ + 1 == kBatches) reclaim(true);  // ring full: wait for the oldest
+  b.token = rte_rcu_qsbr_start(shared_.qsbr);
+  ++batch_closed_;
+  open_ = (open_ + 1) % kBatches;
+  batches_[open_].count = 0;
+}
+
+void Worker::reclaim(bool wait) {
+  // This worker holds no entry here; saying so first lets a waiting check finish.
+  rte_rcu_qsbr_quiescent(shared_.qsbr, index_);
+  while (batch_closed_ > 0) {
+    Batch& b = batches_[batch_head_];
+    if (rte_rcu_qsbr_check(shared_.qsbr, b.token, wait) != 1) return;
+    for (uint32_t k = 0; k < b.count; ++k) {
+      Conn& c = flows_.entry(b.entries[k]);
+      if (c.flags & conn_flag::kFullNat) snat_.release(c.snat_addr(), c.snat_port());
+      flows_.free(b.entries[k]);
+    }
+    b.count = 0;
+    batch_head_ = (batch_head_ + 1) % kBatches;
+    --batch_closed_;
+  }
+}
+
+uint32_t Worker::evict_embryonic(uint32_t want) {
+  uint32_t begin = flows_.partition_begin(index_), end = flows_.partition_end(index_);
+  uint32_t evicted = 0;
+  for (uint32_t n = 0; n < kEvictScan && evicted < want; ++n) {
+    uint32_t idx = evict_cursor_;
+    evict_cursor_ = evict_cursor_ + 1 == end ? begin : evict_cursor_ + 1;
+    Conn& c = flows_.entry(idx);
+    uint8_t st = c.state.load(std::memory_order_relaxed);
+    if ((c.flags & conn_flag::kInUse) && !(st & conn_state::kDead) && is_embryonic(st)) {
+      retire(idx);
+      ++evicted;
+    }
+  }
+  count(WorkerCounter::ConntrackEvicted, evicted);
+  return evicted;
+}
+
+void Worker::sweep(uint32_t now_ms) {
+  uint32_t begin = flows_.partition_begin(index_), end = flows_.partition_end(index_);
+  uint64_t elapsed = now_ms - last_sweep_ms_;
+  last_sweep_ms_ = now_ms;
+  if (elapsed > kSweepPeriodMs) elapsed = kSweepPeriodMs;
+  // Owed work accumulates with time and is paid at most kMaxSweepPerCall at a time; it
+  // never exceeds one whole pass, however long the loop was away.
+  const uint64_t whole_pass = uint64_t{end - begin} * 1000;
+  sweep_owed_milli_ += whole_pass * elapsed / kSweepPeriodMs;
+  if (sweep_owed_milli_ > whole_pass) sweep_owed_milli_ = whole_pass;
+  uint32_t budget = static_cast<uint32_t>(sweep_owed_milli_ / 1000);
+  if (budget > kMaxSweepPerCall) budget = kMaxSweepPerCall;
+  sweep_owed_milli_ -= uint64_t{budget} * 1000;
+
+  const TimeoutsMs& t = shared_.timeouts();
+  uint32_t expired = 0;
+  for (uint32_t n = 0; n < budget; ++n) {
+    uint32_t idx = sweep_cursor_;
+    sweep_cursor_ = sweep_cursor_ + 1 == end ? begin : sweep_cursor_ + 1;
+    Conn& c = flows_.entry(idx);
+    if (!(c.flags & conn_flag::kInUse)) continue;
+    uint8_t st = c.state.load(std::memory_order_relaxed);
+    if (st & conn_state::kDead) continue;
+    // Unsigned difference: correct across the 49-day wrap of the millisecond clock.
+    uint32_t idle = now_ms - c.last_seen.load(std::memory_order_relaxed);
+    if (static_cast<int32_t>(idle) >= 0 && idle >= t.by_phase[static_cast<uint8_t>(phase_of(st))]) {
+      retire(idx);
+      ++expired;
+    }
+  }
+  count(WorkerCounter::ConntrackExpired, expired);
+}
+
+void Worker::maintain(uint32_t now_ms) {
+  sweep(now_ms);
+  close_batch();
+  reclaim(false);
+  status_.conntrack_entries.store(flows_.in_use(index_), std::memory_order_relaxed);
+}
+
+void Worker::dispatch(BurstOutput& out, uint16_t tx_queue) {
+  rte_mbuf* tx[kMaxPorts][kBurst];
+  uint16_t ntx[kMaxPorts] = {};
+  auto drop_now = [&](rte_mbuf* m, DropReason why) {
+    rte_pktmbuf_free(m);
+    status_.drops[static_cast<size_t>(why)].add(1);
+  };
+  for (uint16_t i = 0; i < out.count; ++i) {
+    rte_mbuf* m = out.mbufs[i];
+    const Verdict& v = out.verdicts[i];
+    switch (v.kind) {
+      case Verdict::Kind::Tx:
+        tx[v.target][ntx[v.target]++] = m;
+        break;
+      case Verdict::Kind::Drop:
+      case Verdict::Kind::Consumed:
+        rte_pktmbuf_free(m);
+        break;
+      case Verdict::Kind::Hold:
+        m->port = v.target;  // egress port index for the main lcore (next hop in hash.usr)
+        [[fallthrough]];
+      case Verdict::Kind::ToMain:
+        if (rte_ring_mp_enqueue(shared_.to_main, m) != 0) drop_now(m, DropReason::MainRingFull);
+        break;
+      case Verdict::Kind::Handoff:
+        if (rte_ring_mp_enqueue(shared_.handoff[v.target], m) != 0) drop_now(m, DropReason::HandoffRingFull);
+        break;
+    }
+  }
+  for (uint32_t p = 0; p < shared_.ports.size() && p < kMaxPorts; ++p) {
+    if (ntx[p] == 0) continue;
+    uint64_t bytes = 0;
+    for (uint16_t k = 0; k < ntx[p]; ++k) bytes += tx[p][k]->pkt_len;
+    uint16_t sent = rte_eth_tx_burst(shared_.ports[p].dpdk_port, tx_queue, tx[p], ntx[p]);
+    for (uint16_t k = sent; k < ntx[p]; ++k) {
+      bytes -= tx[p][k]->pkt_len;
+      drop_now(tx[p][k], DropReason::TxFull);
+    }
+    count(WorkerCounter::TxPackets, sent);
+    count(WorkerCounter::TxBytes, bytes);
+  }
+}
+
+}  // namespace fulcrum::dp
