@@ -26,6 +26,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE4_2__)
+#include <nmmintrin.h>
+#endif
+
 #include "dataplane/core/tcp_state.h"
 
 namespace fulcrum::dp {
@@ -108,23 +112,44 @@ class FlowTable {
   uint32_t owner_of(const FlowHash& h) const { return h.owner_bits % partitions_; }
 
   // ---- Any worker
-  FlowHash hash(const FlowKey& key) const;
+  FlowHash hash(const FlowKey& key) const {
+    uint64_t addrs;
+    uint32_t ports;
+    std::memcpy(&addrs, &key, 8);
+    std::memcpy(&ports, reinterpret_cast<const char*>(&key) + 8, 4);
+    return hash_words(addrs, ports);
+  }
+  // The same from the two words as loaded from the packet (source+destination address,
+  // source+destination port): a key built from narrower stores and read back as wide
+  // words would stall on store forwarding.
+  FlowHash hash_words(uint64_t addrs, uint32_t ports) const;
   void prefetch(const FlowHash& h) const { __builtin_prefetch(&buckets_[h.bucket], 0, 3); }
   void prefetch_entry(uint32_t index) const { __builtin_prefetch(&entries_[index], 0, 3); }
   // First live entry with this key in either direction, or kNone.
   FlowRef lookup(const FlowKey& key, const FlowHash& h) const;
-  // Candidate entry from the home bucket's signatures only (for prefetching before
-  // lookup()); kNone when the home bucket has none.
-  uint32_t candidate(const FlowHash& h) const;
+  // The first slot of the home bucket whose signature matches (0: none): what the burst
+  // function prefetches the entry of between reading the bucket and checking the key.
+  uint64_t candidate(const FlowHash& h) const;
+  static uint32_t entry_of(uint64_t slot) { return (static_cast<uint32_t>(slot) - 1) >> 1; }
+  // lookup(), starting with the candidate found earlier: in the common case one key check.
+  FlowRef lookup_from(const FlowKey& key, const FlowHash& h, uint64_t candidate) const {
+    if (candidate != 0) {
+      uint64_t ref = static_cast<uint32_t>(candidate);
+      if (key_matches(key, ref)) return FlowRef{static_cast<uint32_t>((ref - 1) >> 1), static_cast<Dir>((ref - 1) & 1)};
+    }
+    return lookup(key, h);
+  }
   Conn& entry(uint32_t index) { return entries_[index]; }
   const Conn& entry(uint32_t index) const { return entries_[index]; }
 
   // ---- The owning worker only (partition p)
   // A free entry of partition p, or kNone. The caller fills fwd/rev/backend_id/flags.
   uint32_t alloc(uint32_t p);
-  // Makes both keys of a filled entry visible. On failure nothing is visible and the
-  // entry is still the caller's to free().
-  PublishResult publish(uint32_t index, uint8_t state, uint32_t now_ms);
+  // Makes both keys of a filled entry visible; the caller passes the hashes of its fwd and
+  // rev keys, which it has already computed (and prefetched the buckets of). On failure
+  // nothing is visible any more, but a reader may have glimpsed the forward key: free()
+  // the entry only after a grace period.
+  PublishResult publish(uint32_t index, const FlowHash& fwd, const FlowHash& rev, uint8_t state, uint32_t now_ms);
   // Marks the entry dead and removes both keys; readers already holding it may still
   // read it until they pass a quiescent point, so free() must wait for that.
   void unpublish(uint32_t index);
@@ -138,9 +163,14 @@ class FlowTable {
   double index_load() const;
 
  private:
-  bool insert_key(const FlowKey& key, uint64_t ref);
-  bool remove_key(const FlowKey& key, uint64_t ref);
-  bool key_matches(const FlowKey& key, uint64_t ref) const;
+  bool insert_key(const FlowHash& h, uint64_t ref);
+  bool remove_key(const FlowHash& h, uint64_t ref);
+  bool key_matches(const FlowKey& key, uint64_t ref) const {
+    uint64_t r = ref - 1;
+    const Conn& c = entries_[r >> 1];
+    const FlowKey& k = (r & 1) ? c.rev : c.fwd;
+    return k == key && (c.state.load(std::memory_order_relaxed) & conn_state::kDead) == 0;
+  }
   static uint64_t ref_of(uint32_t index, Dir dir) { return (uint64_t{index} << 1 | static_cast<uint64_t>(dir)) + 1; }
 
   struct alignas(64) Partition {
@@ -159,5 +189,55 @@ class FlowTable {
   uint32_t seed_;
   Partition parts_[kMaxPartitions];
 };
+
+// Two 32-bit hashes of the 12-byte key. CRC32C is one instruction per 8 bytes; its two
+// uses read the words in different orders, which makes them different linear maps of the
+// key, so the signature adds 32 bits the bucket index does not already fix. (CRC is not a
+// PRF: someone who wants to can craft colliding tuples; all they get is their own flows
+// forwarded without state once a bucket pair fills up. Flow -> backend choice uses
+// SipHash, see abi/flow_hash.h.)
+inline FlowHash FlowTable::hash_words(uint64_t lo, uint32_t hi) const {
+  uint32_t h1, h2;
+#if defined(__SSE4_2__)
+  h1 = _mm_crc32_u32(static_cast<uint32_t>(_mm_crc32_u64(seed_, lo)), hi);
+  h2 = static_cast<uint32_t>(_mm_crc32_u64(_mm_crc32_u32(~seed_, hi), lo));
+#else
+  uint64_t a = (lo ^ seed_) * 0x9E3779B97F4A7C15ull ^ (uint64_t{hi} * 0xC2B2AE3D27D4EB4Full);
+  a ^= a >> 29;
+  a *= 0xBF58476D1CE4E5B9ull;
+  h1 = static_cast<uint32_t>(a >> 32);
+  h2 = static_cast<uint32_t>(a);
+#endif
+  FlowHash h{};
+  h.bucket = h1 & bucket_mask_;
+  h.sig = h2;
+  uint32_t alt = (h2 ^ (h1 >> 7) ^ (h2 >> 13)) & bucket_mask_;
+  h.alt = alt == h.bucket ? alt ^ 1 : alt;
+  h.owner_bits = h1 >> 16 ^ h2;
+  return h;
+}
+
+inline uint64_t FlowTable::candidate(const FlowHash& h) const {
+  const FlowBucket& b = buckets_[h.bucket];
+  for (const auto& s : b.slots) {
+    uint64_t v = s.load(std::memory_order_acquire);
+    if (v != 0 && static_cast<uint32_t>(v >> 32) == h.sig) return v;
+  }
+  return 0;
+}
+
+inline FlowRef FlowTable::lookup(const FlowKey& key, const FlowHash& h) const {
+  for (uint32_t which = 0; which < 2; ++which) {
+    const FlowBucket& b = buckets_[which == 0 ? h.bucket : h.alt];
+    for (const auto& s : b.slots) {
+      uint64_t v = s.load(std::memory_order_acquire);
+      if (v == 0 || static_cast<uint32_t>(v >> 32) != h.sig) continue;
+      uint64_t ref = static_cast<uint32_t>(v);
+      if (key_matches(key, ref)) return FlowRef{static_cast<uint32_t>((ref - 1) >> 1), static_cast<Dir>((ref - 1) & 1)};
+    }
+    if (which == 0 && buckets_[h.bucket].overflow.load(std::memory_order_acquire) == 0) break;
+  }
+  return FlowRef{};
+}
 
 }  // namespace fulcrum::dp

@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 
 namespace fulcrum::dp {
 
@@ -34,8 +35,13 @@ class NeighbourTable {
   static constexpr uint32_t kSize = 4096;   // power of two; at most half used
 
   // ---- Any worker
-  // The entry for addr_be; nullopt-like (state Incomplete, found=false) if unknown.
-  bool lookup(uint32_t addr_be, NeighView* out) const;
+  // The entry for addr_be; false if there is none.
+  bool lookup(uint32_t addr_be, NeighView* out) const {
+    const Slot* s = find(addr_be);
+    if (s == nullptr) return false;
+    *out = unpack(s->word.load(std::memory_order_acquire));
+    return true;
+  }
 
   // ---- Main lcore only
   // Creates (Incomplete) or updates an entry. False if the table is full.
@@ -50,6 +56,8 @@ class NeighbourTable {
     }
   }
   uint32_t size() const { return used_; }
+  // Bumped whenever an entry's MAC, port or state changes: lets workers cache lookups.
+  uint32_t version() const { return version_.load(std::memory_order_acquire); }
 
  private:
   struct Slot {
@@ -58,12 +66,29 @@ class NeighbourTable {
     uint64_t updated_ms = 0;         // main lcore only
   };
   static uint64_t pack(NeighState state, const MacBytes& mac, uint8_t port);
-  static NeighView unpack(uint64_t word);
+  static NeighView unpack(uint64_t word) {
+    NeighView v;
+    std::memcpy(v.mac.data(), &word, 6);  // little-endian: bytes 0-5 of the word
+    v.port = static_cast<uint8_t>(word >> 48);
+    v.state = static_cast<NeighState>(word >> 56);
+    return v;
+  }
   static uint32_t home(uint32_t addr_be) { return (addr_be * 2654435761u) >> (32 - 12); }
-  const Slot* find(uint32_t addr_be) const;
+  const Slot* find(uint32_t addr_be) const {
+    if (addr_be == 0) return nullptr;
+    uint32_t pos = home(addr_be);
+    for (uint32_t n = 0; n < kSize; ++n, pos = (pos + 1) & (kSize - 1)) {
+      uint32_t a = slots_[pos].addr_be.load(std::memory_order_acquire);
+      if (a == addr_be) return &slots_[pos];
+      if (a == 0) return nullptr;
+    }
+    return nullptr;
+  }
+  void store(Slot& slot, uint64_t word);
 
   std::array<Slot, kSize> slots_{};
   uint32_t used_ = 0;
+  std::atomic<uint32_t> version_{0};
 };
 
 }  // namespace fulcrum::dp

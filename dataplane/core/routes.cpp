@@ -19,17 +19,5 @@ bool RouteTable::add(uint32_t prefix_be, uint8_t length, uint8_t port, uint32_t 
   return true;
 }
 
-bool RouteTable::lookup(uint32_t dst_be, RouteResult* out) const {
-  uint32_t dst = ntohl(dst_be);
-  for (uint32_t i = 0; i < count_; ++i) {
-    const Route& r = routes_[i];
-    if ((dst & r.mask) == r.net) {
-      out->port = r.port;
-      out->next_hop_be = r.via_be != 0 ? r.via_be : dst_be;
-      return true;
-    }
-  }
-  return false;
-}
 
 }  // namespace fulcrum::dp

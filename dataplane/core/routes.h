@@ -6,6 +6,8 @@
 // library and is out of scope.
 #pragma once
 
+#include <arpa/inet.h>
+
 #include <cstdint>
 
 namespace fulcrum::dp {
@@ -20,7 +22,18 @@ class RouteTable {
   static constexpr uint32_t kMaxRoutes = 48;
   // via_be == 0: connected (next hop = destination). False when full.
   bool add(uint32_t prefix_be, uint8_t length, uint8_t port, uint32_t via_be);
-  bool lookup(uint32_t dst_be, RouteResult* out) const;
+  bool lookup(uint32_t dst_be, RouteResult* out) const {
+    uint32_t dst = ntohl(dst_be);
+    for (uint32_t i = 0; i < count_; ++i) {
+      const Route& r = routes_[i];
+      if ((dst & r.mask) == r.net) {
+        out->port = r.port;
+        out->next_hop_be = r.via_be != 0 ? r.via_be : dst_be;
+        return true;
+      }
+    }
+    return false;
+  }
   uint32_t size() const { return count_; }
 
  private:

@@ -7,21 +7,13 @@
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
-#include "dataplane/abi/flow_hash.h"
 #include "dataplane/worker/rewrite.h"
+#include "dataplane/worker/worker_internal.h"
 
 namespace fulcrum::dp {
 
 using abi::DropReason;
 using abi::WorkerCounter;
-
-struct Worker::Pending {
-  rte_mbuf* m;
-  uint16_t i;
-  ParsedFrame f;
-  FlowKey key;
-  FlowHash h;
-};
 
 namespace {
 
@@ -30,23 +22,6 @@ constexpr uint16_t kPrefetchAhead = 4;
 bool addressed_to(const uint8_t* frame, const MacBytes& mac) {
   static constexpr uint8_t kBroadcast[6] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
   return std::memcmp(frame, mac.data(), 6) == 0 || std::memcmp(frame, kBroadcast, 6) == 0;
-}
-
-// The VIP's backend for a new flow: Maglev table slot of the keyed flow hash. Every index
-// read from the slot is bounds-checked, so even a torn slot (a worker that stalled past the
-// writer's timeout) cannot make us read outside the region.
-const abi::Backend* pick_backend(const abi::TableSlot& slot, const abi::Vip& vip, const FlowKey& key) {
-  if (vip.maglev_size == 0 || vip.maglev_size > abi::kMaglevPoolEntries ||
-      vip.maglev_offset > abi::kMaglevPoolEntries - vip.maglev_size || vip.backend_count > abi::kMaxBackends ||
-      vip.backend_first > abi::kMaxBackends - vip.backend_count) {
-    return nullptr;
-  }
-  uint64_t h = abi::flow_hash(abi::HashKey{vip.hash_key[0], vip.hash_key[1]}, key.src_addr, key.src_port,
-                              key.dst_addr, key.dst_port, abi::kProtoTcp);
-  uint16_t b = slot.maglev[vip.maglev_offset + abi::maglev_slot(h, vip.maglev_size)];
-  if (b >= vip.backend_count) return nullptr;
-  const abi::Backend& be = slot.backends[vip.backend_first + b];
-  return be.id < abi::kMaxBackends ? &be : nullptr;
 }
 
 }  // namespace
@@ -97,6 +72,7 @@ void Worker::drop(BurstOutput& out, uint16_t i, DropReason reason) {
 
 void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOutput& out) {
   refresh_view();
+  neigh_version_ = shared_.neighbours.version();
   created_count_ = 0;
   out.count = n;
   Pending tcp[kBurst];
@@ -145,13 +121,15 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
         p.m = m;
         p.i = i;
         p.f = f;
-        const uint8_t* ip = data + f.l3;
-        const uint8_t* th = data + f.l4;
-        std::memcpy(&p.key.src_addr, ip + 12, 4);
-        std::memcpy(&p.key.dst_addr, ip + 16, 4);
-        std::memcpy(&p.key.src_port, th, 2);
-        std::memcpy(&p.key.dst_port, th + 2, 2);
-        p.h = flows_.hash(p.key);
+        // Addresses and ports are adjacent in the headers: two loads, and the key is
+        // stored as the same two words (see FlowTable::hash_words).
+        uint64_t addrs;
+        uint32_t ports;
+        std::memcpy(&addrs, data + f.l3 + 12, 8);
+        std::memcpy(&ports, data + f.l4, 4);
+        std::memcpy(&p.key, &addrs, 8);
+        std::memcpy(reinterpret_cast<char*>(&p.key) + 8, &ports, 4);
+        p.h = flows_.hash_words(addrs, ports);
         flows_.prefetch(p.h);
         break;
       }
@@ -162,11 +140,17 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
 
   // Pass 2: the buckets are (being) fetched; prefetch the entry their signature points to.
   for (uint16_t k = 0; k < ntcp; ++k) {
-    uint32_t cand = flows_.candidate(tcp[k].h);
-    if (cand != FlowRef::kNone) flows_.prefetch_entry(cand);
+    tcp[k].candidate = flows_.candidate(tcp[k].h);
+    if (tcp[k].candidate != 0) flows_.prefetch_entry(FlowTable::entry_of(tcp[k].candidate));
   }
-  // Pass 3: look up and translate.
-  for (uint16_t k = 0; k < ntcp; ++k) handle_tcp(tcp[k], out, now_ms);
+  // Pass 3: look up and translate; new flows are prepared (backend chosen, memory
+  // prefetched) here and committed in pass 4.
+  NewFlow fresh[kBurst];
+  uint16_t nfresh = 0;
+  for (uint16_t k = 0; k < ntcp; ++k) {
+    if (!handle_tcp(tcp[k], out, now_ms) && prepare_new_flow(tcp[k], out, fresh[nfresh])) ++nfresh;
+  }
+  for (uint16_t k = 0; k < nfresh; ++k) commit_new_flow(fresh[k], fresh, k, out, now_ms);
 
   if (!abi::burst_still_valid(view_)) {
     // The slot this burst read was rewritten under it (this worker stalled past the
@@ -190,31 +174,32 @@ void Worker::touch(Conn& c, Dir dir, uint8_t tcp_flags, uint32_t now_ms) {
   if (c.last_seen.load(std::memory_order_relaxed) != now_ms) c.last_seen.store(now_ms, std::memory_order_relaxed);
 }
 
-void Worker::handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms) {
-  FlowRef ref = flows_.lookup(p.key, p.h);
-  if (!ref.found()) {
-    handle_new_flow(p, out, now_ms);
-    return;
-  }
+bool Worker::handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms) {
+  FlowRef ref = flows_.lookup_from(p.key, p.h, p.candidate);
+  if (!ref.found()) return false;
   Conn& c = flows_.entry(ref.index);
   const uint8_t flags = p.f.tcp_flags;
   if (ref.dir == Dir::FromBackend) {
     touch(c, Dir::FromBackend, flags, now_ms);
     reply(p.m, p.f, out, p.i, c);
-    return;
+    return true;
   }
   if (is_new_connection_on_old_tuple(c.state.load(std::memory_order_relaxed), Dir::FromClient, flags)) {
     uint32_t owner = flows_.partition_of(ref.index);
     if (owner != index_) {
       count(WorkerCounter::HandedOff);
       set_verdict(out, p.i, Verdict::Kind::Handoff, static_cast<uint8_t>(owner));
-      return;
+      return true;
     }
     retire(ref.index);  // the client reuses the tuple: a new connection, a new choice
-    handle_new_flow(p, out, now_ms);
-    return;
+    return false;
   }
-  touch(c, Dir::FromClient, flags, now_ms);
+  forward_existing(p, c, out, now_ms);
+  return true;
+}
+
+void Worker::forward_existing(Pending& p, Conn& c, BurstOutput& out, uint32_t now_ms) {
+  touch(c, Dir::FromClient, p.f.tcp_flags, now_ms);
   if (view_.slot != nullptr && c.backend_id < abi::kMaxBackends) {
     uint8_t bf = view_.slot->backend_flags[c.backend_id];
     bool down = (bf & abi::backend_flag::kStateMask) == static_cast<uint8_t>(abi::BackendState::Down);
@@ -229,95 +214,6 @@ void Worker::handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms) {
   }
   forward(p.m, p.f, out, p.i, c.backend_addr(), c.backend_port(), (c.flags & conn_flag::kFullNat) != 0,
           c.snat_addr(), c.snat_port());
-}
-
-void Worker::handle_new_flow(Pending& p, BurstOutput& out, uint32_t now_ms) {
-  const abi::TableSlot* slot = view_.slot;
-  if (slot == nullptr) {
-    drop(out, p.i, DropReason::NoTables);
-    return;
-  }
-  int vi = abi::find_vip(*slot, p.key.dst_addr, p.key.dst_port, abi::kProtoTcp);
-  if (vi < 0) {
-    drop(out, p.i, DropReason::NotForUs);
-    return;
-  }
-  const abi::Vip& vip = slot->vips[vi];
-  const bool fullnat = vip.mode == static_cast<uint8_t>(abi::ForwardMode::FullNat);
-  const abi::Backend* be = pick_backend(*slot, vip, p.key);
-  if (be == nullptr) {
-    drop(out, p.i, DropReason::NoBackend);
-    return;
-  }
-  const uint8_t flags = p.f.tcp_flags;
-  if (flags & tcp_bit::RST) {
-    // A reset for a flow we have no entry for (e.g. after a restart): in nat mode Maglev
-    // still knows where it goes; it creates no state.
-    if (fullnat) drop(out, p.i, DropReason::NotForUs);
-    else forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
-    return;
-  }
-  uint32_t owner = flows_.owner_of(p.h);
-  if (owner != index_) {
-    count(WorkerCounter::HandedOff);
-    set_verdict(out, p.i, Verdict::Kind::Handoff, static_cast<uint8_t>(owner));
-    return;
-  }
-  uint32_t e = flows_.alloc(index_);
-  if (e == FlowRef::kNone) {
-    evict_embryonic(8);  // room for the next new flow, after a grace period
-    if (fullnat) {
-      drop(out, p.i, DropReason::ConntrackFull);
-    } else {
-      count(WorkerCounter::StatelessForwards);
-      forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
-    }
-    return;
-  }
-  Conn& c = flows_.entry(e);
-  c.fwd = p.key;
-  c.backend_id = be->id;
-  c.rev.src_addr = be->addr_be;
-  c.rev.src_port = be->port_be;
-  if (fullnat) {
-    c.flags |= conn_flag::kFullNat;
-    uint16_t sport = 0;
-    uint32_t count_addrs = vip.snat_count <= abi::kMaxSnatAddrs ? vip.snat_count : 0;
-    for (uint32_t k = 0; k < count_addrs && sport == 0; ++k) {
-      uint32_t addr = vip.snat_addrs_be[(p.h.sig + k) % count_addrs];
-      sport = snat_.alloc(addr, p.h.sig);
-      c.rev.dst_addr = addr;
-    }
-    if (sport == 0) {
-      flows_.free(e);  // never visible: no grace period needed
-      drop(out, p.i, DropReason::SnatExhausted);
-      return;
-    }
-    c.rev.dst_port = sport;
-  } else {
-    c.rev.dst_addr = p.key.src_addr;
-    c.rev.dst_port = p.key.src_port;
-  }
-  const bool syn = (flags & (tcp_bit::SYN | tcp_bit::ACK)) == tcp_bit::SYN;
-  PublishResult r = flows_.publish(e, initial_state(syn), now_ms);
-  if (r != PublishResult::Ok) {
-    defer_free(e);  // a reader may have glimpsed the forward key
-    if (r == PublishResult::ReverseConflict) {
-      drop(out, p.i, DropReason::NatConflict);
-    } else if (fullnat) {
-      drop(out, p.i, DropReason::ConntrackFull);
-    } else {
-      count(WorkerCounter::StatelessForwards);
-      forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
-    }
-    return;
-  }
-  created_[created_count_++] = e;
-  count(WorkerCounter::NewConnections);
-  if (!syn) count(WorkerCounter::MidstreamPickups);
-  status_.vip_new_connections[vip.vip_id % abi::kMaxVips].add(1);
-  status_.backend_opened[be->id].add(1);
-  forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, fullnat, c.rev.dst_addr, c.rev.dst_port);
 }
 
 void Worker::forward(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t backend_addr,
@@ -345,27 +241,32 @@ void Worker::reply(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t
 }
 
 void Worker::route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t i) {
-  RouteResult r;
-  if (!shared_.routes.lookup(dst_be, &r)) {
-    drop(out, i, DropReason::NoRoute);
-    return;
+  NextHop& cached = next_hops_[(dst_be * 2654435761u) >> 26];
+  static_assert(kNextHopCache == 64, "the index above takes the top 6 bits");
+  if (cached.dst_be != dst_be || cached.version != neigh_version_) {
+    RouteResult r;
+    if (!shared_.routes.lookup(dst_be, &r)) {
+      drop(out, i, DropReason::NoRoute);
+      return;
+    }
+    NeighView nv;
+    bool known = shared_.neighbours.lookup(r.next_hop_be, &nv);
+    if (!known || !nv.usable()) {
+      if (known && nv.state == NeighState::Failed) {
+        drop(out, i, DropReason::NeighbourFailed);
+        return;
+      }
+      m->hash.usr = r.next_hop_be;  // for the main lcore, which resolves and sends it
+      count(WorkerCounter::NeighbourHeld);
+      set_verdict(out, i, Verdict::Kind::Hold, r.port);
+      return;
+    }
+    cached = NextHop{dst_be, neigh_version_, r.port, nv.mac};
   }
-  NeighView nv;
-  bool known = shared_.neighbours.lookup(r.next_hop_be, &nv);
-  if (known && nv.usable()) {
-    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-    std::memcpy(eth->dst_addr.addr_bytes, nv.mac.data(), 6);
-    std::memcpy(eth->src_addr.addr_bytes, shared_.ports[r.port].mac.data(), 6);
-    set_verdict(out, i, Verdict::Kind::Tx, r.port);
-    return;
-  }
-  if (known && nv.state == NeighState::Failed) {
-    drop(out, i, DropReason::NeighbourFailed);
-    return;
-  }
-  m->hash.usr = r.next_hop_be;  // for the main lcore, which resolves and sends it
-  count(WorkerCounter::NeighbourHeld);
-  set_verdict(out, i, Verdict::Kind::Hold, r.port);
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  std::memcpy(eth->dst_addr.addr_bytes, cached.mac.data(), 6);
+  std::memcpy(eth->src_addr.addr_bytes, shared_.ports[cached.port].mac.data(), 6);
+  set_verdict(out, i, Verdict::Kind::Tx, cached.port);
 }
 
 }  // namespace fulcrum::dp

@@ -65,13 +65,19 @@ class alignas(64) Worker {
 
  private:
   struct Pending;   // one TCP packet between the passes of process_burst
+  struct NewFlow;   // one new flow between preparing and committing it
 
   void refresh_view();
   void set_verdict(BurstOutput& out, uint16_t i, Verdict::Kind kind, uint8_t target = 0);
   void drop(BurstOutput& out, uint16_t i, abi::DropReason reason);
 
-  void handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms);
-  void handle_new_flow(Pending& p, BurstOutput& out, uint32_t now_ms);
+  // false: the packet starts a new flow, for prepare_new_flow().
+  bool handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms);
+  // New flows are handled in two passes over the burst, so that the memory they touch
+  // (the reverse key's index bucket, the entry to fill) is fetched for all of them at once.
+  bool prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf);
+  void commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_earlier, BurstOutput& out, uint32_t now_ms);
+  void forward_existing(Pending& p, Conn& c, BurstOutput& out, uint32_t now_ms);
   void handle_icmp(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t now_ms);
   void forward(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t backend_addr,
                uint16_t backend_port, bool fullnat, uint32_t snat_addr, uint16_t snat_port);
@@ -99,6 +105,18 @@ class alignas(64) Worker {
   // The table generation used by the current burst.
   const abi::TablesRegion* tables_ = nullptr;
   abi::TableView view_;
+  // Where recently used destinations go (port and next-hop MAC), valid while the neighbour
+  // table's version is unchanged: most packets of a burst go to a few backends or
+  // gateways, and this saves a route scan and a neighbour probe per packet.
+  struct NextHop {
+    uint32_t dst_be = 0;
+    uint32_t version = ~0u;
+    uint8_t port = 0;
+    MacBytes mac{};
+  };
+  static constexpr uint32_t kNextHopCache = 64;
+  NextHop next_hops_[kNextHopCache];
+  uint32_t neigh_version_ = 0;   // the neighbour table's version at the start of the burst
   // Entries created in the current burst: withdrawn if the burst turns out to have raced
   // with a table rewrite.
   uint32_t created_[kBurst];

@@ -1,0 +1,30 @@
+// The burst function's per-packet scratch, shared by its source files (not an interface).
+#pragma once
+
+#include "dataplane/worker/worker.h"
+
+namespace fulcrum::dp {
+
+// One TCP packet between the passes of process_burst().
+struct Worker::Pending {
+  rte_mbuf* m;
+  uint16_t i;
+  ParsedFrame f;
+  FlowKey key;
+  FlowHash h;
+  uint64_t candidate;   // home-bucket slot whose signature matched (0: none)
+};
+
+// One new flow between prepare_new_flow() and commit_new_flow().
+struct Worker::NewFlow {
+  Pending* p;
+  const abi::Vip* vip;
+  const abi::Backend* be;
+  uint32_t entry;       // allocated in prepare, filled and published in commit
+  FlowKey rev;
+  FlowHash rev_hash;
+  bool fullnat;
+  bool syn;
+};
+
+}  // namespace fulcrum::dp

@@ -1,0 +1,476 @@
+// lb-bench dataplane: Mpps and cycles/packet of the real burst function on one core.
+//
+// Harness: each burst allocates 32 mbufs, writes a 60-byte frame (64 on the wire with the
+// FCS) for the next flow of a precomputed random order, calls the function under test and
+// frees the mbufs (there is no NIC: a Tx verdict ends in rte_pktmbuf_free_bulk, as a PMD's
+// TX completion would). Cases:
+//   baseline     the same harness, the function only swaps the MACs: the harness's cost
+//   established  ACKs of F established nat flows, in random order
+//   syn          SYNs of F new flows (the table is emptied, untimed, between rounds)
+// for F = 1,000 and 1,000,000. Cycles from the TSC; subtract the baseline for the data
+// plane's own cost.
+#include "tests/bench/dataplane_bench.h"
+
+#include <arpa/inet.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "controlplane/tables/table_builder.h"
+#include "dataplane/abi/region.h"
+#include "dataplane/core/checksum.h"
+#include "dataplane/worker/worker.h"
+
+namespace fulcrum::bench {
+namespace {
+
+constexpr uint16_t kBurst = dp::kBurst;
+constexpr uint32_t kVip = 0xC6120A0A;  // 198.18.10.10
+const dp::MacBytes kLbMac{0x02, 0, 0, 0, 0x01, 0x01};
+const dp::MacBytes kPeerMac{0x02, 0, 0, 0, 0x01, 0x02};
+
+struct Flow {
+  uint32_t src_be;
+  uint16_t sport_be;
+  uint16_t ip_csum;   // of this flow's IPv4 header (depends on the source only)
+};
+
+// The frame template: Ethernet, IPv4 (40 bytes total), TCP, 6 bytes of padding.
+struct Template {
+  uint8_t bytes[60];
+  void fill(uint8_t tcp_flags) {
+    std::memset(bytes, 0, sizeof bytes);
+    std::memcpy(bytes, kLbMac.data(), 6);
+    std::memcpy(bytes + 6, kPeerMac.data(), 6);
+    bytes[12] = 0x08;
+    uint8_t* ip = bytes + 14;
+    ip[0] = 0x45;
+    ip[3] = 40;
+    ip[6] = 0x40;  // DF
+    ip[8] = 64;
+    ip[9] = 6;
+    uint32_t dst = htonl(kVip);
+    std::memcpy(ip + 16, &dst, 4);
+    uint8_t* tcp = ip + 20;
+    tcp[2] = 0;
+    tcp[3] = 80;
+    tcp[12] = 5 << 4;
+    tcp[13] = tcp_flags;
+    tcp[14] = 0xFF;
+    tcp[15] = 0xFF;
+  }
+};
+
+std::vector<Flow> make_flows(uint32_t count, uint32_t salt) {
+  std::vector<Flow> flows(count);
+  Template t;
+  t.fill(0);
+  for (uint32_t i = 0; i < count; ++i) {
+    uint32_t src = htonl(0x0A000000u + (salt << 20) + i / 50000);  // 10.x.y.z
+    uint16_t port = htons(static_cast<uint16_t>(1024 + i % 50000));
+    std::memcpy(t.bytes + 14 + 12, &src, 4);
+    t.bytes[14 + 10] = t.bytes[14 + 11] = 0;
+    uint16_t csum = dp::csum_finish(dp::csum_partial(t.bytes + 14, 20));
+    flows[i] = Flow{src, port, csum};
+  }
+  return flows;
+}
+
+// Writes `n` frames for flows order[pos..] into freshly allocated mbufs.
+inline void generate(rte_mempool* pool, rte_mbuf** pkts, const Template& t, const std::vector<Flow>& flows,
+                     const std::vector<uint32_t>& order, size_t& pos) {
+  if (rte_pktmbuf_alloc_bulk(pool, pkts, kBurst) != 0) std::abort();
+  for (uint16_t i = 0; i < kBurst; ++i) {
+    const Flow& f = flows[order[pos]];
+    pos = pos + 1 == order.size() ? 0 : pos + 1;
+    rte_mbuf* m = pkts[i];
+    auto* d = rte_pktmbuf_mtod(m, uint8_t*);
+    std::memcpy(d, t.bytes, 60);
+    std::memcpy(d + 14 + 12, &f.src_be, 4);
+    std::memcpy(d + 14 + 10, &f.ip_csum, 2);
+    std::memcpy(d + 34, &f.sport_be, 2);
+    m->data_len = m->pkt_len = 60;
+    m->port = 0;
+  }
+}
+
+struct Result {
+  const char* name;
+  uint32_t flows;
+  uint32_t workers;
+  double mpps;
+  double cycles_per_packet;
+};
+
+class Bench {
+ public:
+  Bench(uint32_t workers, uint32_t capacity) : workers_(workers) {
+    std::string why;
+    std::string base = "/fulcrum-bench-" + std::to_string(getpid()) + "-" + std::to_string(serial_++);
+    tables_name_ = base + "-t";
+    status_name_ = base + "-s";
+    bool created;
+    if (!abi::create_tables(tables_name_, &tables_, &created, &why) || !abi::create_status(status_name_, &status_, &created, &why)) {
+      std::fprintf(stderr, "lb-bench: %s\n", why.c_str());
+      std::exit(1);
+    }
+    dp::SharedOptions so;
+    so.workers = workers;
+    so.conntrack_entries = capacity;
+    shared_ = dp::Shared::create(so, &why);
+    if (!shared_) {
+      std::fprintf(stderr, "lb-bench: %s\n", why.c_str());
+      std::exit(1);
+    }
+    shared_->status = &abi::status_of(status_);
+    shared_->add_port(dp::PortInfo{"client", 0, kLbMac, htonl(0xC6120101), 24, false});
+    shared_->add_port(dp::PortInfo{"backend", 1, {0x02, 0, 0, 0, 0x02, 0x01}, htonl(0xC6120201), 24, false});
+    shared_->routes.add(0, 0, 0, htonl(0xC61201FE));
+    shared_->neighbours.set(htonl(0xC61201FE), dp::NeighState::Static, kPeerMac, 0, 0);
+    cp::TableSpec spec;
+    cp::VipSpec v;
+    v.addr_be = htonl(kVip);
+    v.port_be = htons(80);
+    v.hash_key = abi::HashKey{0xBE9C4, 0x5EED};
+    for (uint16_t b = 1; b <= 10; ++b) {
+      uint32_t addr = htonl(0xC6120200u + 10 + b);
+      v.backends.push_back({addr, htons(80), b, 1, abi::BackendState::Active});
+      shared_->neighbours.set(addr, dp::NeighState::Static, {0x02, 0, 0, 0, 0x02, static_cast<uint8_t>(b)}, 1, 0);
+    }
+    spec.vips.push_back(v);
+    shared_->tables.store(&abi::tables_of(tables_));
+    abi::TablesWriter writer(abi::tables_of(tables_));
+    if (!cp::publish_tables(writer, spec).error.empty()) std::exit(1);
+    for (uint32_t w = 0; w < workers; ++w) {
+      workers_v_.push_back(std::make_unique<dp::Worker>(*shared_, w, shared_->status->workers[w]));
+    }
+    pool_ = rte_pktmbuf_pool_create(("bench_pool" + std::to_string(serial_)).c_str(), 8191 * workers, 256, 0,
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    if (pool_ == nullptr) {
+      std::fprintf(stderr, "lb-bench: mempool: %s\n", rte_strerror(rte_errno));
+      std::exit(1);
+    }
+  }
+  ~Bench() {
+    workers_v_.clear();
+    shared_.reset();
+    rte_mempool_free(pool_);
+    shm_unlink(tables_name_.c_str());
+    shm_unlink(status_name_.c_str());
+  }
+
+  dp::Worker& worker(uint32_t w) { return *workers_v_[w]; }
+  dp::Shared& shared() { return *shared_; }
+  rte_mempool* pool() { return pool_; }
+  uint32_t workers() const { return workers_; }
+
+  // Untimed: inserts every flow (SYN, then the backend's SYN-ACK is not needed: the
+  // ACK that follows finds the entry either way), each on its owning worker.
+  void establish(const std::vector<Flow>& flows) {
+    Template syn;
+    syn.fill(dp::tcp_bit::SYN);
+    for (uint32_t w = 0; w < workers_; ++w) worker(w).start();
+    std::vector<std::vector<uint32_t>> by_owner(workers_);
+    for (uint32_t i = 0; i < flows.size(); ++i) {
+      dp::FlowKey k{flows[i].src_be, htonl(kVip), flows[i].sport_be, htons(80)};
+      by_owner[shared_->flows().owner_of(shared_->flows().hash(k))].push_back(i);
+    }
+    for (uint32_t w = 0; w < workers_; ++w) {
+      size_t pos = 0;
+      rte_mbuf* pkts[kBurst];
+      dp::BurstOutput out;
+      for (size_t done = 0; done < by_owner[w].size(); done += kBurst) {
+        generate(pool_, pkts, syn, flows, by_owner[w], pos);
+        worker(w).process_burst(pkts, kBurst, 1000, out);
+        rte_pktmbuf_free_bulk(pkts, kBurst);
+      }
+    }
+    for (uint32_t w = 0; w < workers_; ++w) worker(w).stop();
+  }
+
+  // Untimed: retires every entry (the sweep, with the clock past every timeout).
+  void empty(uint32_t& now_ms) {
+    for (uint32_t w = 0; w < workers_; ++w) worker(w).start();
+    now_ms += 2'000'000;
+    uint32_t rounds = shared_->flows().capacity() / workers_ / 512 + 4;
+    for (uint32_t r = 0; r < rounds; ++r) {
+      for (uint32_t w = 0; w < workers_; ++w) worker(w).maintain(now_ms);
+    }
+    for (uint32_t w = 0; w < workers_; ++w) worker(w).stop();
+  }
+
+ private:
+  static inline int serial_ = 0;
+  uint32_t workers_;
+  std::string tables_name_, status_name_;
+  abi::Mapping tables_, status_;
+  std::unique_ptr<dp::Shared> shared_;
+  std::vector<std::unique_ptr<dp::Worker>> workers_v_;
+  rte_mempool* pool_ = nullptr;
+};
+
+std::vector<uint32_t> random_order(uint32_t flows, size_t length, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint32_t> order(length);
+  for (auto& o : order) o = rng() % flows;
+  return order;
+}
+
+// Runs bursts until `seconds` have passed; returns (packets, cycles).
+template <typename Body>
+std::pair<uint64_t, uint64_t> timed(double seconds, Body body) {
+  const uint64_t hz = rte_get_tsc_hz();
+  const uint64_t budget = static_cast<uint64_t>(seconds * double(hz));
+  uint64_t packets = 0;
+  const uint64_t start = rte_rdtsc();
+  uint64_t now = start;
+  while (now - start < budget) {
+    for (int k = 0; k < 64; ++k) packets += body();
+    now = rte_rdtsc();
+  }
+  return {packets, now - start};
+}
+
+Result measure(const char* name, uint32_t flows, uint32_t workers, std::pair<uint64_t, uint64_t> pc) {
+  double secs = double(pc.second) / double(rte_get_tsc_hz());
+  return Result{name, flows, workers, double(pc.first) / secs / 1e6, double(pc.second) / double(pc.first)};
+}
+
+Result baseline(uint32_t flows_n, double seconds) {
+  Bench b(1, 4096);
+  auto flows = make_flows(flows_n, 1);
+  auto order = random_order(flows_n, 1u << 22, 7);
+  Template t;
+  t.fill(dp::tcp_bit::ACK);
+  size_t pos = 0;
+  rte_mbuf* pkts[kBurst];
+  auto pc = timed(seconds, [&] {
+    generate(b.pool(), pkts, t, flows, order, pos);
+    for (uint16_t i = 0; i < kBurst; ++i) {  // the trivial forward: swap the MACs
+      auto* d = rte_pktmbuf_mtod(pkts[i], uint8_t*);
+      uint8_t tmp[6];
+      std::memcpy(tmp, d, 6);
+      std::memcpy(d, d + 6, 6);
+      std::memcpy(d + 6, tmp, 6);
+    }
+    rte_pktmbuf_free_bulk(pkts, kBurst);
+    return kBurst;
+  });
+  return measure("baseline", flows_n, 1, pc);
+}
+
+uint32_t capacity_for(uint32_t flows) { return std::max<uint32_t>(4096, flows + flows / 4); }
+
+Result established(uint32_t flows_n, double seconds) {
+  Bench b(1, capacity_for(flows_n));
+  auto flows = make_flows(flows_n, 1);
+  b.establish(flows);
+  auto order = random_order(flows_n, 1u << 22, 7);
+  Template t;
+  t.fill(dp::tcp_bit::ACK);
+  size_t pos = 0;
+  rte_mbuf* pkts[kBurst];
+  dp::BurstOutput out;
+  b.worker(0).start();
+  auto pc = timed(seconds, [&] {
+    generate(b.pool(), pkts, t, flows, order, pos);
+    b.worker(0).process_burst(pkts, kBurst, 2000, out);
+    rte_pktmbuf_free_bulk(out.mbufs, kBurst);
+    return kBurst;
+  });
+  b.worker(0).stop();
+  return measure("established", flows_n, 1, pc);
+}
+
+Result syn(uint32_t flows_n, double seconds) {
+  Bench b(1, capacity_for(flows_n));
+  auto flows = make_flows(flows_n, 2);
+  std::vector<uint32_t> order(flows_n);
+  for (uint32_t i = 0; i < flows_n; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(9));
+  Template t;
+  t.fill(dp::tcp_bit::SYN);
+  rte_mbuf* pkts[kBurst];
+  dp::BurstOutput out;
+  uint64_t packets = 0, cycles = 0;
+  uint32_t now_ms = 1000;
+  const uint64_t budget = static_cast<uint64_t>(seconds * double(rte_get_tsc_hz()));
+  while (cycles < budget) {
+    // One round: every flow's SYN once (each creates an entry), timed; then the table is
+    // emptied, untimed.
+    b.worker(0).start();
+    size_t pos = 0;
+    uint64_t start = rte_rdtsc();
+    for (uint32_t done = 0; done + kBurst <= flows_n; done += kBurst) {
+      generate(b.pool(), pkts, t, flows, order, pos);
+      b.worker(0).process_burst(pkts, kBurst, now_ms, out);
+      rte_pktmbuf_free_bulk(out.mbufs, kBurst);
+      packets += kBurst;
+    }
+    cycles += rte_rdtsc() - start;
+    b.worker(0).stop();
+    b.empty(now_ms);
+  }
+  return measure("syn", flows_n, 1, {packets, cycles});
+}
+
+// Established flows with `workers` workers on their own lcores, sharing one table: every
+// worker sends packets of all flows, so most lookups hit entries another worker owns.
+struct ScalingArgs {
+  Bench* bench;
+  uint32_t w;
+  const std::vector<Flow>* flows;
+  double seconds;
+  std::pair<uint64_t, uint64_t> result;
+};
+
+int scaling_worker(void* arg) {
+  auto& a = *static_cast<ScalingArgs*>(arg);
+  auto order = random_order(static_cast<uint32_t>(a.flows->size()), 1u << 22, 11 + a.w);
+  Template t;
+  t.fill(dp::tcp_bit::ACK);
+  size_t pos = 0;
+  rte_mbuf* pkts[kBurst];
+  dp::BurstOutput out;
+  a.bench->worker(a.w).start();
+  a.result = timed(a.seconds, [&] {
+    generate(a.bench->pool(), pkts, t, *a.flows, order, pos);
+    a.bench->worker(a.w).process_burst(pkts, kBurst, 2000, out);
+    rte_pktmbuf_free_bulk(out.mbufs, kBurst);
+    return kBurst;
+  });
+  a.bench->worker(a.w).stop();
+  return 0;
+}
+
+Result scaled(uint32_t flows_n, uint32_t workers, double seconds) {
+  Bench b(workers, capacity_for(flows_n));
+  auto flows = make_flows(flows_n, 3);
+  b.establish(flows);
+  std::vector<ScalingArgs> args(workers);
+  unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+  std::vector<unsigned> used;
+  for (uint32_t w = 0; w < workers; ++w) {
+    args[w] = ScalingArgs{&b, w, &flows, seconds, {}};
+    if (w == 0) continue;  // worker 0 runs on the main lcore below
+    rte_eal_remote_launch(scaling_worker, &args[w], lcore);
+    used.push_back(lcore);
+    lcore = rte_get_next_lcore(lcore, 1, 0);
+  }
+  scaling_worker(&args[0]);
+  rte_eal_mp_wait_lcore();
+  uint64_t packets = 0, cycles = 0;
+  for (auto& a : args) {
+    packets += a.result.first;
+    cycles = std::max(cycles, a.result.second);
+  }
+  Result r = measure("established", flows_n, workers, {packets, cycles});
+  r.cycles_per_packet *= workers;  // per packet per core
+  return r;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+bool start_eal(const DataplaneBenchOptions& o, uint32_t lcores) {
+  std::string cpus;
+  int first = o.cpu >= 0 ? o.cpu : sched_getcpu();
+  int ncpu = static_cast<int>(std::thread::hardware_concurrency());
+  std::string lcore_map;
+  for (uint32_t l = 0; l < lcores; ++l) {
+    lcore_map += (l ? "," : "") + std::to_string(l) + "@" + std::to_string((first + static_cast<int>(l)) % ncpu);
+  }
+  std::vector<std::string> args = {"lb-bench", "--lcores", lcore_map, "--no-pci", "--no-telemetry",
+                                   "--file-prefix", "fulcrum-bench-" + std::to_string(getpid()), "--log-level", "lib.eal:error"};
+  if (!o.hugepages) args.insert(args.end(), {"--no-huge", "-m", "2560", "--no-shconf"});
+  else args.insert(args.end(), {"--in-memory"});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+    std::fprintf(stderr, "lb-bench: EAL init failed: %s\n", rte_strerror(rte_errno));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int run_dataplane(const DataplaneBenchOptions& o, std::ostream& out) {
+  if (!start_eal(o, o.scaling ? 2 : 1)) return 1;
+  std::vector<Result> results;
+  std::vector<uint32_t> flow_counts = o.flows != 0 ? std::vector<uint32_t>{o.flows} : std::vector<uint32_t>{1000u, 1000000u};
+  for (uint32_t flows : flow_counts) {
+    if (o.only.empty() || o.only == "baseline") results.push_back(baseline(flows, o.seconds));
+    if (o.only.empty() || o.only == "established") results.push_back(established(flows, o.seconds));
+    if (o.only.empty() || o.only == "syn") results.push_back(syn(flows, o.seconds));
+  }
+  std::vector<Result> scaling;
+  if (o.scaling) {
+    for (uint32_t workers : {1u, 2u}) scaling.push_back(scaled(1000000, workers, o.seconds));
+  }
+  const double ghz = double(rte_get_tsc_hz()) / 1e9;
+  char line[256];
+  if (o.json) {
+    out << "{\"cpu\": \"" << cpu_model() << "\", \"ghz\": " << ghz << ", \"hugepages\": " << (o.hugepages ? "true" : "false")
+        << ", \"results\": [\n";
+    for (size_t i = 0; i < results.size(); ++i) {
+      const Result& r = results[i];
+      std::snprintf(line, sizeof line, "  {\"case\": \"%s\", \"flows\": %u, \"mpps\": %.3f, \"cycles_per_packet\": %.1f}%s\n",
+                    r.name, r.flows, r.mpps, r.cycles_per_packet, i + 1 < results.size() ? "," : "");
+      out << line;
+    }
+    out << "]";
+    if (!scaling.empty()) {
+      out << ", \"scaling\": [\n";
+      for (size_t i = 0; i < scaling.size(); ++i) {
+        std::snprintf(line, sizeof line, "  {\"workers\": %u, \"flows\": %u, \"mpps\": %.3f, \"cycles_per_packet_per_core\": %.1f}%s\n",
+                      scaling[i].workers, scaling[i].flows, scaling[i].mpps, scaling[i].cycles_per_packet,
+                      i + 1 < scaling.size() ? "," : "");
+        out << line;
+      }
+      out << "]";
+    }
+    out << "}\n";
+  } else {
+    out << "CPU: " << cpu_model() << ", TSC " << ghz << " GHz, " << (o.hugepages ? "hugepages" : "no hugepages (4 KiB pages)") << "\n";
+    std::snprintf(line, sizeof line, "%-12s %10s %10s %18s %22s\n", "case", "flows", "Mpps", "cycles/packet", "minus baseline");
+    out << line;
+    for (const Result& r : results) {
+      double base = 0;
+      for (const Result& b : results) {
+        if (std::strcmp(b.name, "baseline") == 0 && b.flows == r.flows) base = b.cycles_per_packet;
+      }
+      std::snprintf(line, sizeof line, "%-12s %10u %10.2f %18.1f %22.1f\n", r.name, r.flows, r.mpps, r.cycles_per_packet,
+                    r.cycles_per_packet - base);
+      out << line;
+    }
+    for (const Result& r : scaling) {
+      std::snprintf(line, sizeof line, "scaling: %u worker(s), %u established flows: %.2f Mpps (%.1f cycles/packet per core)\n",
+                    r.workers, r.flows, r.mpps, r.cycles_per_packet);
+      out << line;
+    }
+  }
+  rte_eal_cleanup();
+  return 0;
+}
+
+}  // namespace fulcrum::bench
