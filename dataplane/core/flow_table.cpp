@@ -17,6 +17,7 @@ constexpr uint32_t ref_part(uint64_t slot) { return static_cast<uint32_t>(slot);
 
 FlowTable::Sizes FlowTable::sizes_for(uint32_t capacity, uint32_t partitions) {
   if (partitions == 0) partitions = 1;
+  if (partitions > kMaxPartitions) partitions = kMaxPartitions;
   uint32_t per = (capacity + partitions - 1) / partitions;
   per = (per + 1) & ~1u;  // even: two entries per cache line never span two owners
   Sizes s{};
@@ -26,7 +27,8 @@ FlowTable::Sizes FlowTable::sizes_for(uint32_t capacity, uint32_t partitions) {
 }
 
 FlowTable::FlowTable(Conn* entries, FlowBucket* buckets, Sizes sizes, uint32_t partitions, uint32_t seed)
-    : entries_(entries), buckets_(buckets), sizes_(sizes), partitions_(partitions == 0 ? 1 : partitions),
+    : entries_(entries), buckets_(buckets), sizes_(sizes),
+      partitions_(partitions == 0 ? 1 : partitions > kMaxPartitions ? kMaxPartitions : partitions),
       per_partition_(sizes.entries / partitions_), bucket_mask_(sizes.buckets - 1), seed_(seed) {
   for (uint32_t p = 0; p < partitions_; ++p) {
     Partition& part = parts_[p];

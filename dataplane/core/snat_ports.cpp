@@ -6,6 +6,7 @@ namespace fulcrum::dp {
 
 SnatPorts::SnatPorts(uint32_t worker, uint32_t workers)
     : worker_(worker), workers_(workers == 0 ? 1 : workers) {
+  if (worker_ >= workers_) worker_ = workers_ - 1;  // a caller bug must not hand out another worker's ports
   uint32_t total = 65536 - kFirstPort;
   share_ = total / workers_ + (worker_ < total % workers_ ? 1 : 0);
   pools_.resize(kMaxAddrs);
@@ -27,13 +28,18 @@ SnatPorts::Pool* SnatPorts::find(uint32_t addr_be, bool create) {
     if (p.addr_be == addr_be) return &p;
   }
   if (!create) return nullptr;
+  // SNAT addresses change with the config: a pool with no port in use is free to serve
+  // another address (empty pools first, so a recently used address keeps its cursor).
+  Pool* idle = nullptr;
   for (Pool& p : pools_) {
     if (p.addr_be == 0) {
       p.addr_be = addr_be;
       return &p;
     }
+    if (p.used == 0 && idle == nullptr) idle = &p;
   }
-  return nullptr;
+  if (idle != nullptr) idle->addr_be = addr_be;
+  return idle;
 }
 
 uint16_t SnatPorts::alloc(uint32_t addr_be, uint32_t hint) {

@@ -44,6 +44,9 @@ constexpr uint8_t initial_state(bool syn) {
 constexpr uint8_t tcp_next(uint8_t state, Dir dir, uint8_t flags) {
   using namespace conn_state;
   if (state & kDead) return state;
+  // Closed is where a connection ends: a late FIN must not reopen it with the closing
+  // timeout. (A new client SYN on the tuple is a new connection; the worker handles it.)
+  if (phase_of(state) == TcpPhase::Closed) return state;
   if (flags & tcp_bit::RST) return with_phase(state, TcpPhase::Closed);
   if (flags & tcp_bit::FIN) {
     state |= dir == Dir::FromClient ? kFinFromClient : kFinFromBackend;

@@ -1,0 +1,663 @@
+// Unit tests of the shared connection table: sizing, the owner's life cycle of an entry
+// (alloc, publish, unpublish, free), load at full capacity, and a two-thread stress test
+// of lock-free lookups against an owner that inserts and removes flows.
+//
+// The table leaves reclamation to its caller (rte_rcu_qsbr in the data plane). The stress
+// test uses its own minimal quiescent-state scheme: the reader bumps a counter between
+// lookups; the owner frees a removed entry only once that counter has moved past the value
+// it read after unpublishing.
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "dataplane/core/flow_table.h"
+
+namespace fulcrum::dp {
+namespace {
+
+// Zeroed, suitably aligned storage for one table (what the data plane maps from hugepages).
+struct Storage {
+  FlowTable::Sizes sizes;
+  std::unique_ptr<Conn[]> entries;
+  std::unique_ptr<FlowBucket[]> buckets;
+  FlowTable table;
+
+  Storage(uint32_t capacity, uint32_t partitions, uint32_t seed = 0x5EED)
+      : sizes(FlowTable::sizes_for(capacity, partitions)),
+        entries(new Conn[sizes.entries]()),
+        buckets(new FlowBucket[sizes.buckets]()),
+        table(entries.get(), buckets.get(), sizes, partitions, seed) {}
+
+  uint64_t overflow_total() const {
+    uint64_t n = 0;
+    for (uint32_t b = 0; b < sizes.buckets; ++b) n += buckets[b].overflow.load(std::memory_order_relaxed);
+    return n;
+  }
+};
+
+uint32_t ip4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+  return htonl(uint32_t{a} << 24 | uint32_t{b} << 16 | uint32_t{c} << 8 | d);
+}
+
+FlowKey random_key(std::mt19937_64& rng) {
+  uint64_t r = rng();
+  return FlowKey{static_cast<uint32_t>(r), static_cast<uint32_t>(r >> 32), static_cast<uint16_t>(rng()),
+                 static_cast<uint16_t>(rng())};
+}
+
+FlowRef find(const FlowTable& t, const FlowKey& k) { return t.lookup(k, t.hash(k)); }
+
+std::string key_str(const FlowKey& k) {
+  char buf[96];
+  uint32_t s = ntohl(k.src_addr), d = ntohl(k.dst_addr);
+  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u:%u -> %u.%u.%u.%u:%u", s >> 24, (s >> 16) & 255, (s >> 8) & 255,
+                s & 255, ntohs(k.src_port), d >> 24, (d >> 16) & 255, (d >> 8) & 255, d & 255, ntohs(k.dst_port));
+  return buf;
+}
+
+// Allocates an entry of partition p, fills both keys and publishes it.
+uint32_t add_flow(FlowTable& t, uint32_t p, const FlowKey& fwd, const FlowKey& rev, PublishResult* result = nullptr,
+                  uint8_t state = initial_state(true)) {
+  uint32_t e = t.alloc(p);
+  if (e == FlowRef::kNone) return e;
+  Conn& c = t.entry(e);
+  c.fwd = fwd;
+  c.rev = rev;
+  c.backend_id = 7;
+  PublishResult r = t.publish(e, t.hash(fwd), t.hash(rev), state, 1000);
+  if (result != nullptr) *result = r;
+  return e;
+}
+
+const FlowKey kClientToVip{ip4(198, 18, 0, 10), ip4(198, 18, 1, 1), htons(40000), htons(80)};
+const FlowKey kBackendToSnat{ip4(198, 18, 2, 11), ip4(198, 18, 2, 1), htons(8080), htons(1025)};
+
+// ------------------------------------------------------------------ sizes
+
+TEST(FlowTableSizes, EntriesRoundedToEvenPartitionsBucketsPowerOfTwo) {
+  struct Case {
+    uint32_t capacity, partitions, entries, buckets;
+  };
+  const Case cases[] = {
+      {1000, 1, 1000, 512},  {1001, 1, 1002, 512},  {1000, 3, 1002, 512},   {7, 2, 8, 4},
+      {1, 1, 2, 2},          {0, 1, 0, 2},          {5, 0, 6, 4},           {65536, 1, 65536, 32768},
+      {65536, 3, 65538, 65536}, {100, 32, 128, 64}, {1u << 20, 31, 1048606, 1u << 20},
+  };
+  for (const Case& c : cases) {
+    FlowTable::Sizes s = FlowTable::sizes_for(c.capacity, c.partitions);
+    SCOPED_TRACE("capacity " + std::to_string(c.capacity) + ", partitions " + std::to_string(c.partitions));
+    EXPECT_EQ(s.entries, c.entries);
+    EXPECT_EQ(s.buckets, c.buckets);
+    uint32_t parts = c.partitions == 0 ? 1 : c.partitions;
+    EXPECT_EQ(s.entries % parts, 0u);
+    EXPECT_EQ(s.entries / parts % 2, 0u) << "even per partition";
+    EXPECT_GE(s.entries, c.capacity);
+    EXPECT_EQ(s.buckets & (s.buckets - 1), 0u) << "power of two";
+    EXPECT_GE(uint64_t{s.buckets} * 2, s.entries) << "a bucket per two entries at least";
+    EXPECT_EQ(s.entry_bytes(), size_t{s.entries} * 32);
+    EXPECT_EQ(s.bucket_bytes(), size_t{s.buckets} * 64);
+  }
+}
+
+TEST(FlowTableSizes, SixtyFourBytesPerConnectionAtPowerOfTwoCapacity) {
+  for (uint32_t capacity : {1u << 10, 1u << 16, 1u << 20, 1u << 24}) {
+    for (uint32_t partitions : {1u, 2u, 4u, 16u, 32u}) {
+      FlowTable::Sizes s = FlowTable::sizes_for(capacity, partitions);
+      EXPECT_EQ(s.entry_bytes() + s.bucket_bytes(), size_t{64} * capacity)
+          << "capacity " << capacity << ", partitions " << partitions;
+    }
+  }
+  FlowTable::Sizes s = FlowTable::sizes_for(1u << 20, 2);
+  EXPECT_EQ(s.entry_bytes() + s.bucket_bytes(), size_t{64} << 20);
+  EXPECT_EQ(s.entry_bytes(), size_t{32} << 20);
+}
+
+// ------------------------------------------------------------------ single thread
+
+TEST(FlowTable, PublishMakesBothKeysFindableWithTheirDirection) {
+  Storage st(1024, 2);
+  FlowTable& t = st.table;
+  EXPECT_FALSE(find(t, kClientToVip).found());
+  uint32_t free_before = t.free_count(1);
+  PublishResult r;
+  uint32_t e = add_flow(t, 1, kClientToVip, kBackendToSnat, &r);
+  ASSERT_NE(e, FlowRef::kNone);
+  ASSERT_EQ(r, PublishResult::Ok);
+  EXPECT_EQ(t.partition_of(e), 1u);
+  EXPECT_EQ(t.free_count(1), free_before - 1);
+  EXPECT_EQ(t.in_use(1), 1u);
+  EXPECT_EQ(t.in_use(0), 0u);
+
+  FlowRef f = find(t, kClientToVip);
+  ASSERT_TRUE(f.found());
+  EXPECT_EQ(f.index, e);
+  EXPECT_EQ(f.dir, Dir::FromClient);
+  FlowRef b = find(t, kBackendToSnat);
+  ASSERT_TRUE(b.found());
+  EXPECT_EQ(b.index, e);
+  EXPECT_EQ(b.dir, Dir::FromBackend);
+
+  const Conn& c = t.entry(e);
+  EXPECT_EQ(c.state.load(), initial_state(true));
+  EXPECT_EQ(c.last_seen.load(), 1000u);
+  EXPECT_EQ(c.backend_id, 7);
+  EXPECT_EQ(c.client_addr(), kClientToVip.src_addr);
+  EXPECT_EQ(c.backend_addr(), kBackendToSnat.src_addr);
+  EXPECT_EQ(c.snat_port(), kBackendToSnat.dst_port);
+  uint64_t cand = t.candidate(t.hash(kClientToVip));
+  ASSERT_NE(cand, 0u) << "a lone key sits in its home bucket";
+  EXPECT_EQ(FlowTable::entry_of(cand), e);
+  FlowRef via_candidate = t.lookup_from(kBackendToSnat, t.hash(kBackendToSnat), t.candidate(t.hash(kBackendToSnat)));
+  EXPECT_EQ(via_candidate.index, e);
+  EXPECT_EQ(via_candidate.dir, Dir::FromBackend);
+  // A stale candidate (another key's slot) falls back to the full lookup.
+  EXPECT_EQ(t.lookup_from(kBackendToSnat, t.hash(kBackendToSnat), cand).dir, Dir::FromBackend);
+
+  // Keys differing in one field only are other flows.
+  FlowKey other = kClientToVip;
+  other.src_port = htons(40001);
+  EXPECT_FALSE(find(t, other).found());
+  other = kClientToVip;
+  std::swap(other.src_addr, other.dst_addr);
+  EXPECT_FALSE(find(t, other).found());
+}
+
+TEST(FlowTable, UnpublishHidesBothKeysAndFreeReturnsTheEntry) {
+  Storage st(1024, 2);
+  FlowTable& t = st.table;
+  const uint32_t free_before = t.free_count(0);
+  uint32_t e = add_flow(t, 0, kClientToVip, kBackendToSnat);
+  ASSERT_NE(e, FlowRef::kNone);
+  t.unpublish(e);
+  EXPECT_FALSE(find(t, kClientToVip).found());
+  EXPECT_FALSE(find(t, kBackendToSnat).found());
+  EXPECT_NE(t.entry(e).state.load() & conn_state::kDead, 0) << "readers holding it see it dead";
+  EXPECT_EQ(t.in_use(0), 0u);
+  EXPECT_EQ(t.free_count(0), free_before - 1) << "not free until the caller frees it";
+  EXPECT_EQ(t.index_load(), 0.0);
+
+  t.free(e);
+  EXPECT_EQ(t.free_count(0), free_before);
+  EXPECT_EQ(t.entry(e).flags, 0);
+  // The entry is back in its own partition: the next alloc there hands it out again, and
+  // it can carry a new flow on the same keys.
+  uint32_t again = add_flow(t, 0, kClientToVip, kBackendToSnat);
+  EXPECT_EQ(again, e);
+  EXPECT_EQ(find(t, kBackendToSnat).index, e);
+  EXPECT_EQ(t.free_count(1), t.partition_end(1) - t.partition_begin(1)) << "the other partition untouched";
+}
+
+TEST(FlowTable, FullPartitionRefusesAndOthersStillAllocate) {
+  Storage st(64, 4);
+  FlowTable& t = st.table;
+  const uint32_t per = t.partition_end(2) - t.partition_begin(2);
+  ASSERT_EQ(per, 16u);
+  std::set<uint32_t> got;
+  for (uint32_t i = 0; i < per; ++i) {
+    uint32_t e = t.alloc(2);
+    ASSERT_NE(e, FlowRef::kNone) << i;
+    got.insert(e);
+  }
+  EXPECT_EQ(got.size(), per);
+  EXPECT_EQ(t.alloc(2), FlowRef::kNone);
+  EXPECT_EQ(t.alloc(2), FlowRef::kNone);
+  EXPECT_EQ(t.free_count(2), 0u);
+  EXPECT_NE(t.alloc(1), FlowRef::kNone);
+  t.free(*got.begin());
+  EXPECT_EQ(t.alloc(2), *got.begin());
+}
+
+TEST(FlowTable, PartitionsNeverHandOutEachOthersEntries) {
+  Storage st(1000, 5);
+  FlowTable& t = st.table;
+  ASSERT_EQ(t.partitions(), 5u);
+  std::vector<int> owner(t.capacity(), -1);
+  for (uint32_t p = 0; p < 5; ++p) {
+    EXPECT_EQ(t.partition_begin(p), p * t.capacity() / 5);
+    for (uint32_t e; (e = t.alloc(p)) != FlowRef::kNone;) {
+      ASSERT_LT(e, t.capacity());
+      ASSERT_EQ(owner[e], -1) << "entry " << e << " handed out twice";
+      ASSERT_GE(e, t.partition_begin(p));
+      ASSERT_LT(e, t.partition_end(p));
+      ASSERT_EQ(t.partition_of(e), p);
+      owner[e] = static_cast<int>(p);
+    }
+  }
+  for (uint32_t e = 0; e < t.capacity(); ++e) ASSERT_NE(owner[e], -1) << "entry " << e << " never handed out";
+  // Freed entries go back where they belong, whoever's turn it is next.
+  for (uint32_t e = 0; e < t.capacity(); e += 3) t.free(e);
+  for (uint32_t p = 0; p < 5; ++p) {
+    for (uint32_t e; (e = t.alloc(p)) != FlowRef::kNone;) ASSERT_EQ(t.partition_of(e), p);
+  }
+}
+
+TEST(FlowTable, ReverseConflictLeavesNothingVisible) {
+  Storage st(1024, 2);
+  FlowTable& t = st.table;
+  const uint32_t e1 = add_flow(t, 0, kClientToVip, kBackendToSnat);
+  ASSERT_NE(e1, FlowRef::kNone);
+
+  // A second flow (another client port) whose reply key is the first flow's reply key:
+  // e.g. the same backend behind two nat VIPs.
+  FlowKey fwd2 = kClientToVip;
+  fwd2.dst_addr = ip4(198, 18, 1, 2);
+  PublishResult r;
+  uint32_t e2 = add_flow(t, 1, fwd2, kBackendToSnat, &r);
+  ASSERT_NE(e2, FlowRef::kNone);
+  EXPECT_EQ(r, PublishResult::ReverseConflict);
+  EXPECT_FALSE(find(t, fwd2).found()) << "the refused flow's forward key must not be visible";
+  EXPECT_EQ(find(t, kBackendToSnat).index, e1) << "the reply key still leads to the first flow";
+  EXPECT_EQ(find(t, kBackendToSnat).dir, Dir::FromBackend);
+  EXPECT_EQ(find(t, kClientToVip).index, e1);
+  EXPECT_EQ(t.in_use(1), 0u);
+  const uint32_t free1 = t.free_count(1);
+  t.free(e2);
+  EXPECT_EQ(t.free_count(1), free1 + 1);
+
+  // A reply key equal to another flow's *forward* key conflicts too.
+  FlowKey fwd3 = kClientToVip;
+  fwd3.src_port = htons(40002);
+  uint32_t e3 = add_flow(t, 1, fwd3, kClientToVip, &r);
+  EXPECT_EQ(r, PublishResult::ReverseConflict);
+  EXPECT_FALSE(find(t, fwd3).found());
+  t.free(e3);
+  EXPECT_NEAR(t.index_load(), 2.0 / (st.sizes.buckets * 7.0), 1e-12) << "only the first flow's two keys";
+}
+
+TEST(FlowTable, HashAndOwnerAreDeterministic) {
+  Storage a(4096, 4, 1234), b(4096, 4, 1234);
+  std::mt19937_64 rng(42);
+  uint32_t per_owner[4] = {};
+  for (int i = 0; i < 4000; ++i) {
+    FlowKey k = random_key(rng);
+    FlowHash h1 = a.table.hash(k), h2 = a.table.hash(k), h3 = b.table.hash(k);
+    ASSERT_EQ(h1.bucket, h2.bucket);
+    ASSERT_EQ(h1.bucket, h3.bucket);
+    ASSERT_EQ(h1.sig, h3.sig);
+    ASSERT_EQ(h1.alt, h3.alt);
+    ASSERT_EQ(a.table.owner_of(h1), b.table.owner_of(h3)) << "two workers must agree on the owner";
+    ASSERT_LT(a.table.owner_of(h1), 4u);
+    ASSERT_LT(h1.bucket, a.sizes.buckets);
+    ASSERT_LT(h1.alt, a.sizes.buckets);
+    ASSERT_NE(h1.bucket, h1.alt);
+    // The packet path hashes the two words it loads from the header; same result.
+    uint64_t addrs;
+    uint32_t ports;
+    std::memcpy(&addrs, &k, 8);
+    std::memcpy(&ports, reinterpret_cast<const char*>(&k) + 8, 4);
+    FlowHash hw = a.table.hash_words(addrs, ports);
+    ASSERT_EQ(hw.bucket, h1.bucket);
+    ASSERT_EQ(hw.sig, h1.sig);
+    ASSERT_EQ(hw.owner_bits, h1.owner_bits);
+    ++per_owner[a.table.owner_of(h1)];
+  }
+  for (uint32_t n : per_owner) EXPECT_NEAR(n, 1000, 150) << "owners roughly balanced";
+}
+
+// ------------------------------------------------------------------ load
+
+struct Flow {
+  FlowKey fwd, rev;
+  uint32_t index;
+};
+
+// Fills every free entry with a flow of fresh random keys. A refused publish (IndexFull)
+// is counted and the entry reused for other keys, so the table still ends up full.
+std::vector<Flow> fill(FlowTable& t, std::mt19937_64& rng, uint32_t* refused) {
+  std::vector<Flow> flows;
+  std::set<std::tuple<uint32_t, uint32_t, uint16_t, uint16_t>> used;  // random keys: skip repeats
+  auto fresh = [&] {
+    for (;;) {
+      FlowKey k = random_key(rng);
+      if (used.emplace(k.src_addr, k.dst_addr, k.src_port, k.dst_port).second) return k;
+    }
+  };
+  *refused = 0;
+  for (uint32_t p = 0; p < t.partitions(); ++p) {
+    for (uint32_t e; (e = t.alloc(p)) != FlowRef::kNone;) {
+      Conn& c = t.entry(e);
+      c.fwd = fresh();
+      c.rev = fresh();
+      PublishResult r = t.publish(e, t.hash(c.fwd), t.hash(c.rev), initial_state(true), 1);
+      if (r != PublishResult::Ok) {
+        EXPECT_EQ(r, PublishResult::IndexFull);
+        t.free(e);  // single-threaded: no reader to wait for
+        if (++*refused > t.capacity() / 8) return flows;
+        continue;
+      }
+      flows.push_back({c.fwd, c.rev, e});
+    }
+  }
+  return flows;
+}
+
+void expect_all_findable(const FlowTable& t, const std::vector<Flow>& flows) {
+  uint32_t missing = 0;
+  for (const Flow& f : flows) {
+    FlowRef a = find(t, f.fwd), b = find(t, f.rev);
+    if (a.index != f.index || a.dir != Dir::FromClient || b.index != f.index || b.dir != Dir::FromBackend) {
+      if (++missing <= 5) ADD_FAILURE() << "flow " << key_str(f.fwd) << " at " << f.index << " not found right";
+    }
+  }
+  EXPECT_EQ(missing, 0u);
+}
+
+TEST(FlowTableLoad, FullTableAllFindableThenEmptiedAndRefilled) {
+  Storage st(65536, 2);
+  FlowTable& t = st.table;
+  ASSERT_EQ(t.capacity(), 65536u);
+  std::mt19937_64 rng(65536);
+  uint32_t refused = 0;
+  std::vector<Flow> flows = fill(t, rng, &refused);
+  ASSERT_EQ(flows.size(), 65536u) << "filled to 100 %";
+  EXPECT_EQ(t.in_use(0) + t.in_use(1), flows.size());
+  expect_all_findable(t, flows);
+  const double load = t.index_load();
+  EXPECT_LE(load, 0.6);
+  EXPECT_NEAR(load, 2.0 * flows.size() / (st.sizes.buckets * 7.0), 1e-9);
+  EXPECT_GT(st.overflow_total(), 0u) << "at this load some keys live in their alternative bucket";
+  std::printf("[          ] full: index load %.3f, %llu keys in their alternative bucket, %u flows refused "
+              "on the way (see FillsToCapacity)\n",
+              load, static_cast<unsigned long long>(st.overflow_total()), refused);
+
+  // Keys never inserted are not found, at full load.
+  std::mt19937_64 other(7);
+  for (int i = 0; i < 20000; ++i) ASSERT_FALSE(find(t, random_key(other)).found());
+
+  for (const Flow& f : flows) t.unpublish(f.index);
+  for (const Flow& f : flows) t.free(f.index);
+  EXPECT_EQ(t.index_load(), 0.0);
+  EXPECT_EQ(st.overflow_total(), 0u) << "every overflow count returned to zero: absent keys take the short path";
+  EXPECT_EQ(t.in_use(0) + t.in_use(1), 0u);
+  EXPECT_EQ(t.free_count(0) + t.free_count(1), 65536u);
+  for (const Flow& f : flows) {
+    ASSERT_FALSE(find(t, f.fwd).found());
+    ASSERT_FALSE(find(t, f.rev).found());
+  }
+
+  std::vector<Flow> again = fill(t, rng, &refused);
+  EXPECT_EQ(again.size(), 65536u);
+  expect_all_findable(t, again);
+  for (const Flow& f : flows) ASSERT_FALSE(find(t, f.fwd).found()) << "an old flow came back";
+  EXPECT_LE(t.index_load(), 0.6);
+}
+
+// The table is sized for its capacity ("64 bytes per connection, index at most 57 % full"),
+// so every entry must be publishable. Two key sets: random tuples, and what a VIP sees
+// (4096 clients of one /20 with sequential source ports; 16 backends; one SNAT address
+// with sequential ports), which the CRC hash (linear in the key bits) spreads less evenly.
+TEST(FlowTableLoad, FillsToCapacity) {
+  struct KeySet {
+    const char* name;
+    FlowKey (*fwd)(uint32_t);
+    FlowKey (*rev)(uint32_t);
+    uint32_t max_refused;
+  };
+  const KeySet sets[] = {
+      {"random tuples",
+       [](uint32_t i) {
+         std::mt19937_64 g(2 * uint64_t{i} + 1);
+         uint64_t r = g();
+         return FlowKey{static_cast<uint32_t>(r), static_cast<uint32_t>(r >> 32), static_cast<uint16_t>(g()),
+                        static_cast<uint16_t>(g())};
+       },
+       [](uint32_t i) {
+         std::mt19937_64 g(2 * uint64_t{i} + 2);
+         uint64_t r = g();
+         return FlowKey{static_cast<uint32_t>(r), static_cast<uint32_t>(r >> 32), static_cast<uint16_t>(g()),
+                        static_cast<uint16_t>(g())};
+       },
+       0},
+      {"clients of a /20 to one VIP",
+       [](uint32_t i) {
+         return FlowKey{htonl(0x0A010000u + i % 4096), ip4(198, 18, 1, 1), htons(static_cast<uint16_t>(32768 + i / 4096)),
+                        htons(443)};
+       },
+       [](uint32_t i) {
+         return FlowKey{htonl(0xC6120201u + i % 16), htonl(0xC6120301u + i / 60000), htons(8443),
+                        htons(static_cast<uint16_t>(1024 + i % 60000))};
+       },
+       // Structured keys cluster under a linear hash: a handful of refusals in the last
+       // percent of capacity is tolerated (1 of 65536, at 98 %, when written).
+       8},
+  };
+  for (const KeySet& ks : sets) {
+    SCOPED_TRACE(ks.name);
+    Storage st(65536, 1);
+    FlowTable& t = st.table;
+    uint32_t refused = 0, first = 0;
+    for (uint32_t i = 0; i < t.capacity(); ++i) {
+      uint32_t e = t.alloc(0);
+      ASSERT_NE(e, FlowRef::kNone);
+      Conn& c = t.entry(e);
+      c.fwd = ks.fwd(i);
+      c.rev = ks.rev(i);
+      PublishResult r = t.publish(e, t.hash(c.fwd), t.hash(c.rev), initial_state(true), 1);
+      if (r != PublishResult::Ok) {
+        ASSERT_EQ(r, PublishResult::IndexFull) << "flow " << i;
+        if (refused++ == 0) first = i;
+        t.free(e);
+      }
+    }
+    std::printf("[          ] %s: %u of %u refused", ks.name, refused, t.capacity());
+    if (refused != 0) std::printf(", the first at %.1f %% of capacity", 100.0 * first / t.capacity());
+    std::printf("\n");
+    EXPECT_LE(refused, ks.max_refused);
+    if (refused != 0) {
+      EXPECT_GE(first, t.capacity() / 100 * 95) << "refused well before the table was full";
+    }
+    EXPECT_LE(t.index_load(), 0.6);
+  }
+}
+
+// Churn at full load: remove a random half, insert new flows, many times over. The
+// overflow counts must track exactly (a leak would send every miss to the second bucket).
+TEST(FlowTableLoad, ChurnAtFullLoadKeepsOverflowCountsExact) {
+  Storage st(16384, 1);
+  FlowTable& t = st.table;
+  std::mt19937_64 rng(99);
+  uint32_t refused = 0;
+  std::vector<Flow> flows = fill(t, rng, &refused);
+  ASSERT_EQ(flows.size(), t.capacity());
+  for (int round = 0; round < 20; ++round) {
+    std::shuffle(flows.begin(), flows.end(), rng);
+    size_t keep = flows.size() / 2;
+    for (size_t i = keep; i < flows.size(); ++i) t.unpublish(flows[i].index);
+    for (size_t i = keep; i < flows.size(); ++i) t.free(flows[i].index);
+    flows.resize(keep);
+    std::vector<Flow> added = fill(t, rng, &refused);
+    flows.insert(flows.end(), added.begin(), added.end());
+  }
+  ASSERT_EQ(flows.size(), t.capacity());
+  expect_all_findable(t, flows);
+  // Count, independently, the keys stored outside their home bucket.
+  uint64_t outside = 0;
+  for (const Flow& f : flows) {
+    for (const FlowKey* k : {&f.fwd, &f.rev}) {
+      FlowHash h = t.hash(*k);
+      bool home = false;
+      for (const auto& s : st.buckets[h.bucket].slots) {
+        uint64_t v = s.load();
+        if (v != 0 && static_cast<uint32_t>(v >> 32) == h.sig && ((static_cast<uint32_t>(v) - 1) >> 1) == f.index)
+          home = true;
+      }
+      outside += !home;
+    }
+  }
+  EXPECT_EQ(st.overflow_total(), outside);
+  for (const Flow& f : flows) t.unpublish(f.index);
+  EXPECT_EQ(st.overflow_total(), 0u);
+  EXPECT_EQ(t.index_load(), 0.0);
+}
+
+// ------------------------------------------------------------------ concurrency
+
+// The flow with id i: keys unique per id, computable by both threads.
+FlowKey fwd_of(uint32_t id) {
+  return FlowKey{htonl(0x0A000000u + id), ip4(198, 18, 1, 1), htons(static_cast<uint16_t>(1024 + id % 60000)),
+                 htons(80)};
+}
+FlowKey rev_of(uint32_t id) {
+  return FlowKey{htonl(0xC6120200u + id % 200 + 1), htonl(0x0B000000u + id), htons(8080),
+                 htons(static_cast<uint16_t>(1024 + id % 60000))};
+}
+
+TEST(FlowTableConcurrency, ReaderNeverGetsAnotherFlowsEntry) {
+  constexpr uint32_t kMaxIds = 1u << 24;
+  constexpr uint32_t kLive = 50000;
+  constexpr auto kDuration = std::chrono::seconds(2);
+  enum : uint8_t { kNever = 0, kLiveFlow = 1, kRemoving = 2, kRemoved = 3 };
+
+  Storage st(131072, 1);
+  FlowTable& t = st.table;
+  std::unique_ptr<std::atomic<uint8_t>[]> status(new std::atomic<uint8_t>[kMaxIds]());
+  std::atomic<uint32_t> next_id{0};
+  std::atomic<uint64_t> quiescent{0};  // bumped by the reader between lookups
+  std::atomic<bool> stop{false};
+
+  struct ReaderResult {
+    uint64_t lookups = 0, found = 0, wrong_entry = 0, missed_live = 0, found_removed = 0;
+    std::string first_error;
+  } rr;
+
+  std::thread reader([&] {
+    std::mt19937 rng(1);
+    while (!stop.load(std::memory_order_relaxed)) {
+      uint32_t n = next_id.load(std::memory_order_acquire);
+      if (n == 0) continue;
+      for (int k = 0; k < 64; ++k) {
+        // Recent ids: about half still live, the rest removed (some just now).
+        uint32_t span = std::min<uint32_t>(n, 2 * kLive);
+        uint32_t id = n - 1 - rng() % span;
+        bool reply = rng() & 1;
+        FlowKey key = reply ? rev_of(id) : fwd_of(id);
+        uint8_t before = status[id].load(std::memory_order_acquire);
+        FlowRef ref = t.lookup(key, t.hash(key));
+        uint8_t after = status[id].load(std::memory_order_acquire);
+        ++rr.lookups;
+        if (ref.found()) {
+          ++rr.found;
+          const Conn& c = t.entry(ref.index);
+          const FlowKey& got = ref.dir == Dir::FromClient ? c.fwd : c.rev;
+          bool ok = got == key && ref.dir == (reply ? Dir::FromBackend : Dir::FromClient);
+          // Hold the entry a while, as a worker translating a packet does: until this
+          // thread's next quiescent point it must keep holding this flow, removed or not.
+          for (int hold = 0; hold < 32 && ok; ++hold) {
+            std::atomic_signal_fence(std::memory_order_seq_cst);
+            ok = c.fwd == fwd_of(id) && c.rev == rev_of(id);
+          }
+          if (!ok) {
+            if (rr.wrong_entry++ == 0)
+              rr.first_error = "asked " + key_str(key) + ", got entry " + std::to_string(ref.index) + " holding " +
+                               key_str(c.fwd) + " / " + key_str(c.rev);
+          }
+          if (before == kRemoved) ++rr.found_removed;
+        } else if (before == kLiveFlow && after == kLiveFlow) {
+          if (rr.missed_live++ == 0) rr.first_error = "live flow " + std::to_string(id) + " not found";
+        }
+      }
+      // Quiescent point: this thread holds no entry from here to its next lookup.
+      quiescent.fetch_add(1, std::memory_order_seq_cst);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+  });
+
+  struct Live {
+    uint32_t id, index;
+  };
+  struct Deferred {
+    uint32_t index;
+    uint64_t after;  // free once the reader's counter exceeds this
+  };
+  std::vector<Live> live;
+  live.reserve(kLive + 1);
+  std::deque<Deferred> deferred;
+  std::mt19937 rng(2);
+  uint64_t published = 0, removed = 0, publish_failures = 0, max_deferred = 0;
+  uint32_t id = 0;
+  const auto deadline = std::chrono::steady_clock::now() + kDuration;
+  for (uint64_t step = 0; id < kMaxIds; ++step) {
+    if ((step & 1023) == 0 && std::chrono::steady_clock::now() >= deadline) break;
+    // Reclaim what the reader can no longer hold.
+    uint64_t q = quiescent.load(std::memory_order_seq_cst);
+    while (!deferred.empty() && deferred.front().after < q) {
+      t.free(deferred.front().index);
+      deferred.pop_front();
+    }
+    if (live.size() < kLive) {
+      uint32_t e = t.alloc(0);
+      if (e == FlowRef::kNone) {  // everything waits for the reader: let it run
+        std::this_thread::yield();
+        continue;
+      }
+      Conn& c = t.entry(e);
+      c.fwd = fwd_of(id);
+      c.rev = rev_of(id);
+      c.backend_id = static_cast<uint16_t>(id);
+      PublishResult r = t.publish(e, t.hash(c.fwd), t.hash(c.rev), initial_state(true), id);
+      if (r != PublishResult::Ok) {
+        ++publish_failures;  // nothing visible, but a reader may have glimpsed the forward key
+        deferred.push_back({e, quiescent.load(std::memory_order_seq_cst)});
+      } else {
+        status[id].store(kLiveFlow, std::memory_order_release);
+        live.push_back({id, e});
+        ++published;
+      }
+      next_id.store(++id, std::memory_order_release);
+    }
+    if (live.size() >= kLive || rng() % 4 == 0) {
+      size_t pos = rng() % live.size();
+      Live victim = live[pos];
+      live[pos] = live.back();
+      live.pop_back();
+      status[victim.id].store(kRemoving, std::memory_order_release);
+      t.unpublish(victim.index);
+      status[victim.id].store(kRemoved, std::memory_order_release);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      deferred.push_back({victim.index, quiescent.load(std::memory_order_seq_cst)});
+      ++removed;
+      max_deferred = std::max<uint64_t>(max_deferred, deferred.size());
+    }
+  }
+  stop = true;
+  reader.join();
+
+  EXPECT_EQ(rr.wrong_entry, 0u) << rr.first_error;
+  EXPECT_EQ(rr.missed_live, 0u) << rr.first_error;
+  EXPECT_EQ(rr.found_removed, 0u) << "a flow removed before the lookup began was found";
+  EXPECT_GT(rr.lookups, 10000u);
+  EXPECT_GT(rr.found, 0u);
+  EXPECT_GT(removed, 10000u);
+  EXPECT_EQ(t.in_use(0), live.size());
+  std::printf("[          ] %llu lookups (%llu found) against %llu inserts and %llu removals; "
+              "at most %llu entries awaiting a quiescent point; %llu publishes refused (IndexFull, see "
+              "FillsToCapacity)\n",
+              static_cast<unsigned long long>(rr.lookups), static_cast<unsigned long long>(rr.found),
+              static_cast<unsigned long long>(published), static_cast<unsigned long long>(removed),
+              static_cast<unsigned long long>(max_deferred), static_cast<unsigned long long>(publish_failures));
+  RecordProperty("lookups", std::to_string(rr.lookups));
+
+  // Drain: everything still live is findable, then the table empties completely.
+  for (const Live& l : live) ASSERT_EQ(find(t, fwd_of(l.id)).index, l.index);
+  for (const Live& l : live) t.unpublish(l.index);
+  EXPECT_EQ(t.index_load(), 0.0);
+  EXPECT_EQ(st.overflow_total(), 0u);
+}
+
+}  // namespace
+}  // namespace fulcrum::dp
