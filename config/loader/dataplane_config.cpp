@@ -15,47 +15,29 @@ namespace {
 constexpr int64_t kMaxLcore = 127;
 constexpr uint32_t kMaxWorkers = 31;  // the status region's 32 entries, one is the main lcore's
 
-bool valid_label(const std::string& s) {
-  if (s.empty() || s.size() > 32) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-  });
-}
-
-std::optional<Prefix> prefix_value(Section& s, std::string_view key, std::string_view example) {
-  auto text = s.string(key);
-  if (!text) return std::nullopt;
-  auto p = parse_prefix(*text);
-  if (!p) s.error(key, "\"" + *text + "\" is not an IPv4 address with a prefix length (e.g. \"" +
-                           std::string(example) + "\")");
-  return p;
-}
-
-std::optional<uint32_t> addr_value(Section& s, std::string_view key) {
-  auto text = s.string(key);
-  if (!text) return std::nullopt;
-  auto a = parse_ipv4(*text);
-  if (!a) s.error(key, "\"" + *text + "\" is not an IPv4 address (e.g. \"192.0.2.1\")");
-  return a;
-}
-
 void parse_eal_args(Section& dp, DataplaneConfig& cfg) {
   auto args = dp.strings("eal_args");
   if (!args) return;
   // The lcore layout comes from main_lcore/worker_lcores: lb-dataplane builds -l and
-  // --main-lcore itself, so that the two cannot disagree.
-  static const std::set<std::string, std::less<>> owned = {"-l", "-c", "--lcores", "--main-lcore", "--master-lcore"};
-  for (const std::string& a : *args) {
-    std::string flag = a.substr(0, a.find('='));
-    if (owned.count(flag) != 0) {
-      dp.error("eal_args", "\"" + a + "\" is set by lb-dataplane; use dataplane.main_lcore and dataplane.worker_lcores");
+  // --main-lcore itself, so that the two cannot disagree. EAL (getopt) also takes a short
+  // option's value glued to it ("-l1-3").
+  static const std::set<std::string, std::less<>> owned = {"--lcores", "--main-lcore", "--master-lcore"};
+  const toml::array* arr = dp.node("eal_args")->as_array();
+  for (size_t i = 0; i < args->size(); ++i) {
+    const std::string& a = (*args)[i];
+    bool short_flag = a.size() >= 2 && a[0] == '-' && a[1] != '-' && (a[1] == 'l' || a[1] == 'c');
+    if (short_flag || owned.count(a.substr(0, a.find('='))) != 0) {
+      dp.errors().add(arr->get(i), dp.path_of("eal_args") + "[" + std::to_string(i) + "]",
+                      "\"" + a + "\" is set by lb-dataplane; use dataplane.main_lcore and dataplane.worker_lcores");
     }
   }
   cfg.eal_args = *args;
 }
 
 void parse_lcores(Section& dp, DataplaneConfig& cfg) {
-  if (auto main = dp.integer("main_lcore", 0, kMaxLcore)) cfg.main_lcore = static_cast<uint32_t>(*main);
+  auto main = dp.integer("main_lcore", 0, kMaxLcore);
+  if (main) cfg.main_lcore = static_cast<uint32_t>(*main);
+  const bool main_known = main || !dp.has("main_lcore");  // else do not judge workers against it
   if (auto workers = dp.integers("worker_lcores", 0, kMaxLcore)) {
     std::set<int64_t> seen;
     bool ok = !workers->empty() && workers->size() <= kMaxWorkers;
@@ -65,7 +47,7 @@ void parse_lcores(Section& dp, DataplaneConfig& cfg) {
         dp.error("worker_lcores", "lcore " + std::to_string(w) + " listed twice");
         ok = false;
       }
-      if (w == cfg.main_lcore) {
+      if (main_known && w == cfg.main_lcore) {
         dp.error("worker_lcores", "lcore " + std::to_string(w) + " is the main lcore; workers need their own");
         ok = false;
       }
@@ -76,34 +58,49 @@ void parse_lcores(Section& dp, DataplaneConfig& cfg) {
 
 void parse_ports(Section& dp, DataplaneConfig& cfg) {
   std::vector<Section> ports = dp.tables("ports");
-  if (ports.empty() && !dp.has("ports")) {
-    dp.missing("ports", "[[dataplane.ports]] with name, device and address");
+  if (ports.empty()) {
+    // Absent, an empty array, or the wrong type (reported by tables()).
+    if (!dp.has("ports") || (dp.node("ports")->is_array() && dp.node("ports")->as_array()->empty())) {
+      dp.error("ports", "no port: add a [[dataplane.ports]] table with name, device and address");
+    }
     return;
   }
   if (ports.size() > kMaxPorts) dp.error("ports", "at most " + std::to_string(kMaxPorts) + " ports");
   std::set<std::string> names, devices;
+  std::vector<std::pair<Section*, std::string>> gateway_ports;  // port, its name
   for (Section& p : ports) {
     PortConfig port;
     auto name = p.string("name");
     auto device = p.string("device");
     auto address = prefix_value(p, "address", "198.18.1.1/24");
-    auto gateway = addr_value(p, "gateway");
+    auto gateway = ipv4_value(p, "gateway", "198.18.1.254");
     auto rx = p.integer("rx_descriptors", 64, 16384);
     auto tx = p.integer("tx_descriptors", 64, 16384);
-    if (!name) p.missing("name", "\"client\"");
-    else if (!valid_label(*name)) p.error("name", "\"" + *name + "\" must be 1-32 characters of a-z, 0-9, '-', '_'");
-    else if (!names.insert(*name).second) p.error("name", "port \"" + *name + "\" is defined twice");
-    if (!device) p.missing("device", "\"0000:3b:00.0\" or \"net_af_xdp0,iface=eth1\"");
-    else if (device->empty()) p.error("device", "must not be empty");
-    else if (!devices.insert(device->substr(0, device->find(','))).second) p.error("device", "device \"" + *device + "\" is used by two ports");
+    // A key present with the wrong type was reported by the getter; only absent ones are
+    // "missing".
+    if (!p.has("name")) {
+      p.missing("name", "\"client\"");
+    } else if (name && !is_valid_label(*name)) {
+      p.error("name", "\"" + *name + "\" " + kLabelRule);
+    } else if (name && !names.insert(*name).second) {
+      p.error("name", "port \"" + *name + "\" is defined twice");
+    }
+    if (!p.has("device")) {
+      p.missing("device", "\"0000:3b:00.0\" or \"net_af_xdp0,iface=eth1\"");
+    } else if (device && device->empty()) {
+      p.error("device", "must not be empty");
+    } else if (device && !devices.insert(device->substr(0, device->find(','))).second) {
+      p.error("device", "device \"" + *device + "\" is used by two ports");
+    }
     if (!address && !p.has("address")) p.missing("address", "\"198.18.1.1/24\"");
     if (address && (address->length == 0 || address->length > 31 || is_unusable_unicast(address->addr_be))) {
       p.error("address", "\"" + address->str() + "\" cannot be a port address (needs a unicast address with prefix /1../31)");
       address.reset();
     }
     if (gateway && address && !address->contains(*gateway)) {
-      p.error("gateway", ipv4_str(*gateway) + " is not on this port's subnet " + address->str());
+      p.error("gateway", ipv4_str(*gateway) + " is not on this port's subnet " + address->network_str());
     }
+    if (gateway) gateway_ports.emplace_back(&p, name.value_or("?"));
     port.name = name.value_or("");
     port.device = device.value_or("");
     if (address) port.address = *address;
@@ -113,9 +110,11 @@ void parse_ports(Section& dp, DataplaneConfig& cfg) {
     p.finish();
     cfg.ports.push_back(port);
   }
-  int gateways = 0;
-  for (const PortConfig& port : cfg.ports) gateways += port.gateway_be.has_value();
-  if (gateways > 1) dp.error("ports", "more than one port has a gateway; at most one default route");
+  // One default route: the second gateway is the error, and it names the first.
+  if (gateway_ports.size() > 1) {
+    gateway_ports[1].first->error("gateway", "a second default route: port \"" + gateway_ports[0].second + "\" already has a gateway; "
+                                       "keep one gateway and give other destinations [[dataplane.routes]]");
+  }
 }
 
 // A next hop must sit on a port's connected subnet: that is how the data plane knows
@@ -132,7 +131,7 @@ void parse_routes(Section& dp, DataplaneConfig& cfg) {
   if (routes.size() > kMaxRoutes) dp.error("routes", "at most " + std::to_string(kMaxRoutes) + " routes");
   for (Section& r : routes) {
     auto prefix = prefix_value(r, "prefix", "203.0.113.0/24");
-    auto via = addr_value(r, "via");
+    auto via = ipv4_value(r, "via", "198.18.1.254");
     if (!prefix && !r.has("prefix")) r.missing("prefix", "\"203.0.113.0/24\"");
     if (!via && !r.has("via")) r.missing("via", "\"198.18.1.254\"");
     if (via && port_for(cfg, *via) < 0) r.error("via", ipv4_str(*via) + " is not on any port's subnet");
@@ -145,7 +144,7 @@ void parse_neighbours(Section& dp, DataplaneConfig& cfg) {
   std::vector<Section> neighbours = dp.tables("neighbours");
   if (neighbours.size() > kMaxStaticNeighbours) dp.error("neighbours", "at most " + std::to_string(kMaxStaticNeighbours) + " static neighbours");
   for (Section& n : neighbours) {
-    auto addr = addr_value(n, "address");
+    auto addr = ipv4_value(n, "address", "198.18.2.11");
     auto mac_text = n.string("mac");
     auto port = n.string("port");
     std::optional<Mac> mac;
@@ -154,12 +153,12 @@ void parse_neighbours(Section& dp, DataplaneConfig& cfg) {
       if (!mac) n.error("mac", "\"" + *mac_text + "\" is not a MAC address (e.g. \"02:00:00:00:00:01\")");
     }
     if (!addr && !n.has("address")) n.missing("address", "\"198.18.2.11\"");
-    if (!mac_text) n.missing("mac", "\"02:00:00:00:00:01\"");
-    if (!port) n.missing("port", "\"backend\"");
+    if (!mac_text && !n.has("mac")) n.missing("mac", "\"02:00:00:00:00:01\"");
+    if (!port && !n.has("port")) n.missing("port", "\"backend\"");
     int index = port ? cfg.port_index(*port) : -1;
     if (port && index < 0) n.error("port", "no port named \"" + *port + "\"");
     if (addr && index >= 0 && !cfg.ports[index].address.contains(*addr)) {
-      n.error("address", ipv4_str(*addr) + " is not on port \"" + *port + "\"'s subnet " + cfg.ports[index].address.str());
+      n.error("address", ipv4_str(*addr) + " is not on port \"" + *port + "\"'s subnet " + cfg.ports[index].address.network_str());
     }
     n.finish();
     if (addr && mac && port) cfg.neighbours.push_back({*addr, *mac, *port});
@@ -187,7 +186,13 @@ void parse_shm(Section& dp, DataplaneConfig& cfg) {
     }
     *field = *name;
   }
-  if (cfg.shm_tables == cfg.shm_status) dp.error("shm_status", "must differ from dataplane.shm_tables");
+  if (cfg.shm_tables == cfg.shm_status) {
+    // Name the key the file set: with only one of them written, the other's default collides.
+    bool status_written = dp.has("shm_status");
+    dp.error(status_written ? "shm_status" : "shm_tables",
+             "\"" + cfg.shm_tables + "\" is also dataplane." + std::string(status_written ? "shm_tables" : "shm_status") +
+                 (status_written && dp.has("shm_tables") ? "" : " (its default)") + ": the two regions need different names");
+  }
 }
 
 }  // namespace

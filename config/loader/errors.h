@@ -16,6 +16,12 @@ struct source_region;
 
 namespace fulcrum::config {
 
+// Where something was written in the file (0: unknown).
+struct Location {
+  uint32_t line = 0;
+  uint32_t column = 0;
+};
+
 struct ConfigError {
   std::string file;
   uint32_t line = 0;    // 0: the error concerns the whole file

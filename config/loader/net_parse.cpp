@@ -14,6 +14,8 @@ bool Prefix::contains(uint32_t addr) const { return (addr & mask_be()) == (addr_
 
 std::string Prefix::str() const { return ipv4_str(addr_be) + "/" + std::to_string(length); }
 
+std::string Prefix::network_str() const { return ipv4_str(addr_be & mask_be()) + "/" + std::to_string(length); }
+
 std::optional<uint32_t> parse_ipv4(std::string_view text) {
   // inet_pton(AF_INET) accepts exactly the dotted-decimal form; reject leading zeros too,
   // which other tools read as octal.
@@ -71,6 +73,14 @@ std::string mac_str(const Mac& m) {
   char buf[18];
   std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
   return buf;
+}
+
+bool is_valid_label(std::string_view s) {
+  if (s.empty() || s.size() > 32) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) return false;
+  }
+  return true;
 }
 
 bool is_unusable_unicast(uint32_t addr_be) {

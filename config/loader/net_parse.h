@@ -15,7 +15,8 @@ struct Prefix {
   uint8_t length = 0;
   uint32_t mask_be() const;
   bool contains(uint32_t addr_be) const;
-  std::string str() const;
+  std::string str() const;          // as written: "198.18.1.1/24"
+  std::string network_str() const;  // the subnet: "198.18.1.0/24"
 };
 
 using Mac = std::array<uint8_t, 6>;
@@ -26,6 +27,10 @@ std::optional<Prefix> parse_prefix(std::string_view text);     // "10.0.0.1/24"
 std::optional<Mac> parse_mac(std::string_view text);           // "02:00:00:00:00:01"
 std::string ipv4_str(uint32_t addr_be);
 std::string mac_str(const Mac& mac);
+
+// Names operators type (ports, VIPs, backends): 1-32 characters of a-z, 0-9, '-', '_'.
+bool is_valid_label(std::string_view s);
+inline constexpr const char* kLabelRule = "must be 1-32 characters of a-z, 0-9, '-', '_'";
 
 // Addresses a load balancer must never use as a VIP, backend or next hop.
 bool is_unusable_unicast(uint32_t addr_be);  // 0.0.0.0/8, 127/8, 224/4 and above

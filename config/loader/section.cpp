@@ -165,4 +165,20 @@ void Section::finish() {
   }
 }
 
+std::optional<uint32_t> ipv4_value(Section& s, std::string_view key, std::string_view example) {
+  auto text = s.string(key);
+  if (!text) return std::nullopt;
+  auto a = parse_ipv4(*text);
+  if (!a) s.error(key, "\"" + *text + "\" is not an IPv4 address (e.g. \"" + std::string(example) + "\")");
+  return a;
+}
+
+std::optional<Prefix> prefix_value(Section& s, std::string_view key, std::string_view example) {
+  auto text = s.string(key);
+  if (!text) return std::nullopt;
+  auto p = parse_prefix(*text);
+  if (!p) s.error(key, "\"" + *text + "\" is not an IPv4 address with a prefix length (e.g. \"" + std::string(example) + "\")");
+  return p;
+}
+
 }  // namespace fulcrum::config

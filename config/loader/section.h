@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/loader/errors.h"
+#include "config/loader/net_parse.h"
 
 namespace fulcrum::config {
 
@@ -53,6 +54,10 @@ class Section {
   Errors* errors_;
   std::set<std::string, std::less<>> read_;
 };
+
+// Typed network values of a section; a malformed one is reported, with an example.
+std::optional<uint32_t> ipv4_value(Section& s, std::string_view key, std::string_view example = "192.0.2.1");
+std::optional<Prefix> prefix_value(Section& s, std::string_view key, std::string_view example);
 
 // "integer", "string", "table", ... for messages.
 std::string_view type_name(const toml::node& n);

@@ -118,27 +118,6 @@ void fill_walk_ahead(std::vector<Turn>& active, uint32_t max_weight, uint32_t fi
 
 }  // namespace
 
-bool is_prime(uint64_t n) {
-  if (n < 2) return false;
-  if (n % 2 == 0) return n == 2;
-  for (uint64_t d = 3; d * d <= n; d += 2) {
-    if (n % d == 0) return false;
-  }
-  return true;
-}
-
-std::string check_maglev_size(uint64_t size) {
-  if (size < 3 || size > abi::kMaxMaglevSize) {
-    return "Maglev table size " + std::to_string(size) + " out of range (3 .. " +
-           std::to_string(abi::kMaxMaglevSize) + ")";
-  }
-  if (!is_prime(size)) {
-    return "Maglev table size " + std::to_string(size) +
-           " is not a prime (use e.g. 65537, 655373 or 1048573)";
-  }
-  return "";
-}
-
 std::string build_maglev(std::span<const MaglevBackend> backends, abi::HashKey key,
                          std::span<uint16_t> table) {
   const uint64_t size64 = table.size();

@@ -25,6 +25,7 @@
 #include <span>
 #include <string>
 
+#include "config/loader/maglev_size.h"
 #include "dataplane/abi/flow_hash.h"
 #include "dataplane/abi/tables.h"
 
@@ -36,12 +37,9 @@ struct MaglevBackend {
   uint32_t weight = 0;  // 0: no slots (no new flows)
 };
 
-inline constexpr uint32_t kDefaultMaglevSize = 65537;
-
-bool is_prime(uint64_t n);
-
-// "" if `size` can be a Maglev table size (a prime, 3 .. abi::kMaxMaglevSize), else why not.
-std::string check_maglev_size(uint64_t size);
+// Table sizes are validated with the config's rules (a prime, 3 .. abi::kMaxMaglevSize).
+using config::check_maglev_size;
+using config::is_prime;
 
 // Fills `table` (its size is M) with indexes into `backends`, in the caller's order, or
 // abi::kNoBackend everywhere when no backend has weight. Returns "" or the reason the

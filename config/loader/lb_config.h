@@ -1,0 +1,121 @@
+// The whole configuration file as the control plane and lbctl see it: [dataplane] (see
+// dataplane_config.h), [controlplane], and the VIPs with their backends and health checks.
+//
+// Parse -> validate -> apply: load_config() returns a complete, validated LbConfig or
+// every error found; nothing is applied by this library.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/loader/dataplane_config.h"
+#include "config/loader/errors.h"
+#include "config/loader/net_parse.h"
+#include "dataplane/abi/limits.h"
+
+namespace toml {
+inline namespace v3 {
+class table;
+}
+}  // namespace toml
+
+namespace fulcrum::config {
+
+// The data plane's capacities, from the shared-memory contract itself.
+using abi::kMaglevPoolEntries;
+using abi::kMaxBackends;
+using abi::kMaxLocalAddrs;
+using abi::kMaxSnatAddrs;
+using abi::kMaxVips;
+
+enum class ForwardMode { Nat, FullNat };
+enum class DownPolicy { Keep, Reset };         // what happens to a down backend's flows
+enum class InitialState { Active, Draining };  // a backend's state before any operator action
+enum class CheckType { Tcp, Http };
+
+struct HealthCheck {
+  CheckType type = CheckType::Tcp;
+  std::string http_method = "GET";     // http only
+  std::string http_path = "/";         // http only; must start with '/'
+  std::string http_host;               // Host header; empty: the backend's address
+  uint16_t expect_status = 200;        // http only; 100..599
+  uint32_t interval_ms = 2000;         // 100 .. 3,600,000
+  uint32_t timeout_ms = 1000;          // 10 .. 60,000, and < interval_ms
+  uint32_t rise = 2;                   // 1 .. 100 successes in a row to go up
+  uint32_t fall = 3;                   // 1 .. 100 failures in a row to go down
+  uint16_t port = 0;                   // 0: the backend's own port
+
+  // Worst-case time from a backend dying to it being marked down.
+  uint32_t detection_ms() const { return interval_ms * fall + timeout_ms; }
+  bool operator==(const HealthCheck&) const = default;
+};
+
+struct BackendConfig {
+  std::string name;                    // optional label ("web-1"); "" if not given
+  uint32_t addr_be = 0;
+  uint16_t port = 0;                   // host order
+  uint16_t weight = 1;                 // 0 .. 1000; 0: no new flows
+  InitialState state = InitialState::Active;
+  HealthCheck health;                  // the VIP's check with this backend's overrides applied
+  Location where;                      // of the [[vip.backends]] table, for messages
+
+  std::string endpoint() const;        // "198.18.2.11:80"
+  bool operator==(const BackendConfig& o) const {
+    return name == o.name && addr_be == o.addr_be && port == o.port && weight == o.weight && state == o.state &&
+           health == o.health;
+  }
+};
+
+struct VipConfig {
+  std::string name;                    // unique; [a-z0-9_-], 1..32 chars
+  uint32_t addr_be = 0;
+  uint16_t port = 0;                   // host order
+  ForwardMode mode = ForwardMode::Nat;
+  std::vector<uint32_t> snat_be;       // fullnat source addresses (required for fullnat, forbidden for nat)
+  uint32_t maglev_size = 65537;        // a prime
+  std::optional<std::string> hash_seed;  // overrides controlplane.hash_seed
+  DownPolicy on_backend_down = DownPolicy::Keep;
+  HealthCheck health;                  // default check for its backends
+  std::vector<BackendConfig> backends;
+  Location where;
+
+  std::string endpoint() const;        // "198.18.0.10:80"
+  bool operator==(const VipConfig& o) const {
+    return name == o.name && addr_be == o.addr_be && port == o.port && mode == o.mode && snat_be == o.snat_be &&
+           maglev_size == o.maglev_size && hash_seed == o.hash_seed && on_backend_down == o.on_backend_down &&
+           health == o.health && backends == o.backends;
+  }
+};
+
+struct ControlplaneConfig {
+  std::string socket = "/run/fulcrum/lbctl.sock";
+  uint32_t socket_mode = 0660;         // written as a string of octal digits, "0660"
+  std::string socket_owner;            // user name; "": the control plane's own user
+  std::string socket_group;            // group name; "": the control plane's own group
+  std::string metrics = "127.0.0.1:9469";  // "address:port" to listen on; "" disables metrics
+  std::string state_dir = "/var/lib/fulcrum";  // operator state (drains, weights) survives restarts here
+  std::string hash_seed;               // the cluster's Maglev seed: same on every node; >= 16 characters
+  uint32_t publish_timeout_ms = 500;   // how long a publish waits for a stuck data-plane worker
+  bool operator==(const ControlplaneConfig&) const = default;
+};
+
+struct LbConfig {
+  std::string path;
+  DataplaneConfig dataplane;
+  ControlplaneConfig controlplane;
+  std::vector<VipConfig> vips;
+};
+
+// Reads, parses and validates the whole file. On any error returns nothing; `errors`
+// holds every error found, each with file:line:column and the key.
+std::optional<LbConfig> load_config(const std::string& path, Errors& errors);
+std::optional<LbConfig> parse_config(const toml::table& root, const std::string& path, Errors& errors);
+
+// The dotted keys of [dataplane] whose values differ between the two files (for a reload
+// that must refuse them: they need a data-plane restart), e.g. "dataplane.worker_lcores".
+std::vector<std::string> dataplane_changes(const toml::table& before, const toml::table& after);
+
+}  // namespace fulcrum::config
