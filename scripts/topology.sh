@@ -3,6 +3,7 @@
 # and N nginx backends, each in its own network namespace, wired with veth pairs.
 #
 #   cli(cl0 198.18.1.2) ── lbc [lb ns] lbb ── swlb [sw ns: br0] swbI ── bk0 198.18.2.(10+I) [bI]
+#                                  lbm ── swlbm ─┘   (dpdk mode: the kernel's management port)
 #
 # The C++ test rig (tests/rig/topology.cpp), scripts/demo.sh and scripts/bench.sh all call
 # this script, so that there is a single place that knows how the topology is built and,
@@ -178,6 +179,8 @@ http {
 $(nginx_temp_paths "$dir")
   server {
     listen $ip:80;
+    # Every answer names the backend, the long download included (curl -D- shows it).
+    add_header X-Backend b$i always;
     location / { return 200 "b$i\n"; }
     # A 16 MiB body at 2 MB/s: an 8-second transfer, for tests of long-lived flows.
     location = /big { alias $RUN_ROOT/$prefix/big; limit_rate 2m; default_type application/octet-stream; }
@@ -291,6 +294,15 @@ do_up() {
     no_offloads "$cli" cl0 tx off tso off gso off gro off
     no_offloads "$lb" lbc gro off
     no_offloads "$lb" lbb gro off
+    # lbc/lbb belong to DPDK: the kernel must never answer ARP on them with their MACs.
+    ip -n "$lb" link set lbc arp off
+    ip -n "$lb" link set lbb arp off
+    # The balancer host's own management port on the backend network, as on a real node:
+    # the control plane's health checks leave through the kernel, not through DPDK.
+    ip -n "$lb" link add lbm type veth peer name swlbm netns "$sw"
+    ip -n "$sw" link set swlbm master br0 up
+    ip -n "$lb" addr add "$BACKEND_NET.2/24" dev lbm
+    ip -n "$lb" link set lbm up
   fi
   ip -n "$lb" link set lbc up
   ip -n "$lb" link set lbb up
@@ -329,6 +341,10 @@ do_up() {
     echo "LB_BACKEND_IP=$BACKEND_NET.1"
     echo "LB_CLIENT_MAC=$(mac_of "$lb" lbc)"
     echo "LB_BACKEND_MAC=$(mac_of "$lb" lbb)"
+    if [[ $mode == dpdk ]]; then
+      echo "MGMT_IF=lbm"
+      echo "MGMT_IP=$BACKEND_NET.2"
+    fi
     echo "BACKENDS=$backends"
     for ((i = 1; i <= backends; i++)); do
       ns=$(backend_ns "$prefix" "$i")

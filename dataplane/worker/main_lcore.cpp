@@ -1,6 +1,7 @@
 #include "dataplane/worker/main_lcore.h"
 
 #include <rte_arp.h>
+#include <rte_lcore.h>
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -15,9 +16,16 @@ using abi::WorkerCounter;
 MainLcore::MainLcore(Shared& shared, abi::WorkerStatus& status, rte_mempool* pool)
     : shared_(shared), status_(status), pool_(pool) {
   status_.role = static_cast<uint32_t>(abi::WorkerRole::Main);
+  status_.lcore_id = rte_lcore_id();
+  // It reads the tables (VIP and SNAT addresses for ARP), so it takes part in the publish
+  // protocol like a worker: online, reporting the generation it has seen.
+  const abi::TablesRegion* tables = shared_.tables.load(std::memory_order_acquire);
+  if (tables != nullptr) abi::worker_online(*tables, status_);
+  else status_.online.store(1, std::memory_order_seq_cst);
 }
 
 MainLcore::~MainLcore() {
+  abi::worker_offline(status_);
   for (uint32_t k = 0; k < held_count_; ++k) rte_pktmbuf_free(held_[k].m);
 }
 

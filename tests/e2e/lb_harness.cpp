@@ -47,6 +47,11 @@ std::string dataplane_toml(const Topology& topo, const ShmNames& shm, const Data
     << "address = \"198.18.1.1/24\"\n\n"
     << "[[dataplane.ports]]\nname = \"backend\"\ndevice = \"" << o.driver << "1,iface=" << topo.lb_backend_if << q << "\"\n"
     << "address = \"198.18.2.1/24\"\n";
+  if (o.closed_timeout_s != 0 || o.closing_timeout_s != 0) {
+    t << "\n[dataplane.timeouts]\n";
+    if (o.closed_timeout_s != 0) t << "closed = " << o.closed_timeout_s << "\n";
+    if (o.closing_timeout_s != 0) t << "closing = " << o.closing_timeout_s << "\n";
+  }
   return t.str();
 }
 
@@ -180,6 +185,69 @@ cp::TableSpec e2e_tables(const Topology& topo) {
     spec.vips.push_back(v);
   }
   return spec;
+}
+
+std::string socket_path(const Topology& topo) { return topo.value("RUN_DIR") + "/lbctl.sock"; }
+
+// Each lb namespace has its own loopback, so every run can use the same port.
+std::string metrics_address(const Topology&) { return "127.0.0.1:19469"; }
+
+std::string full_toml(const Topology& topo, const ShmNames& shm, const DataplaneOptions& dp, const ControlplaneOptions& cp) {
+  std::ostringstream t;
+  t << dataplane_toml(topo, shm, dp) << "\n[controlplane]\n"
+    << "socket = \"" << socket_path(topo) << "\"\n"
+    << "socket_mode = \"" << cp.socket_mode << "\"\n"
+    << "metrics = \"" << metrics_address(topo) << "\"\n"
+    << "state_dir = \"" << topo.value("RUN_DIR") << "/state\"\n"
+    << "hash_seed = \"e2e-cluster-seed-0123456789\"\n"
+    << "publish_timeout_ms = 500\n";
+  for (int fullnat = 0; fullnat < 2; ++fullnat) {
+    t << "\n[[vip]]\nname = \"" << (fullnat ? "web-full" : "web") << "\"\n"
+      << "address = \"" << (fullnat ? "198.18.0.20" : "198.18.0.10") << "\"\nport = 80\n"
+      << "mode = \"" << (fullnat ? "fullnat" : "nat") << "\"\n";
+    if (fullnat) t << "snat = [\"198.18.2.100\"]\n";
+    t << cp.extra_vip_keys;
+    t << "[vip.health]\ntype = \"" << cp.health << "\"\ninterval_ms = " << cp.interval_ms << "\ntimeout_ms = " << cp.timeout_ms
+      << "\nrise = " << cp.rise << "\nfall = " << cp.fall << "\n";
+    for (const BackendHost& b : topo.backends) {
+      t << "[[vip.backends]]\nname = \"" << b.name << "\"\naddress = \"" << b.ip << "\"\nport = 80\n";
+    }
+  }
+  return t.str();
+}
+
+std::unique_ptr<Process> start_controlplane(const Topology& topo, const std::string& toml_path, const std::string& name) {
+  auto p = std::make_unique<Process>(topo, topo.lb_ns, std::vector<std::string>{built("controlplane/lb-controlplane"), "-c", toml_path},
+                                     topo.value("RUN_DIR") + "/" + name + ".log");
+  wait_until([&] { return lbctl(topo, "status").exit == 0 || !p->running(); }, std::chrono::seconds(10));
+  return p;
+}
+
+LbctlResult lbctl(const Topology& topo, const std::string& args, bool human) {
+  std::string dir = topo.value("RUN_DIR");
+  std::string cmd = built("controlplane/lbctl") + " -s " + socket_path(topo) + (human ? " " : " -j ") + args + " >" + dir +
+                    "/lbctl.out 2>" + dir + "/lbctl.err";
+  LbctlResult r;
+  int status = 0;
+  run_command(cmd, &status);
+  r.exit = status;
+  std::ifstream out(dir + "/lbctl.out"), err(dir + "/lbctl.err");
+  std::stringstream o, e;
+  o << out.rdbuf();
+  e << err.rdbuf();
+  r.out = o.str();
+  r.err = e.str();
+  r.json = nlohmann::json::parse(r.out, nullptr, false);
+  return r;
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 namespace {

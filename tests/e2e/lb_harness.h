@@ -5,8 +5,10 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,8 @@ struct DataplaneOptions {
   uint32_t workers = 1;
   uint32_t idle_sleep_us = 100;   // a 2-core machine also runs the clients and servers
   uint32_t conntrack_entries = 65536;
+  uint32_t closed_timeout_s = 0;   // 0: the default
+  uint32_t closing_timeout_s = 0;
 };
 
 // Unique shared-memory names for one test run.
@@ -76,6 +80,36 @@ std::string http_get(const Topology& topo, const std::string& url, int timeout_s
 // The default VIPs of the e2e tests: 198.18.0.10:80 nat and 198.18.0.20:80 fullnat (SNAT
 // 198.18.2.100) over every backend of the topology.
 cp::TableSpec e2e_tables(const Topology& topo);
+
+struct ControlplaneOptions {
+  std::string health = "http";     // the VIPs' check type
+  uint32_t interval_ms = 300;
+  uint32_t timeout_ms = 200;
+  uint32_t rise = 2, fall = 2;
+  std::string socket_mode = "0660";
+  std::string extra_vip_keys;      // appended to every [[vip]] table
+};
+
+// A whole config: [dataplane] as above, [controlplane] with its socket, metrics port and
+// state directory in the run dir, and two VIPs over the topology's backends: "web"
+// 198.18.0.10:80 nat and "web-full" 198.18.0.20:80 fullnat (SNAT 198.18.2.100).
+std::string full_toml(const Topology& topo, const ShmNames& shm, const DataplaneOptions& dp, const ControlplaneOptions& cp);
+std::string socket_path(const Topology& topo);
+std::string metrics_address(const Topology& topo);  // in the lb namespace
+
+// lb-controlplane in the lb namespace; waits until its socket answers.
+std::unique_ptr<Process> start_controlplane(const Topology& topo, const std::string& toml_path, const std::string& name = "cp");
+
+struct LbctlResult {
+  int exit = -1;
+  std::string out, err;
+  nlohmann::json json;  // stdout parsed, when it is JSON
+};
+// Runs lbctl with the test topology's socket (and --json unless `human`).
+LbctlResult lbctl(const Topology& topo, const std::string& args, bool human = false);
+
+// Polls `pred` every 50 ms until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
 // Sum of a drop reason / counter over all status entries.
 uint64_t status_drops(const std::string& status_name, abi::DropReason r);

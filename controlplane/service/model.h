@@ -1,0 +1,52 @@
+// The control plane's picture of the world: the configured VIPs and backends, with what
+// happened to them at run time (health, drains, weight overrides) and their stable ids.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/loader/lb_config.h"
+#include "controlplane/health/health_checker.h"
+#include "controlplane/tables/table_builder.h"
+
+namespace fulcrum::cp {
+
+struct BackendRt {
+  config::BackendConfig cfg;
+  uint16_t id = 0;                      // stable backend id: counters and connection entries
+  uint64_t target = 0;                  // health checker target id
+  Health health = Health::Up;           // assumed up until checks say otherwise
+  std::string health_reason = "not checked yet";
+  uint64_t health_changed_ms = 0;
+  uint64_t transitions = 0;
+  bool drained = false;                 // by an operator (persisted)
+  std::optional<uint16_t> weight_override;  // by an operator (persisted)
+  // Rate of new connections, from the opened counter sampled once a second.
+  uint64_t opened_sample = 0;
+  uint64_t sample_ms = 0;
+  double new_per_s = 0;
+
+  uint16_t weight() const { return weight_override.value_or(cfg.weight); }
+  bool draining() const { return drained || cfg.state == config::InitialState::Draining; }
+  abi::BackendState table_state() const {
+    if (health == Health::Down) return abi::BackendState::Down;
+    return draining() ? abi::BackendState::Draining : abi::BackendState::Active;
+  }
+  const char* state_name() const;       // "active", "draining", "down"
+};
+
+struct VipRt {
+  config::VipConfig cfg;
+  uint16_t id = 0;                      // stable VIP id
+  abi::HashKey key;                     // from the VIP's or the cluster's hash seed
+  std::vector<BackendRt> backends;
+};
+
+// The 128-bit SipHash key of a seed string: the same seed gives the same key on every node.
+abi::HashKey key_from_seed(const std::string& seed);
+
+TableSpec table_spec(const std::vector<VipRt>& vips);
+
+}  // namespace fulcrum::cp

@@ -1,0 +1,111 @@
+// The control plane's one service API. The TOML loader (start-up and reload), lbctl's
+// socket, the health checker and the metrics endpoint all go through it; each is a thin
+// front end. Every change (config, health, operator action) ends in one new table
+// generation.
+//
+// Threads: the event loop calls everything; the metrics endpoint (prometheus-cpp's
+// threads) calls only metrics(), under the same mutex. The health checker is touched only
+// by the loop thread (the lbctl verbs read its latest results, so they run there too).
+#pragma once
+
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/loader/lb_config.h"
+#include "controlplane/health/health_checker.h"
+#include "controlplane/service/api_error.h"
+#include "controlplane/service/dataplane_link.h"
+#include "controlplane/service/model.h"
+#include "controlplane/service/operator_state.h"
+
+namespace fulcrum::cp {
+
+using Json = nlohmann::json;
+
+class Service {
+ public:
+  // Loads operator state, opens the tables region, assigns stable ids (reusing those of a
+  // generation already published, so a restarted control plane changes nothing), starts
+  // health checks and publishes the first generation.
+  static Expected<std::unique_ptr<Service>> create(config::LbConfig config, toml::table raw);
+  ~Service();
+
+  // ---- lbctl verbs (loop thread). Results are JSON documents (see docs/lbctl.md).
+  Json status();
+  Json vip_list();
+  Expected<Json> backend_list(const std::optional<std::string>& vip);
+  Json stats();
+  // Drains (or undrains) every backend matching `backend` (name, "address:port" or
+  // address) in `vip`, or in every VIP when none is given.
+  Expected<Json> set_drain(const std::string& backend, const std::optional<std::string>& vip, bool drain);
+  // Overrides the weight (0..1000); nullopt returns to the configured weight.
+  Expected<Json> set_weight(const std::string& backend, const std::optional<std::string>& vip,
+                            std::optional<uint16_t> weight);
+  // Re-reads the config file: parse, validate, diff, apply as one generation. A file that
+  // does not validate, or changes what needs a restart, changes nothing.
+  Expected<Json> reload();
+
+  // ---- The event loop
+  int health_fd() const { return health_->fd(); }
+  uint64_t health_deadline_ms() const { return health_->next_deadline_ms(); }
+  void run_health() { health_->run(); }   // may call on_health()
+  // Every ~200 ms: notices a data-plane (re)start and republishes; samples rates.
+  void tick();
+
+  // ---- Metrics (any thread)
+  struct BackendMetrics {
+    std::string vip, backend;
+    bool up;
+    uint64_t active, transitions;
+  };
+  struct MetricsSnapshot {
+    DataplaneCounters dp;
+    std::vector<std::pair<std::string, uint64_t>> vip_new_connections;
+    std::vector<BackendMetrics> backends;
+    uint64_t generation = 0;
+    double table_age_s = 0;
+    double heartbeat_age_s = 0;
+    bool dataplane_alive = false;
+  };
+  MetricsSnapshot metrics();
+
+  const config::LbConfig& config() const { return config_; }
+
+ private:
+  Service(config::LbConfig config, toml::table raw);
+  void on_health(const HealthEvent& e);
+  // Builds the VIP runtime list for `config`, keeping what `previous` knew of the same VIPs
+  // and backends (ids, health, operator state).
+  std::vector<VipRt> build_model(const config::LbConfig& config, const std::vector<VipRt>& previous);
+  void sync_health_targets(const std::vector<VipRt>& previous);
+  Expected<uint64_t> publish_locked(const char* why);
+  Json backend_json(const VipRt& v, const BackendRt& b) const;
+  struct Match {
+    VipRt* vip;
+    BackendRt* backend;
+  };
+  Expected<std::vector<Match>> resolve(const std::string& backend, const std::optional<std::string>& vip);
+  VipRt* find_vip(const std::string& name_or_endpoint);
+
+  mutable std::mutex mu_;
+  config::LbConfig config_;
+  toml::table raw_;
+  std::vector<VipRt> vips_;
+  OperatorState operator_state_;
+  DataplaneLink link_;
+  std::unique_ptr<HealthChecker> health_;
+  uint64_t next_target_ = 1;
+  uint64_t started_ms_ = 0;
+  uint64_t last_rate_ms_ = 0;
+};
+
+uint64_t monotonic_ms();
+
+}  // namespace fulcrum::cp
