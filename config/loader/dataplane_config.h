@@ -60,8 +60,9 @@ struct DataplaneConfig {
   std::vector<NeighbourConfig> neighbours;
   uint32_t conntrack_entries = 1u << 20;
   uint32_t mbufs = 16383;
-  // 0: workers busy-poll. > 0: after 100 empty polls a worker sleeps this long between
-  // polls until traffic returns (for hosts where a spinning core is not affordable).
+  // 0: workers busy-poll. > 0: adaptive polling: after 200 us without a packet a worker
+  // sleeps between polls, 50 us first, doubling up to this many us, until traffic returns
+  // (for hosts where a spinning core is not affordable).
   uint32_t idle_sleep_us = 0;
   TcpTimeouts timeouts;
   std::string shm_tables = "/fulcrum-tables";

@@ -165,16 +165,21 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
       shared->flows().capacity(), cfg.shm_status.c_str(), cfg.shm_tables.c_str());
 
   abi::StatusHeader& hdr = shared->status->header;
+  // The main lcore sleeps between rounds: 200 us after it had work, doubling to 2 ms while
+  // it has none (ARP and held packets wait at most that long; the heartbeat is far fresher
+  // than the 1 s after which the control plane would call the data plane gone).
   uint64_t last_attach_check = 0;
+  uint32_t sleep_us = 200;
   while (!g_stop.load()) {
     uint64_t now_ns = abi::monotonic_ns();
     hdr.heartbeat_monotonic_ns.store(now_ns, std::memory_order_release);
-    main_lcore.poll(now_ns / 1'000'000);
+    uint32_t handled = main_lcore.poll(now_ns / 1'000'000);
     if (now_ns - last_attach_check >= 1'000'000'000ull) {
       attachment.check();
       last_attach_check = now_ns;
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
+    sleep_us = handled != 0 ? 200 : std::min<uint32_t>(sleep_us * 2, 2000);
+    std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
   }
   log("info", "stopping");
   rte_eal_mp_wait_lcore();

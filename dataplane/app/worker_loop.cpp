@@ -6,10 +6,13 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <algorithm>
+
 namespace fulcrum::dp {
 namespace {
 
-constexpr uint32_t kEmptyPollsBeforeSleep = 100;
+constexpr uint64_t kIdleAfterUs = 200;  // busy-poll this long after the last packet
+constexpr uint32_t kFirstSleepUs = 50;
 
 // Worker 0 also sends what the main lcore produced (ARP): its own queue, no sharing.
 void send_from_main(Shared& shared, Worker& worker, uint16_t queue) {
@@ -36,8 +39,10 @@ int run_worker(void* arg) {
   abi::WorkerStatus& status = shared.status->workers[worker.index()];
   BurstOutput out;
   rte_mbuf* pkts[kBurst];
-  uint32_t empty_polls = 0;
   uint32_t last_ms = 0;
+  uint64_t last_packet_tsc = rte_rdtsc();
+  const uint64_t idle_after_tsc = rte_get_tsc_hz() / 1'000'000 * kIdleAfterUs;
+  uint32_t sleep_us = 0;
 
   worker.start();
   while (!a.stop->load(std::memory_order_relaxed)) {
@@ -65,14 +70,17 @@ int run_worker(void* arg) {
       status.loop_monotonic_ns.store(abi::monotonic_ns(), std::memory_order_relaxed);
     }
 
-    // Adaptive polling: a worker with nothing to do for 100 polls sleeps between polls,
-    // leaving both the table protocol and the flow table's RCU while it sleeps so that
-    // nobody waits for it.
-    empty_polls = got == 0 ? empty_polls + 1 : 0;
-    if (a.idle_sleep_us > 0 && empty_polls > kEmptyPollsBeforeSleep) {
+    // Adaptive polling: after 200 us without a packet the worker starts sleeping between
+    // polls, 50 us first, doubling up to idle_sleep_us; the first packet ends it. While it
+    // sleeps it leaves both the table protocol and the flow table's RCU, so nobody waits.
+    if (got != 0) {
+      last_packet_tsc = tsc;
+      sleep_us = 0;
+    } else if (a.idle_sleep_us > 0 && tsc - last_packet_tsc > idle_after_tsc) {
+      sleep_us = sleep_us == 0 ? std::min<uint32_t>(kFirstSleepUs, a.idle_sleep_us) : std::min(sleep_us * 2, a.idle_sleep_us);
       abi::worker_offline(status);
       rte_rcu_qsbr_thread_offline(shared.qsbr, worker.index());
-      rte_delay_us_sleep(a.idle_sleep_us);
+      rte_delay_us_sleep(sleep_us);
       rte_rcu_qsbr_thread_online(shared.qsbr, worker.index());
       const abi::TablesRegion* tables = shared.tables.load(std::memory_order_acquire);
       if (tables != nullptr) abi::worker_online(*tables, status);

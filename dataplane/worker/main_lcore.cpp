@@ -252,7 +252,7 @@ void MainLcore::tick(uint64_t now_ms, MainOutput& out) {
   });
 }
 
-void MainLcore::poll(uint64_t now_ms) {
+uint32_t MainLcore::poll(uint64_t now_ms) {
   MainOutput out;
   rte_mbuf* pkts[kBurst];
   unsigned n = rte_ring_sc_dequeue_burst(shared_.to_main, reinterpret_cast<void**>(pkts), kBurst, nullptr);
@@ -274,6 +274,7 @@ void MainLcore::poll(uint64_t now_ms) {
       count_drop(DropReason::MainRingFull);
     }
   }
+  return n + out.count;
 }
 
 }  // namespace fulcrum::dp

@@ -43,8 +43,8 @@ class MainLcore {
   // Timers: ARP retries, failures, aging. May emit ARP requests.
   void tick(uint64_t now_ms, MainOutput& out);
   // Production: dequeue what workers sent, process, tick, and pass what is to be sent to
-  // worker 0 (Shared::from_main).
-  void poll(uint64_t now_ms);
+  // worker 0 (Shared::from_main). Returns how many packets it handled or sent.
+  uint32_t poll(uint64_t now_ms);
 
   uint32_t held() const { return held_count_; }
 

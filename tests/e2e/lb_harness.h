@@ -24,7 +24,7 @@ std::string built(const std::string& relative);
 struct DataplaneOptions {
   std::string driver = "net_af_packet";  // or "net_af_xdp"
   uint32_t workers = 1;
-  uint32_t idle_sleep_us = 100;   // a 2-core machine also runs the clients and servers
+  uint32_t idle_sleep_us = 1000;  // adaptive polling: a 2-core machine also runs the clients and servers
   uint32_t conntrack_entries = 65536;
   uint32_t closed_timeout_s = 0;   // 0: the default
   uint32_t closing_timeout_s = 0;

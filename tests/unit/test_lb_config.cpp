@@ -136,7 +136,7 @@ TEST(LbConfigShipped, DemoLoadsWithItsFixedTopology) {
   EXPECT_EQ(dp.eal_args, (std::vector<std::string>{"--no-huge", "-m", "512", "--no-pci", "--file-prefix=fulcrum-demo"}));
   EXPECT_EQ(dp.main_lcore, 0u);
   EXPECT_EQ(dp.worker_lcores, std::vector<uint32_t>{1});
-  EXPECT_EQ(dp.idle_sleep_us, 100u);
+  EXPECT_EQ(dp.idle_sleep_us, 1000u);
   EXPECT_EQ(dp.conntrack_entries, 65536u);
   EXPECT_EQ(dp.shm_tables, "/fulcrum-demo-tables");
   EXPECT_EQ(dp.shm_status, "/fulcrum-demo-status");
