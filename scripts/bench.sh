@@ -38,7 +38,7 @@ cleanup() {
   wait 2>/dev/null || true
   [ -n "$PREFIX" ] && "$ROOT/scripts/topology.sh" down "$PREFIX" || true
   echo "$OLD_HUGE" >/proc/sys/vm/nr_hugepages 2>/dev/null || true
-  rm -rf "$WORK" /dev/shm/fulcrum-bench-tables /dev/shm/fulcrum-bench-status
+  rm -rf "$WORK" /dev/shm/fulcrum-bench-tables /dev/shm/fulcrum-bench-status /var/run/dpdk/fulcrum-bench
   exit "$rc"
 }
 trap cleanup EXIT

@@ -140,6 +140,8 @@ do_down() {
     ip netns del "$ns" 2>/dev/null || [[ ! -e /run/netns/$ns ]] || { log "cannot delete namespace $ns"; rc=1; }
   done
   rm -rf "${RUN_ROOT:?}/$prefix" "$RUN_ROOT/$prefix.lock"
+  # DPDK processes of this run use PREFIX as their EAL --file-prefix: their runtime dir too.
+  rm -rf "/var/run/dpdk/${prefix:?}"
   return $rc
 }
 

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -470,6 +471,8 @@ int run_dataplane(const DataplaneBenchOptions& o, std::ostream& out) {
     }
   }
   rte_eal_cleanup();
+  std::error_code ignored;
+  std::filesystem::remove_all("/var/run/dpdk/fulcrum-bench-" + std::to_string(getpid()), ignored);
   return 0;
 }
 

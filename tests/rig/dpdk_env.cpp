@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <sched.h>
 #include <unistd.h>
@@ -52,8 +53,14 @@ void start_eal() {
     return;
   }
   g_eal_ok = true;
-  // rte_eal_cleanup() at exit releases the no-huge memory and stops EAL's threads cleanly.
-  std::atexit([] { rte_eal_cleanup(); });
+  // rte_eal_cleanup() at exit releases the no-huge memory and stops EAL's threads cleanly;
+  // then the runtime directory EAL made for this prefix goes too (one per test binary run).
+  static std::string runtime_dir = "/var/run/dpdk/" + prefix;
+  std::atexit([] {
+    rte_eal_cleanup();
+    std::error_code ignored;
+    std::filesystem::remove_all(runtime_dir, ignored);
+  });
 }
 
 }  // namespace
