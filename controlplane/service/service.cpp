@@ -208,47 +208,44 @@ Expected<std::vector<Service::Match>> Service::resolve(const std::string& backen
   return out;
 }
 
-Expected<Json> Service::set_drain(const std::string& backend, const std::optional<std::string>& vip, bool drain) {
+Expected<Json> Service::change_backends(const std::string& backend, const std::optional<std::string>& vip, const char* what,
+                                        const std::function<void(const BackendKey&)>& record,
+                                        const std::function<void(BackendRt&)>& apply) {
   std::lock_guard lock(mu_);
   Expected<std::vector<Match>> matches = resolve(backend, vip);
   if (!matches) return matches.error();
-  for (const Match& m : matches.value()) operator_state_.set_drained({m.vip->cfg.name, m.backend->cfg.endpoint()}, drain);
+  // Persisted before it is applied: an action the state directory cannot record is not
+  // taken, so a restart never silently undoes one.
+  OperatorState before = operator_state_;
+  for (const Match& m : matches.value()) record({m.vip->cfg.name, m.backend->cfg.endpoint()});
   if (std::string err = operator_state_.save(); !err.empty()) {
-    for (const Match& m : matches.value()) operator_state_.set_drained({m.vip->cfg.name, m.backend->cfg.endpoint()}, m.backend->drained);
-    return unavailable("not " + std::string(drain ? "drained" : "undrained") + ": the operator state cannot be saved: " + err);
+    operator_state_ = std::move(before);
+    return unavailable(std::string(what) + " not done: the operator state cannot be saved: " + err);
   }
   Json changed = Json::array();
   for (const Match& m : matches.value()) {
-    m.backend->drained = drain;
+    apply(*m.backend);
     changed.push_back(backend_json(*m.vip, *m.backend));
-    log("info", "%s vip %s backend %s", drain ? "drained" : "undrained", m.vip->cfg.name.c_str(), m.backend->cfg.endpoint().c_str());
+    log("info", "%s: vip %s backend %s (state %s, weight %u)", what, m.vip->cfg.name.c_str(), m.backend->cfg.endpoint().c_str(),
+        m.backend->state_name(), m.backend->weight());
   }
-  Expected<uint64_t> g = publish_locked(drain ? "drain" : "undrain");
+  Expected<uint64_t> g = publish_locked(what);
   if (!g) return g.error();
   return Json{{"generation", g.value()}, {"backends", changed}};
+}
+
+Expected<Json> Service::set_drain(const std::string& backend, const std::optional<std::string>& vip, bool drain) {
+  return change_backends(
+      backend, vip, drain ? "drain" : "undrain", [&](const BackendKey& k) { operator_state_.set_drained(k, drain); },
+      [&](BackendRt& b) { b.drained = drain; });
 }
 
 Expected<Json> Service::set_weight(const std::string& backend, const std::optional<std::string>& vip,
                                    std::optional<uint16_t> weight) {
   if (weight && *weight > 1000) return invalid("weight " + std::to_string(*weight) + " out of range (0 .. 1000)");
-  std::lock_guard lock(mu_);
-  Expected<std::vector<Match>> matches = resolve(backend, vip);
-  if (!matches) return matches.error();
-  for (const Match& m : matches.value()) operator_state_.set_weight({m.vip->cfg.name, m.backend->cfg.endpoint()}, weight);
-  if (std::string err = operator_state_.save(); !err.empty()) {
-    for (const Match& m : matches.value()) operator_state_.set_weight({m.vip->cfg.name, m.backend->cfg.endpoint()}, m.backend->weight_override);
-    return unavailable("weight not changed: the operator state cannot be saved: " + err);
-  }
-  Json changed = Json::array();
-  for (const Match& m : matches.value()) {
-    m.backend->weight_override = weight;
-    changed.push_back(backend_json(*m.vip, *m.backend));
-    log("info", "weight of vip %s backend %s set to %u%s", m.vip->cfg.name.c_str(), m.backend->cfg.endpoint().c_str(),
-        m.backend->weight(), weight ? "" : " (configured)");
-  }
-  Expected<uint64_t> g = publish_locked("weight");
-  if (!g) return g.error();
-  return Json{{"generation", g.value()}, {"backends", changed}};
+  return change_backends(
+      backend, vip, "weight", [&](const BackendKey& k) { operator_state_.set_weight(k, weight); },
+      [&](BackendRt& b) { b.weight_override = weight; });
 }
 
 void Service::tick() {

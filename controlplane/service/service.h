@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -92,6 +93,11 @@ class Service {
     BackendRt* backend;
   };
   Expected<std::vector<Match>> resolve(const std::string& backend, const std::optional<std::string>& vip);
+  // An operator action on the matching backends: record() each in the operator state, save
+  // it, then apply() each and publish one generation.
+  Expected<Json> change_backends(const std::string& backend, const std::optional<std::string>& vip, const char* what,
+                                 const std::function<void(const BackendKey&)>& record,
+                                 const std::function<void(BackendRt&)>& apply);
   VipRt* find_vip(const std::string& name_or_endpoint);
 
   mutable std::mutex mu_;

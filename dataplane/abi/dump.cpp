@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -102,11 +103,12 @@ void dump_status(const StatusRegion& status, std::ostream& out, const DumpOption
       << h.start_count.load() << ", heartbeat " << age(h.heartbeat_monotonic_ns.load(), monotonic_ns())
       << ", " << h.worker_count.load() << " workers, conntrack capacity " << h.conntrack_capacity.load()
       << "\n";
-  for (uint32_t w = 0; w < kMaxWorkers; ++w) {
+  const uint32_t in_use = std::min(h.worker_count.load(), kMaxWorkers);  // the workers, then the main lcore
+  for (uint32_t w = 0; w < in_use; ++w) {
     const WorkerStatus& ws = status.workers[w];
-    bool used = ws.online.load() != 0 || ws.counters[0].get() != 0;
-    if (!used) continue;
-    out << "  worker " << w << " lcore " << ws.lcore_id << (ws.online.load() ? " online" : " offline")
+    const bool main = ws.role == static_cast<uint32_t>(WorkerRole::Main);
+    out << "  " << (main ? "main" : "worker") << " " << w << " lcore " << ws.lcore_id
+        << (ws.online.load() ? " online" : " offline (idle or stopped)")
         << ", generation " << ws.seen_generation.load() << ", " << ws.conntrack_entries.load()
         << " entries\n";
     for (size_t c = 0; c < kWorkerCounterCount; ++c) {

@@ -8,6 +8,8 @@
 // is wanted.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include "tests/unit/temp_config_files.h"
 #include <toml++/toml.h>
 
 #include <cstdlib>
@@ -28,30 +30,7 @@ uint32_t ip(const char* text) {
   return a.s_addr;
 }
 
-class DataplaneConfigLoad : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/fulcrum-dataplane-config-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  // Writes `text` to DIR/name.toml and returns the path.
-  static std::string write(const std::string& name, const std::string& text) {
-    std::string path = dir_ + "/" + name + ".toml";
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-    EXPECT_TRUE(out.good()) << path;
-    return path;
-  }
-
-  static std::string dir_;
-};
-std::string DataplaneConfigLoad::dir_;
+class DataplaneConfigLoad : public test::TempConfigFiles {};
 
 // ------------------------------------------------------------------ valid files
 

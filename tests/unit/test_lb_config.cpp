@@ -8,6 +8,8 @@
 // [controlplane] with only hash_seed, 14 lines), so what a case adds starts at line 15.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include "tests/unit/temp_config_files.h"
 #include <toml++/toml.h>
 
 #include <cstdlib>
@@ -51,36 +53,14 @@ const std::string kHead = kNet + R"([controlplane]
 hash_seed = "0123456789abcdef"
 )";
 
-class LbConfigLoad : public ::testing::Test {
+class LbConfigLoad : public test::TempConfigFiles {
  protected:
-  static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/fulcrum-lb-config-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  // Writes `text` to DIR/name.toml and returns the path.
-  static std::string write(const std::string& name, const std::string& text) {
-    std::string path = dir_ + "/" + name + ".toml";
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-    EXPECT_TRUE(out.good()) << path;
-    return path;
-  }
-
   static std::vector<std::string> messages(const Errors& errors) {
     std::vector<std::string> out;
     for (const ConfigError& e : errors.list()) out.push_back(e.str());
     return out;
   }
-
-  static std::string dir_;
 };
-std::string LbConfigLoad::dir_;
 
 // The shipped files are found through FULCRUM_SOURCE_ROOT (set by meson), else relative to
 // the build directory's tests/unit.
