@@ -42,7 +42,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP PIPE
 
 # ---------------------------------------------------------------- microbenchmarks
 echo "==> lb-bench maglev"

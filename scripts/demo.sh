@@ -38,7 +38,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP PIPE
 
 step() { echo; echo "==> $*"; }
 run() { echo "\$ $*"; "$@"; }

@@ -22,6 +22,11 @@ std::string str(const Json& j) {
 
 std::string human_duration(uint64_t ms) {
   if (ms < 1000) return std::to_string(ms) + " ms";
+  if (ms < 10'000) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%.1f s", double(ms) / 1000.0);
+    return buf;
+  }
   if (ms < 120'000) return std::to_string(ms / 1000) + " s";
   if (ms < 7'200'000) return std::to_string(ms / 60'000) + " m";
   return std::to_string(ms / 3'600'000) + " h";
@@ -86,9 +91,11 @@ void print_backends(std::ostream& out, const Json& backends) {
     if (b["weight"] != b["configured_weight"]) weight += " (config " + str(b["configured_weight"]) + ")";
     rows.push_back({str(b["vip"]), str(b["backend"]), b["name"].get<std::string>().empty() ? "-" : str(b["name"]),
                     str(b["state"]) + (b.value("drained", false) ? " (drained)" : ""), str(b["health"]), weight,
-                    str(b["active_connections"]), str(b["new_connections_per_s"]), str(b["health_reason"])});
+                    str(b["active_connections"]), str(b["new_connections_per_s"]),
+                    str(b["health_check"]) + " " + human_duration(b.value("detection_ms", 0)), str(b["health_reason"])});
   }
-  print_table(out, {"VIP", "BACKEND", "NAME", "STATE", "HEALTH", "WEIGHT", "ACTIVE", "NEW/S", "LAST CHECK"}, rows);
+  // DETECTS: the check type and the longest a failure can go unnoticed (interval x fall + timeout).
+  print_table(out, {"VIP", "BACKEND", "NAME", "STATE", "HEALTH", "WEIGHT", "ACTIVE", "NEW/S", "DETECTS", "LAST CHECK"}, rows);
 }
 
 void print_stats(std::ostream& out, const Json& s) {
