@@ -100,12 +100,19 @@ std::string fill_slot(const TableSpec& spec, abi::TableSlot& slot) {
 PublishOutcome publish_tables(abi::TablesWriter& writer, const TableSpec& spec) {
   PublishOutcome out;
   abi::TableSlot& slot = writer.begin(&out.warning);
+  // Whatever leaves fill_slot (an error, or an exception such as bad_alloc), the slot opened
+  // above is given up unless it was committed: never leave it marked "being written".
+  struct AbandonUnlessCommitted {
+    abi::TablesWriter& writer;
+    bool committed = false;
+    ~AbandonUnlessCommitted() {
+      if (!committed) writer.abandon();
+    }
+  } guard{writer};
   out.error = fill_slot(spec, slot);
-  if (!out.error.empty()) {
-    writer.abandon();
-    return out;
-  }
+  if (!out.error.empty()) return out;
   out.generation = writer.commit();
+  guard.committed = true;
   return out;
 }
 
