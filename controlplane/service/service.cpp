@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "controlplane/service/log.h"
+#include "controlplane/service/retired_backends.h"
 #include "dataplane/abi/dump.h"
 
 namespace fulcrum::cp {
@@ -150,7 +151,9 @@ void Service::sync_health_targets(const std::vector<VipRt>& previous) {
 }
 
 Expected<uint64_t> Service::publish_locked(const char* why) {
-  PublishOutcome r = link_.publish(table_spec(vips_));
+  TableSpec spec = table_spec(vips_);
+  spec.retired = retired_backends(link_.active_slot(), spec, [this](uint16_t id) { return link_.active_connections(id); });
+  PublishOutcome r = link_.publish(spec);
   if (!r.error.empty()) {
     log("error", "cannot publish (%s): %s; the data plane keeps the previous generation", why, r.error.c_str());
     return unavailable("publishing the tables failed: " + r.error);
