@@ -54,7 +54,8 @@ namespace fulcrum::abi {
   X(NewConnRateLimited, "new_conn_rate_limited", "SYN over the VIP's max_new_conn_rate")     \
   X(SynproxyBadCookie, "synproxy_bad_cookie", "ACK to a SYN-proxied VIP with no valid cookie and no connection") \
   X(UnresolvedReply, "unresolved_reply", "packet this node originates (echo reply, reset, cookie) to a next hop not yet resolved") \
-  X(SnatNoEntry, "snat_no_entry", "packet to a SNAT address that matches no connection")
+  X(SnatNoEntry, "snat_no_entry", "packet to a SNAT address that matches no connection")    \
+  X(SynproxyNotParked, "synproxy_not_parked", "client data before the proxied backend answered: no parking slot, or waited over 1 s")
 
 #define FULCRUM_WORKER_COUNTERS(X)                                                           \
   X(RxPackets, "rx_packets", "packets received")                                             \

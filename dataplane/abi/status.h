@@ -45,12 +45,12 @@ struct alignas(64) WorkerStatus {
   Counter backend_closed[kMaxBackends];       // active = sum(opened) - sum(closed)
 };
 static_assert(offsetof(WorkerStatus, counters) == 64);
-static_assert(kWorkerCounterCount == 28 && kDropReasonCount == 41,
+static_assert(kWorkerCounterCount == 28 && kDropReasonCount == 42,
               "counter sets changed: bump kAbiVersion and update these numbers");
 static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);
 static_assert(offsetof(WorkerStatus, backend_opened) ==
               64 + 8 * (kWorkerCounterCount + kDropReasonCount + kMaxVips));
-static_assert(sizeof(WorkerStatus) == 133'760);  // 133,736 bytes of fields + tail padding to 64
+static_assert(sizeof(WorkerStatus) == 133'760);  // 133,744 bytes of fields + tail padding to 64
 
 struct alignas(64) StatusHeader {
   uint64_t magic;
