@@ -71,36 +71,47 @@ MainLcore::Resolving* MainLcore::resolving(uint32_t addr_be) {
   return nullptr;
 }
 
-// A free slot; held traffic may take the oldest background re-probe's when none is free,
-// background work may use at most kMaxBackground.
-MainLcore::Resolving* MainLcore::free_resolving(bool background) {
+MainLcore::Need MainLcore::need_of(uint32_t addr_be, Need at_least) {
+  NeighMeta* meta = shared_.neighbours.meta(addr_be);
+  return meta != nullptr && meta->pinned ? Need::Pinned : at_least;
+}
+
+// A free slot, else the oldest slot of a lower need (whose held packets, if any, are
+// dropped: they were waiting for a next hop that matters less). Background work may use
+// at most kMaxBackground slots.
+MainLcore::Resolving* MainLcore::free_resolving(Need need) {
   Resolving* free_slot = nullptr;
-  Resolving* oldest_background = nullptr;
+  Resolving* victim = nullptr;
   uint32_t in_background = 0;
   for (Resolving& r : resolving_) {
     if (r.addr_be == 0) {
       if (free_slot == nullptr) free_slot = &r;
       continue;
     }
-    if (r.background) {
-      ++in_background;
-      if (oldest_background == nullptr || r.last_request_ms < oldest_background->last_request_ms) oldest_background = &r;
+    in_background += r.need == Need::Background;
+    if (r.need < need && (victim == nullptr || r.need < victim->need ||
+                          (r.need == victim->need && r.last_request_ms < victim->last_request_ms))) {
+      victim = &r;
     }
   }
-  if (background) return in_background < kMaxBackground ? free_slot : nullptr;
+  if (need == Need::Background) return in_background < kMaxBackground ? free_slot : nullptr;
   if (free_slot != nullptr) return free_slot;
-  if (oldest_background != nullptr) *oldest_background = Resolving{};  // asked again at the next aging pass
-  return oldest_background;
+  if (victim == nullptr) return nullptr;
+  const uint32_t addr = victim->addr_be;
+  *victim = Resolving{};
+  fail_held(addr);  // a background slot holds none; asked again at a later aging pass
+  return victim;
 }
 
-bool MainLcore::resolve(uint32_t addr_be, uint8_t port, bool background, uint64_t now_ms, MainOutput& out) {
+bool MainLcore::resolve(uint32_t addr_be, uint8_t port, Need need, uint64_t now_ms, MainOutput& out) {
+  need = need_of(addr_be, need);
   if (Resolving* r = resolving(addr_be)) {
-    if (!background) r->background = false;  // now someone waits for it
+    if (r->need < need) r->need = need;  // now someone waits for it
     return true;
   }
-  Resolving* r = free_resolving(background);
+  Resolving* r = free_resolving(need);
   if (r == nullptr) return false;
-  *r = Resolving{addr_be, port, 0, background, now_ms};
+  *r = Resolving{addr_be, port, 0, need, now_ms};
   if (request(addr_be, port, out)) r->tries = 1;
   return true;
 }
@@ -186,20 +197,23 @@ DropReason MainLcore::learn(uint32_t sip, const MacBytes& sha, uint8_t port, boo
   }
   if (known.state == NeighState::Static) return asks_us ? DropReason::kCount : not_taken;
   Resolving* r = resolving(sip);
-  const bool solicited = r != nullptr && r->tries > 0;
-  const bool same_mac = known.mac == sha && known.port == port;
-  if (solicited || same_mac || !known.usable()) {
-    // Our own question answered, the MAC we had confirmed, or a neighbour we were not
-    // using anyway (failed, or being resolved) announcing itself.
+  if (!known.usable() || (known.mac == sha && known.port == port)) {
+    // Being resolved or failed (we use no MAC for it: the first answer wins), or the MAC
+    // we have, confirmed.
     shared_.neighbours.set(sip, NeighState::Reachable, sha, port, now_ms);
     shared_.neighbours.meta(sip)->confirmed_ms = now_ms;
     if (r != nullptr) *r = Resolving{};
     release_held(sip, out);
     return DropReason::kCount;
   }
-  // Another MAC for a live neighbour, unasked: a spoof, or a real move. Keep the MAC we
-  // have and ask; the real owner's answer to our request is believed.
-  resolve(sip, known.port, /*background=*/false, now_ms, out);
+  // Another MAC for a live neighbour: a spoof, or a real move. Keep the MAC we have and ask;
+  // remember the claim, which wins only if the MAC we have does not answer.
+  if (r == nullptr && resolve(sip, known.port, Need::Held, now_ms, out)) r = resolving(sip);
+  if (r != nullptr) {
+    r->has_candidate = true;
+    r->candidate = sha;
+    r->candidate_port = port;
+  }
   return asks_us ? DropReason::kCount : DropReason::ArpUnsolicited;
 }
 
@@ -231,7 +245,7 @@ void MainLcore::handle_held(rte_mbuf* m, uint64_t now_ms, MainOutput& out) {
     emit(out, m, Verdict::Kind::Drop, 0, DropReason::NeighbourQueueFull);
     return;
   }
-  if (!resolve(hop, port, /*background=*/false, now_ms, out)) {
+  if (!resolve(hop, port, Need::Held, now_ms, out)) {
     if (!exists) forget(hop);
     emit(out, m, Verdict::Kind::Drop, 0, DropReason::NeighbourQueueFull);
     return;
@@ -331,7 +345,6 @@ uint32_t MainLcore::poll(uint64_t now_ms) {
       flush(out);
     }
   }
-  if (handled == 0) refresh_view();
   tick(now_ms, out);
   sent += out.count;
   flush(out);

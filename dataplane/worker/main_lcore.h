@@ -14,10 +14,12 @@
 //  * Everything else (on-link clients, and whatever a spoofed source made us ask for) is
 //    forgotten: a failed address after kFailedForgetMs, an unconfirmed one after
 //    kUnpinnedForgetMs; when the table is full the least recently updated one goes.
-//  * A MAC is believed only from an answer to our own request, or when it repeats the one
-//    we have: an unsolicited ARP announcing another MAC for a live neighbour is refused and
-//    the neighbour re-asked (counted arp_unsolicited).
-//  * Held traffic gets a resolution slot before background re-probes do.
+//  * A live neighbour's MAC is confirmed only by that MAC. ARP announcing another one is
+//    refused (counted arp_unsolicited) and the neighbour re-asked; the new MAC is taken
+//    only if the one we have stays silent for all the tries (it really moved). A neighbour
+//    we are not using (being resolved, or failed) takes the first answer.
+//  * Resolution slots go to pinned next hops first, then to held traffic, then to
+//    background re-probes, so that spoofed sources cannot keep a new backend unresolved.
 //
 // None of this is on the per-packet path of established flows.
 #pragma once
@@ -79,12 +81,21 @@ class MainLcore {
     uint32_t next_hop_be = 0;
     uint8_t port = 0;
   };
+  // Who needs an answer, lowest first: a re-probe of a neighbour in use (background),
+  // packets waiting for an unpinned next hop, a pinned next hop (gateway, backend). A
+  // resolution may take the slot of a lower one when none is free.
+  enum class Need : uint8_t { Background = 0, Held = 1, Pinned = 2 };
   struct Resolving {
     uint32_t addr_be = 0;     // 0: free
     uint8_t port = 0;
     uint8_t tries = 0;
-    bool background = false;  // a re-probe of a known neighbour, not held traffic
+    Need need = Need::Background;
     uint64_t last_request_ms = 0;
+    // A neighbour with a MAC we use is only confirmed by that MAC. Another one heard while
+    // we ask is a candidate, taken only if the one we have stays silent for every try.
+    bool has_candidate = false;
+    uint8_t candidate_port = 0;
+    MacBytes candidate{};
   };
 
   void refresh_view();
@@ -95,11 +106,13 @@ class MainLcore {
   void handle_held(rte_mbuf* m, uint64_t now_ms, MainOutput& out);
   void release_held(uint32_t addr_be, MainOutput& out);
   void fail_held(uint32_t addr_be);
-  // Starts resolving addr_be (no-op if it already is). False if no slot is free.
-  bool resolve(uint32_t addr_be, uint8_t port, bool background, uint64_t now_ms, MainOutput& out);
+  // Starts resolving addr_be (or raises the need of a resolution under way). False if no
+  // slot is free for that need.
+  bool resolve(uint32_t addr_be, uint8_t port, Need need, uint64_t now_ms, MainOutput& out);
   bool request(uint32_t addr_be, uint8_t port, MainOutput& out);
   Resolving* resolving(uint32_t addr_be);
-  Resolving* free_resolving(bool background);
+  Resolving* free_resolving(Need need);
+  Need need_of(uint32_t addr_be, Need at_least);
   bool ours(uint32_t addr_be, uint8_t port) const;
   bool on_link(uint32_t addr_be, uint8_t port) const;
   // main_lcore_neighbours.cpp: the policy.

@@ -26,10 +26,17 @@ void MainLcore::forget(uint32_t addr_be) {
 // A resolution ran out of tries. A pinned neighbour confirmed recently enough stays usable
 // (re-probes may be lost in a flood; its traffic keeps flowing); anything else fails.
 void MainLcore::finish_resolution(Resolving& r, uint64_t now_ms) {
+  const Resolving done = r;
   const uint32_t addr = r.addr_be;
   r = Resolving{};
   NeighView v;
   NeighMeta* meta = shared_.neighbours.meta(addr);
+  if (done.has_candidate && meta != nullptr) {
+    // The MAC we had never answered; another did, for all that time: the address moved.
+    shared_.neighbours.set(addr, NeighState::Reachable, done.candidate, done.candidate_port, now_ms);
+    meta->confirmed_ms = now_ms;
+    return;
+  }
   if (meta != nullptr && shared_.neighbours.lookup(addr, &v) && v.state == NeighState::Stale && meta->pinned &&
       now_ms - meta->confirmed_ms < kStaleUsableMs) {
     return;
@@ -41,6 +48,7 @@ void MainLcore::finish_resolution(Resolving& r, uint64_t now_ms) {
 }
 
 void MainLcore::tick(uint64_t now_ms, MainOutput& out) {
+  refresh_view();
   for (Resolving& r : resolving_) {
     if (r.addr_be == 0 || now_ms - r.last_request_ms < kRetryMs) continue;
     if (r.tries >= kTries) {
@@ -106,7 +114,7 @@ void MainLcore::age(uint64_t now_ms, MainOutput& out) {
         // Stale stays usable meanwhile; Failed and Incomplete just restart their clock.
         NeighState next = v.state == NeighState::Reachable ? NeighState::Stale : v.state;
         shared_.neighbours.set_state(a.addr, next, now_ms);
-        resolve(a.addr, a.port, /*background=*/true, now_ms, out);
+        resolve(a.addr, a.port, Need::Background, now_ms, out);
         break;
       }
     }
@@ -144,7 +152,7 @@ void MainLcore::update_pins(uint64_t now_ms, MainOutput& out) {
     if (!shared_.neighbours.lookup(addr, &v)) {
       if (!shared_.neighbours.set(addr, NeighState::Incomplete, MacBytes{}, r.port, now_ms)) continue;
       shared_.neighbours.meta(addr)->pinned = true;
-      resolve(addr, r.port, /*background=*/false, now_ms, out);
+      resolve(addr, r.port, Need::Pinned, now_ms, out);
     } else if (NeighMeta* meta = shared_.neighbours.meta(addr)) {
       meta->pinned = true;
     }
