@@ -42,7 +42,7 @@ namespace fulcrum::abi {
   X(ConntrackFull, "conntrack_full", "no connection entry free for a flow that needs state (fullnat)") \
   X(SnatExhausted, "snat_exhausted", "no free source port in the VIP's SNAT pool")           \
   X(NatConflict, "nat_conflict", "reply key already used by another flow (same backend in two nat VIPs)") \
-  X(BackendDownReset, "backend_down_reset", "flow to a down backend reset (VIP policy reset)") \
+  X(BackendDownReset, "backend_down_reset", "client RST on a flow of a down or removed backend (VIP policy reset; other packets are answered, resets_sent)") \
   X(NoRoute, "no_route", "no route to the next hop")                                         \
   X(NeighbourQueueFull, "neighbour_queue_full", "next hop unresolved and its wait queue full") \
   X(NeighbourFailed, "neighbour_failed", "next hop did not answer ARP")                     \
@@ -74,7 +74,7 @@ namespace fulcrum::abi {
   X(ArpRequests, "arp_requests", "ARP requests sent to resolve next hops")                   \
   X(IcmpEchoReplies, "icmp_echo_replies", "ICMP echo replies sent")                          \
   X(IcmpErrorsTranslated, "icmp_errors_translated", "ICMP errors of tracked flows translated and forwarded") \
-  X(ResetsSent, "resets_sent", "TCP resets sent for flows of down backends")                \
+  X(ResetsSent, "resets_sent", "client packets of flows of down or removed backends answered with a TCP reset (VIP policy reset)") \
   X(NeighbourHeld, "neighbour_held", "packets held while their next hop was resolved")      \
   X(ArpLearned, "arp_learned", "ARP frames a neighbour was learned or confirmed from")       \
   X(StatelessReplies, "stateless_replies", "nat replies translated without an entry (table full, breaker, restart)") \

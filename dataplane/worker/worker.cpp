@@ -285,10 +285,7 @@ void Worker::forward_existing(Pending& p, Conn& c, BurstOutput& out, uint32_t no
     }
     // Never answer a RST with a RST (RFC 793): the client is closing anyway.
     if (p.f.tcp_flags & tcp_bit::RST) drop(out, p.i, DropReason::BackendDownReset);
-    else {
-      status_.drops[static_cast<size_t>(DropReason::BackendDownReset)].add(1);
-      reset_client(p.m, p.f, out, p.i);
-    }
+    else reset_client(p.m, p.f, out, p.i);
     return;
   }
   if ((c.flags & conn_flag::kSynproxy) && (p.f.tcp_flags & tcp_bit::ACK)) {
@@ -306,8 +303,7 @@ void Worker::forward(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16
   nat_rewrite(ip, tcp, fullnat ? snat_addr : ip->src_addr, fullnat ? snat_port : tcp->src_port, backend_addr,
               backend_port);
   if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
-  count(WorkerCounter::Forwarded);
-  route_out(m, backend_addr, out, i);
+  if (route_out(m, backend_addr, out, i)) count(WorkerCounter::Forwarded);
 }
 
 void Worker::reply(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, const Conn& c) {
@@ -323,11 +319,10 @@ void Worker::reply(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t
   // (fullnat); the client must see the VIP answering it.
   nat_rewrite(ip, tcp, c.vip_addr(), c.vip_port(), c.client_addr(), c.client_port());
   if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
-  count(WorkerCounter::Forwarded);
-  route_out(m, c.client_addr(), out, i);
+  if (route_out(m, c.client_addr(), out, i)) count(WorkerCounter::Forwarded);
 }
 
-void Worker::route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t i, bool originated) {
+bool Worker::route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t i, bool originated) {
   NextHop& cached = next_hops_[(dst_be * 2654435761u) >> 26];
   static_assert(kNextHopCache == 64, "the index above takes the top 6 bits");
   NextHop hop = cached;
@@ -335,7 +330,7 @@ void Worker::route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t 
     RouteResult r;
     if (!shared_.routes.lookup(dst_be, &r)) {
       drop(out, i, DropReason::NoRoute);
-      return;
+      return false;
     }
     NeighView nv;
     uint32_t version = 1;
@@ -343,16 +338,16 @@ void Worker::route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t 
     if (!known || !nv.usable()) {
       if (originated) {
         drop(out, i, DropReason::UnresolvedReply);
-        return;
+        return false;
       }
       if (known && nv.state == NeighState::Failed) {
         drop(out, i, DropReason::NeighbourFailed);
-        return;
+        return false;
       }
       m->hash.usr = r.next_hop_be;  // for the main lcore, which resolves and sends it
       count(WorkerCounter::NeighbourHeld);
       set_verdict(out, i, Verdict::Kind::Hold, r.port);
-      return;
+      return true;
     }
     hop = NextHop{dst_be, version, r.port, nv.mac};
     if (version == neigh_version_) cached = hop;  // only what is valid for this burst's version
@@ -361,6 +356,7 @@ void Worker::route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t 
   std::memcpy(eth->dst_addr.addr_bytes, hop.mac.data(), 6);
   std::memcpy(eth->src_addr.addr_bytes, shared_.ports[hop.port].mac.data(), 6);
   set_verdict(out, i, Verdict::Kind::Tx, hop.port);
+  return true;
 }
 
 }  // namespace fulcrum::dp

@@ -102,7 +102,9 @@ class alignas(64) Worker {
   // `originated`: a packet this node makes up (echo reply, reset, SYN cookie) rather than
   // one it forwards; such a packet is never held for an unresolved next hop (the
   // destination may be a spoofed address) but dropped as unresolved_reply.
-  void route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t i, bool originated = false);
+  // True when the packet leaves (Tx) or waits for its next hop (Hold); false when dropped.
+  // Callers count a packet's success only then, so that every packet is counted once.
+  bool route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t i, bool originated = false);
   bool translate_icmp_error(rte_mbuf* m, const ParsedFrame& f, uint32_t now_ms);
 
   // SYN proxy (worker_synproxy.cpp).

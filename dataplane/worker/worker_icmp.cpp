@@ -50,8 +50,7 @@ void Worker::handle_icmp(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, ui
       drop(out, i, DropReason::IcmpNoFlow);
       return;
     }
-    count(WorkerCounter::IcmpErrorsTranslated);
-    route_out(m, ip->dst_addr, out, i);
+    if (route_out(m, ip->dst_addr, out, i)) count(WorkerCounter::IcmpErrorsTranslated);
     return;
   }
   const abi::TableSlot* slot = view_.slot;
@@ -88,10 +87,9 @@ void Worker::handle_icmp(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, ui
   sum = d.apply(sum);
   std::memcpy(icmp + 2, &sum, 2);
   if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
-  count(WorkerCounter::IcmpEchoReplies);
   // The requester may be a spoofed on-link address: never hold the reply and ask ARP for
   // it (a ping flood would fill the neighbour table); a real host has ARPed for us.
-  route_out(m, ip->dst_addr, out, i, /*originated=*/true);
+  if (route_out(m, ip->dst_addr, out, i, /*originated=*/true)) count(WorkerCounter::IcmpEchoReplies);
 }
 
 // An ICMP error quotes the IP header and at least 8 bytes of the packet that caused it:
@@ -222,8 +220,7 @@ void Worker::reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, u
   tcp->cksum = 0;
   tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
   rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - 40));
-  count(WorkerCounter::ResetsSent);
-  route_out(m, client, out, i, /*originated=*/true);
+  if (route_out(m, client, out, i, /*originated=*/true)) count(WorkerCounter::ResetsSent);
 }
 
 }  // namespace fulcrum::dp

@@ -185,8 +185,7 @@ bool Worker::forward_without_entry(Pending& p, BurstOutput& out) {
   if (p.m->pkt_len > p.f.l3 + uint32_t{p.f.ip_total}) {
     rte_pktmbuf_trim(p.m, static_cast<uint16_t>(p.m->pkt_len - p.f.l3 - p.f.ip_total));
   }
-  count(WorkerCounter::StatelessReplies);
-  route_out(p.m, p.key.dst_addr, out, p.i);
+  if (route_out(p.m, p.key.dst_addr, out, p.i)) count(WorkerCounter::StatelessReplies);
   return true;
 }
 

@@ -115,8 +115,7 @@ void Worker::synproxy_answer_syn(Pending& p, const abi::Vip& vip, BurstOutput& o
   frame = rte_pktmbuf_mtod(p.m, uint8_t*);
   write_tcp_packet(frame, p.f.l3, vip.addr_be, p.key.src_addr, vip.port_be, p.key.src_port, cookie, client_isn + 1,
                    tcp_bit::SYN | tcp_bit::ACK, kProxyWindow, kCookieMss[mss_index]);
-  count(WorkerCounter::SynproxySynAcks);
-  route_out(p.m, p.key.src_addr, out, p.i, /*originated=*/true);
+  if (route_out(p.m, p.key.src_addr, out, p.i, /*originated=*/true)) count(WorkerCounter::SynproxySynAcks);
 }
 
 uint16_t Worker::synproxy_check_ack(const Pending& p, uint32_t now_ms) const {
@@ -160,8 +159,7 @@ void Worker::synproxy_open_backend(NewFlow& nf, Conn& c, BurstOutput& out) {
   write_tcp_packet(rte_pktmbuf_mtod(m, uint8_t*), p.f.l3, fullnat ? c.snat_addr() : c.client_addr(), c.backend_addr(),
                    fullnat ? c.snat_port() : c.client_port(), c.backend_port(), rte_be_to_cpu_32(seq) - 1, 0, tcp_bit::SYN,
                    rte_be_to_cpu_16(window), nf.synproxy_mss);
-  count(WorkerCounter::SynproxyEstablished);
-  route_out(m, c.backend_addr(), out, p.i);
+  if (route_out(m, c.backend_addr(), out, p.i)) count(WorkerCounter::SynproxyEstablished);
 }
 
 bool Worker::synproxy_backend_handshake(Pending& p, Conn& c, uint32_t index, BurstOutput& out, uint32_t now_ms) {
@@ -181,7 +179,7 @@ bool Worker::synproxy_backend_handshake(Pending& p, Conn& c, uint32_t index, Bur
     }
     write_tcp_packet(rte_pktmbuf_mtod(p.m, uint8_t*), p.f.l3, c.vip_addr(), c.client_addr(), c.vip_port(), c.client_port(),
                      cookie + 1, 0, tcp_bit::RST, 0, 0);
-    route_out(p.m, c.client_addr(), out, p.i);
+    if (route_out(p.m, c.client_addr(), out, p.i)) count(WorkerCounter::Forwarded);
     return true;
   } else if (!synack) {
     drop(out, p.i, DropReason::NotForUs);  // nothing but a SYN-ACK or a RST answers our SYN
@@ -214,7 +212,7 @@ bool Worker::synproxy_backend_handshake(Pending& p, Conn& c, uint32_t index, Bur
   }
   write_tcp_packet(rte_pktmbuf_mtod(p.m, uint8_t*), p.f.l3, our_addr, c.backend_addr(), our_port, c.backend_port(), ack,
                    seq + 1, tcp_bit::ACK, kProxyWindow, 0);
-  route_out(p.m, c.backend_addr(), out, p.i);
+  if (route_out(p.m, c.backend_addr(), out, p.i)) count(WorkerCounter::Forwarded);
   return true;
 }
 
