@@ -178,7 +178,9 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
   // The main lcore sleeps between rounds: 200 us after it had work, doubling to 2 ms while
   // it has none (ARP and held packets wait at most that long; the heartbeat is far fresher
   // than the 1 s after which the control plane would call the data plane gone).
-  // Under a flood (a poll that used its whole budget) it does not sleep at all.
+  // Under a flood (a poll that used its whole budget) it sleeps only 50 us: the main lcore
+  // shares its core with the host (the control plane, the routing daemon), and what it cannot
+  // take in is a counted drop on the ordinary ring, never on the priority one.
   uint64_t last_attach_check = 0;
   uint32_t sleep_us = 200;
   std::vector<uint32_t> breaker(workers, 0);
@@ -202,8 +204,8 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
       attachment.check();
       last_attach_check = now_ns;
     }
-    if (handled >= MainLcore::kPollBudget) continue;
-    sleep_us = handled != 0 ? 200 : std::min<uint32_t>(sleep_us * 2, 2000);
+    if (handled >= MainLcore::kPollBudget) sleep_us = 50;
+    else sleep_us = handled != 0 ? 200 : std::min<uint32_t>(sleep_us * 2, 2000);
     std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
   }
   log("info", "stopping");
