@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -360,6 +361,28 @@ TEST_F(Attack, ControlPlaneKilledMidPublish) {
   EXPECT_GT(mid_publish, 0) << "no kill landed inside a publish: the test proved nothing";
   EXPECT_EQ(served, 12);
   EXPECT_EQ(node_->drops(abi::DropReason::NoTables), no_tables0);
+}
+
+// A writer that truncates the tables region (only a malicious or broken one: the control
+// plane unlinks and re-creates) must not kill the data plane with SIGBUS: it detaches, and
+// attaches again to the region a restarted control plane re-creates.
+TEST_F(Attack, TruncatedTablesRegionIsSurvived) {
+  START_OR_SKIP();
+  ASSERT_FALSE(http_get(node_->topo(), "http://198.18.0.10/", 2).empty());
+  std::string path = "/dev/shm" + node_->shm().tables;
+  ASSERT_EQ(truncate(path.c_str(), 4096), 0) << path;
+  // Traffic makes the workers read past the new end.
+  for (int k = 0; k < 5; ++k) http_get(node_->topo(), "http://198.18.0.10/", 1);
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_TRUE(node_->dataplane().running()) << "killed by SIGBUS:\n" << node_->dataplane().log();
+  EXPECT_NE(node_->dataplane().log().find("truncated under the data plane"), std::string::npos) << node_->dataplane().log();
+  node_->restart_controlplane("cp-after-truncate");  // re-creates the region
+  auto t0 = Clock::now();
+  bool back = wait_until([&] { return !http_get(node_->topo(), "http://198.18.0.10/", 1).empty(); }, 10s);
+  EXPECT_TRUE(back);
+  std::printf("[          ] tables region truncated to 4 KiB under the data plane: it detached, and served again %.1f s "
+              "after the control plane re-created the region\n",
+              std::chrono::duration<double>(Clock::now() - t0).count());
 }
 
 }  // namespace
