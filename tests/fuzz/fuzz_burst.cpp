@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     std::abort();
   }
   cp::TableSpec spec = test::FixtureEnv::default_tables();
-  spec.vips[1].synproxy = abi::Synproxy::On;
+  spec.vips[1].synproxy = fulcrum::abi::Synproxy::On;
   spec.vips[0].new_conn_rate = 1000;
   spec.vips[0].new_conn_burst = 100;
   g_env->publish(spec);
