@@ -19,7 +19,9 @@ using namespace fulcrum;
 
 namespace {
 
-std::unique_ptr<test::FixtureEnv> g_env;
+// Never destroyed: at exit DPDK's memory may already be gone (the rig cleans EAL up in an
+// atexit handler), and nothing is gained by tearing the environment down.
+test::FixtureEnv* g_env = nullptr;
 
 }  // namespace
 
@@ -29,7 +31,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   o.workers = 2;
   o.conntrack_entries = 256;
   o.flood.breaker_rate = 2000;
-  g_env = test::FixtureEnv::create(o, &why);
+  g_env = test::FixtureEnv::create(o, &why).release();
   if (!g_env) {
     std::fprintf(stderr, "fuzz_burst: no fixture environment: %s\n", why.c_str());
     std::abort();
