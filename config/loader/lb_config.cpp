@@ -37,6 +37,7 @@ namespace fulcrum::config {
 namespace {
 
 constexpr size_t kMinSeedLength = 16;
+constexpr size_t kMaxExpectBody = 256;
 constexpr const char* kSeedAdvice = "use at least 16 random characters (e.g. the output of `openssl rand -hex 16`)";
 
 constexpr const char* kNameRule = kLabelRule;
@@ -260,6 +261,22 @@ std::set<std::string> parse_health(Section& h, HealthCheck& check) {
   integer("rise", 1, 100, &check.rise);
   integer("fall", 1, 100, &check.fall);
   integer("port", 1, 65535, &check.port);
+  if (uint32_t a = address(h, "source", "a health-check source address", "198.18.2.1"); a != 0) check.source_be = a;
+  else fail("source");
+  if (auto body = h.string("expect_body")) {
+    if (body->empty() || body->size() > kMaxExpectBody ||
+        !std::all_of(body->begin(), body->end(), [](char c) { return c >= ' ' && c < 127; })) {
+      h.error("expect_body", "must be 1 to " + std::to_string(kMaxExpectBody) +
+                                 " printable ASCII characters (a substring the response body must contain)");
+      fail("expect_body");
+    } else {
+      check.expect_body = *body;
+    }
+  } else {
+    fail("expect_body");
+  }
+  if (auto v = h.boolean("start_down")) check.start_down = *v;
+  else fail("start_down");
   return failed;
 }
 
@@ -274,12 +291,17 @@ void check_health(Section& h, const HealthCheck& check, const Section* base, con
     return ", the default";
   };
   if (failed.count("type") == 0 && check.type == CheckType::Tcp) {
-    for (const char* key : {"method", "path", "host", "expect_status"}) {
+    for (const char* key : {"method", "path", "host", "expect_status", "expect_body"}) {
       if (h.has(key)) {
         h.error(key, "is only used by http checks, and this check is type \"tcp\"" + origin("type") +
                          "; set type = \"http\" or remove " + key);
       }
     }
+  }
+  if (h.has("expect_body") && failed.count("method") == 0 && failed.count("expect_body") == 0 &&
+      check.type == CheckType::Http && check.http_method == "HEAD") {
+    h.error("expect_body", "a HEAD request gets no body (method \"HEAD\"" + origin("method") +
+                               "); use method = \"GET\" or remove expect_body");
   }
   bool wrote = h.has("timeout_ms") || h.has("interval_ms");
   if (wrote && failed.count("timeout_ms") == 0 && failed.count("interval_ms") == 0 &&

@@ -180,6 +180,7 @@ bool Worker::handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms) {
   Conn& c = flows_.entry(ref.index);
   const uint8_t flags = p.f.tcp_flags;
   if (ref.dir == Dir::FromBackend) {
+    status_.backend_traffic[c.backend_id % abi::kMaxBackends].add(p.m->pkt_len);  // per-VIP/backend stats
     touch(c, Dir::FromBackend, flags, now_ms);
     reply(p.m, p.f, out, p.i, c);
     return true;
@@ -199,6 +200,7 @@ bool Worker::handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms) {
 }
 
 void Worker::forward_existing(Pending& p, Conn& c, BurstOutput& out, uint32_t now_ms) {
+  status_.backend_traffic[c.backend_id % abi::kMaxBackends].add(p.m->pkt_len);  // per-VIP/backend stats
   touch(c, Dir::FromClient, p.f.tcp_flags, now_ms);
   if (view_.slot != nullptr && c.backend_id < abi::kMaxBackends) {
     uint8_t bf = view_.slot->backend_flags[c.backend_id];

@@ -53,6 +53,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf) {
   const abi::Backend* be = pick_backend(*slot, vip, p.key);
   if (be == nullptr) {
     drop(out, p.i, DropReason::NoBackend);
+    status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
     return false;
   }
   const uint8_t flags = p.f.tcp_flags;
@@ -74,6 +75,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf) {
     evict_embryonic(8);  // room for the next new flow, after a grace period
     if (fullnat) {
       drop(out, p.i, DropReason::ConntrackFull);
+      status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
     } else {
       count(WorkerCounter::StatelessForwards);
       forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
@@ -92,6 +94,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf) {
     if (sport == 0) {
       flows_.free(e);  // never visible: no grace period needed
       drop(out, p.i, DropReason::SnatExhausted);
+      status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
       return false;
     }
     nf.rev.dst_port = sport;
@@ -125,8 +128,10 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
     defer_free(nf.entry);  // a reader may have glimpsed the forward key
     if (r == PublishResult::ReverseConflict) {
       drop(out, p.i, DropReason::NatConflict);
+      status_.vip_drops[nf.vip->vip_id % abi::kMaxVips].add(1);
     } else if (nf.fullnat) {
       drop(out, p.i, DropReason::ConntrackFull);
+      status_.vip_drops[nf.vip->vip_id % abi::kMaxVips].add(1);
     } else {
       count(WorkerCounter::StatelessForwards);
       forward(p.m, p.f, out, p.i, nf.be->addr_be, nf.be->port_be, false, 0, 0);
@@ -138,6 +143,7 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
   if (!nf.syn) count(WorkerCounter::MidstreamPickups);
   status_.vip_new_connections[nf.vip->vip_id % abi::kMaxVips].add(1);
   status_.backend_opened[nf.be->id].add(1);
+  status_.backend_traffic[nf.be->id].add(p.m->pkt_len);  // per-VIP/backend stats
   forward(p.m, p.f, out, p.i, nf.be->addr_be, nf.be->port_be, nf.fullnat, c.rev.dst_addr, c.rev.dst_port);
 }
 
