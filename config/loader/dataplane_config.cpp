@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "config/loader/network_checks.h"
 #include "config/loader/parse_file.h"
 #include "config/loader/section.h"
 
@@ -216,6 +217,7 @@ DataplaneConfig parse_dataplane(const toml::table& root, Errors& errors) {
     return cfg;
   }
   Section dp(*node->as_table(), "dataplane", errors);
+  const size_t errors_before = errors.list().size();
   parse_eal_args(dp, cfg);
   parse_lcores(dp, cfg);
   parse_ports(dp, cfg);
@@ -227,6 +229,7 @@ DataplaneConfig parse_dataplane(const toml::table& root, Errors& errors) {
   if (auto v = dp.integer("mbufs", 1023, 4 * 1024 * 1024)) cfg.mbufs = static_cast<uint32_t>(*v);
   if (auto v = dp.integer("idle_sleep_us", 0, 100000)) cfg.idle_sleep_us = static_cast<uint32_t>(*v);
   dp.finish();
+  if (errors.list().size() == errors_before) check_dataplane_network(*node->as_table(), cfg, errors);
   return cfg;
 }
 

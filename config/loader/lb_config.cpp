@@ -30,6 +30,7 @@
 #include <utility>
 
 #include "config/loader/maglev_size.h"
+#include "config/loader/network_checks.h"
 #include "config/loader/parse_file.h"
 #include "config/loader/section.h"
 
@@ -470,6 +471,10 @@ VipDraft parse_vip(Section& v, const toml::table* table, const DataplaneConfig& 
     s.error("address", ipv4_str(cfg.addr_be) + " is the address of [dataplane] port " + quoted(port) +
                            "; a VIP needs an address of its own");
     cfg.addr_be = 0;
+  } else if (std::string what = special_address(dp, cfg.addr_be, true); cfg.addr_be != 0 && !what.empty()) {
+    s.error("address", ipv4_str(cfg.addr_be) + " is " + what + ": the data plane would answer ARP for it; a VIP needs an "
+                       "address of its own");
+    cfg.addr_be = 0;
   }
   if (!s.has("port")) s.missing("port", "80");
   if (auto port = s.integer("port", 1, 65535)) cfg.port = static_cast<uint16_t>(*port);
@@ -533,6 +538,8 @@ void check_snat(VipDraft& d, const DataplaneConfig& dp, const Owners& owners, bo
     } else if (std::string port = port_owning(dp, a); !port.empty()) {
       errors.add(at, key, ipv4_str(a) + " is the address of [dataplane] port " + quoted(port) +
                                            "; SNAT needs other free addresses on a port's subnet");
+    } else if (std::string what = special_address(dp, a, true); !what.empty()) {
+      errors.add(at, key, ipv4_str(a) + " is " + what + "; SNAT needs other free addresses on a port's subnet");
     } else if (net_ok && !on_connected_subnet(dp, a)) {
       errors.add(at, key,
                  ipv4_str(a) + " is not on any [dataplane] port's connected subnet (" + subnets(dp) +
@@ -561,6 +568,10 @@ void check_backends(VipDraft& d, const DataplaneConfig& dp, const Owners& owners
     if (auto it = owners.snat.find(be.addr_be); it != owners.snat.end()) {
       b.error("address",
               address + " is a SNAT address of VIP " + quoted(it->second) + "; a backend must be another host");
+      continue;
+    }
+    if (std::string what = special_address(dp, be.addr_be, false); !what.empty()) {
+      b.error("address", address + " is " + what + "; a backend needs a host address");
       continue;
     }
     if (net_ok && !routed(dp, be.addr_be)) {
