@@ -19,7 +19,7 @@ namespace {
 namespace api = cp::api;
 
 // Options that take a value: the verb walk below skips their argument.
-const std::set<std::string> kValueOptions = {"-s", "--socket", "-c", "--config", "--vip", "--timeout", "--backend",
+const std::set<std::string> kValueOptions = {"-s", "--socket", "-c", "--config", "--answer-timeout", "--vip", "--timeout", "--backend",
                                              "--limit", "--interval", "--count", "--tables", "--status"};
 
 // "unknown verb" with the verbs that exist there, or "" if the words name known verbs.
@@ -83,6 +83,8 @@ int main(int argc, char** argv) {
                  "control-plane socket (default: controlplane.socket of --config, else $FULCRUM_SOCKET, else /run/fulcrum/lbctl.sock)");
   app.add_option("-c,--config", o.config, "config file to take the socket (and for shm dump, the region names) from");
   app.add_flag("-j,--json", o.json, "machine-readable JSON output (errors too, as {\"ok\": false, \"error\": ...})");
+  app.add_option("--answer-timeout", o.answer_timeout_s, "seconds to wait for the control plane's answer (default 10; exit 7 after)")
+      ->check(seconds());
 
   std::string target, target_vip, arg;
   double watch_interval = 1;

@@ -104,7 +104,7 @@ std::optional<std::string> socket_path(const Options& o) {
 int run_call(const Options& o, const Json& request, const std::function<void(const Json&)>& human) {
   std::optional<std::string> sock = socket_path(o);
   if (!sock) return api::kExitFailed;
-  CallResult r = call(*sock, request);
+  CallResult r = call(*sock, request, o.answer_ms());
   if (r.exit != api::kExitOk) {
     print_error(o, r.code, r.message);
     return r.exit;
@@ -127,7 +127,7 @@ int watch(const Options& o, const Json& request, const std::string& kind, double
   const bool tty = isatty(STDOUT_FILENO) != 0;
   for (uint64_t n = 1; count == 0 || n <= count; ++n) {
     if (n > 1) std::this_thread::sleep_for(std::chrono::duration<double>(interval_s));
-    CallResult r = call(*sock, request);
+    CallResult r = call(*sock, request, o.answer_ms());
     if (r.exit != api::kExitOk) {
       print_error(o, r.code, r.message);
       return r.exit;
@@ -153,7 +153,8 @@ int watch(const Options& o, const Json& request, const std::string& kind, double
 int drain(const Options& o, const std::string& backend, const std::string& vip, bool wait, double timeout_s) {
   std::optional<std::string> sock = socket_path(o);
   if (!sock) return api::kExitFailed;
-  CallResult r = call(*sock, {{"cmd", api::kDrain}, {"backend", backend}, {"vip", vip.empty() ? Json(nullptr) : Json(vip)}});
+  Json request{{"cmd", api::kDrain}, {"backend", backend}, {"vip", vip.empty() ? Json(nullptr) : Json(vip)}};
+  CallResult r = call(*sock, request, o.answer_ms());
   if (r.exit != api::kExitOk) {
     print_error(o, r.code, r.message);
     return r.exit;
@@ -169,7 +170,7 @@ int drain(const Options& o, const std::string& backend, const std::string& vip, 
   uint64_t last = ~0ull, active = 0;
   int rc = api::kExitOk;
   for (;;) {
-    CallResult list = call(*sock, {{"cmd", api::kBackendList}});
+    CallResult list = call(*sock, {{"cmd", api::kBackendList}}, o.answer_ms());
     if (list.exit != api::kExitOk) {
       print_error(o, list.code, list.message);
       return list.exit;
@@ -207,7 +208,7 @@ int drain(const Options& o, const std::string& backend, const std::string& vip, 
 int backend_show(const Options& o, const std::string& backend, const std::string& vip) {
   std::optional<std::string> sock = socket_path(o);
   if (!sock) return api::kExitFailed;
-  CallResult r = call(*sock, {{"cmd", api::kBackendList}, {"vip", vip.empty() ? Json(nullptr) : Json(vip)}});
+  CallResult r = call(*sock, {{"cmd", api::kBackendList}, {"vip", vip.empty() ? Json(nullptr) : Json(vip)}}, o.answer_ms());
   if (r.exit != api::kExitOk) {
     print_error(o, r.code, r.message);
     return r.exit;

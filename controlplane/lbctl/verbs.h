@@ -14,6 +14,8 @@ struct Options {
   std::string socket;     // -s
   std::string config;     // -c
   bool json = false;      // -j
+  double answer_timeout_s = 10;  // --answer-timeout: how long to wait for each answer
+  int answer_ms() const { return static_cast<int>(answer_timeout_s * 1000); }
 };
 
 // Where the control plane listens: -s, else controlplane.socket of -c (only that key is

@@ -209,7 +209,7 @@ Json Service::status() {
               {"config_file", config_file_json()},
               {"controlplane",
                {{"pid", getpid()}, {"uptime_s", (monotonic_ms() - started_ms_) / 1000}, {"config", config_.path},
-                {"version", FULCRUM_VERSION}}},
+                {"version", FULCRUM_VERSION}, {"publish_timeout_ms", config_.controlplane.publish_timeout_ms}}},
               {"vips", vips}};
 }
 
