@@ -190,7 +190,9 @@ class Service {
   // Sets each matching backend's overrides with `change`, persists, applies, publishes.
   Reply change_backends(const std::string& backend, const std::optional<std::string>& vip, const char* what,
                         const std::function<void(Overrides&, const BackendRt&)>& change);
-  Json backend_json(const VipRt& v, const BackendRt& b) const;
+  // `sharing`: how many checked backends use each check target (check_sharing()).
+  Json backend_json(const VipRt& v, const BackendRt& b, const std::map<uint64_t, size_t>& sharing) const;
+  std::map<uint64_t, size_t> check_sharing() const;
 
   // ---- reload (service_reload.cpp)
   Reply prepare_reload(const std::string& path, bool dry_run, bool is_reload);

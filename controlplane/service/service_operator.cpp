@@ -38,9 +38,10 @@ Reply Service::change_backends(const std::string& backend, const std::optional<s
     changed[i] = true;
   }
   Json list = Json::array();
+  std::map<uint64_t, size_t> sharing = check_sharing();
   if (std::find(changed.begin(), changed.end(), true) == changed.end()) {
     for (const Match& m : matches) {
-      Json b = backend_json(*m.vip, *m.backend);
+      Json b = backend_json(*m.vip, *m.backend, sharing);
       b["changed"] = false;
       list.push_back(b);
     }
@@ -77,8 +78,9 @@ Reply Service::change_backends(const std::string& backend, const std::optional<s
   }
   operator_state_ = std::move(next);
   if (checks_changed) sync_health_targets(vips_);
+  sharing = check_sharing();  // maintenance may have changed it
   for (size_t i = 0; i < matches.size(); ++i) {
-    Json b = backend_json(*matches[i].vip, *matches[i].backend);
+    Json b = backend_json(*matches[i].vip, *matches[i].backend, sharing);
     b["changed"] = bool(changed[i]);
     list.push_back(b);
   }

@@ -72,14 +72,20 @@ Traffic Service::vip_traffic(const VipRt& v) const {
   return sum;
 }
 
-Json Service::backend_json(const VipRt& v, const BackendRt& b) const {
+std::map<uint64_t, size_t> Service::check_sharing() const {
+  std::map<uint64_t, size_t> n;
+  for (const VipRt& v : vips_) {
+    for (const BackendRt& b : v.backends) n[b.target] += b.maintenance ? 0 : 1;
+  }
+  return n;
+}
+
+Json Service::backend_json(const VipRt& v, const BackendRt& b, const std::map<uint64_t, size_t>& shares) const {
   // The latest check's result; the reason of the last transition until the first check.
   const TargetStatus* checked = b.maintenance ? nullptr : health_->status(b.target);
   const std::string& last = checked != nullptr && !checked->last_result.empty() ? checked->last_result : b.health_reason;
-  size_t sharing = 0;
-  for (const VipRt& x : vips_) {
-    for (const BackendRt& y : x.backends) sharing += y.target == b.target && !y.maintenance;
-  }
+  auto it = shares.find(b.target);
+  size_t sharing = b.maintenance || it == shares.end() ? 0 : it->second;
   Traffic t = backend_traffic(b);
   bool down = b.effective_health() == Health::Down;
   return Json{{"vip", v.cfg.name},
@@ -241,9 +247,10 @@ Expected<Json> Service::backend_list(const std::optional<std::string>& vip) {
     if (only == nullptr) return not_found("no VIP named or at \"" + *vip + "\" (see: lbctl vip list)");
   }
   Json out = Json::array();
+  std::map<uint64_t, size_t> sharing = check_sharing();
   for (const VipRt& v : vips_) {
     if (only != nullptr && &v != only) continue;
-    for (const BackendRt& b : v.backends) out.push_back(backend_json(v, b));
+    for (const BackendRt& b : v.backends) out.push_back(backend_json(v, b, sharing));
   }
   return out;
 }
