@@ -38,6 +38,7 @@ FakeDataplane::FakeDataplane(const std::string& status_name, const std::string& 
     s.workers[i].role = i + 1 == lcores ? 1 : 0;
   }
   s.header.heartbeat_monotonic_ns.store(abi::monotonic_ns());
+  if (!abi::create_conn_sample(abi::conn_sample_name(status_name), &conns_, &err)) ADD_FAILURE() << err;
   s.header.start_count.fetch_add(1);
   thread_ = std::thread([this, lcores] {
     abi::Mapping tables;
@@ -54,6 +55,17 @@ FakeDataplane::FakeDataplane(const std::string& status_name, const std::string& 
           if (static_cast<int>(i) == stuck_.load()) continue;
           abi::begin_burst(abi::tables_of(tables), st.workers[i]);
           st.workers[i].loop_monotonic_ns.store(abi::monotonic_ns());
+        }
+      }
+      if (conns_.valid()) {
+        abi::ConnSampleRegion& c = abi::conn_sample_of(conns_);
+        uint64_t want = c.request.seq.load(std::memory_order_acquire);
+        if (want != c.response.seq.load()) {
+          c.response.count = 0;
+          c.response.matched = 0;
+          c.response.scanned = 65536;
+          c.response.in_use = 0;
+          c.response.seq.store(want, std::memory_order_release);
         }
       }
       std::this_thread::sleep_for(2ms);

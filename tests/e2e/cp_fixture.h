@@ -21,7 +21,8 @@ namespace fulcrum::test {
 
 // Plays a running data plane for the control plane: a status region with a heartbeat and
 // `lcores` online lcores that follow every published generation, whose counters the test
-// sets. Stops on destruction.
+// sets, and a connection-sample region that answers every request with no connection.
+// Stops on destruction.
 class FakeDataplane {
  public:
   FakeDataplane(const std::string& status_name, const std::string& tables_name, uint32_t lcores = 2);
@@ -32,7 +33,7 @@ class FakeDataplane {
 
  private:
   std::atomic<int> stuck_{-1};
-  abi::Mapping map_;
+  abi::Mapping map_, conns_;
   std::string tables_name_;
   std::atomic<bool> stop_{false};
   std::thread thread_;

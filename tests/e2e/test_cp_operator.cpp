@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include "tests/e2e/cp_fixture.h"
@@ -326,6 +328,133 @@ TEST_F(CpOperator, LogLevelsJournalPrioritiesAndJsonLines) {
   EXPECT_NE(log.find("<6>info: running"), std::string::npos) << log;
   EXPECT_NE(log.find("<3>error: reload refused"), std::string::npos) << log;
   EXPECT_EQ(log.find("Z lb-controlplane"), std::string::npos) << "no timestamps: the journal has its own";
+}
+
+
+// docs/lbctl.md names only what lbctl does, and every verb and flag it names works: each
+// verb of the table is run against a control plane with every flag its row names, the verb
+// tree the docs describe is the one lbctl has (asked through its "unknown verb" message),
+// and `lbctl ...` in code anywhere in the docs, the example config and the man page names a
+// verb that exists (the review found `lbctl config reload` and `lbctl backend enable`).
+TEST_F(CpOperator, DocsNameEveryVerbAndFlagAndTheyWork) {
+  const std::string root = std::getenv("FULCRUM_SOURCE_ROOT") ? std::getenv("FULCRUM_SOURCE_ROOT") : ".";
+  std::string doc = read_file(root + "/docs/lbctl.md");
+  ASSERT_FALSE(doc.empty());
+  std::string lbctl = built("controlplane/lbctl");
+  // Rows of the verb table: `words PLACEHOLDERS [--flags]`.
+  std::map<std::string, std::set<std::string>> doc_verbs;  // "drain backend" -> {"--vip", "--wait", "--timeout"}
+  std::string verbs_section = doc.substr(doc.find("## Verbs"), doc.find("## Exit status") - doc.find("## Verbs"));
+  std::regex row(R"(\n\| `([^`]+)` \|)"), flag(R"((--[a-z][a-z-]*))");
+  for (std::sregex_iterator it(verbs_section.begin(), verbs_section.end(), row), end; it != end; ++it) {
+    std::istringstream words((*it)[1].str());
+    std::string verb, w;
+    while (words >> w && std::islower(static_cast<unsigned char>(w[0])) && w.find('|') == std::string::npos) verb += (verb.empty() ? "" : " ") + w;
+    std::string cell = (*it)[1].str();
+    doc_verbs[verb];
+    for (std::sregex_iterator f(cell.begin(), cell.end(), flag); f != std::sregex_iterator(); ++f) doc_verbs[verb].insert((*f)[1]);
+  }
+  // The verb tree lbctl has.
+  auto verbs_after = [&](const std::string& path) {
+    int rc = 0;
+    std::string out = run_command(lbctl + " " + path + " zzz 2>&1", &rc);
+    std::set<std::string> names;
+    size_t at = out.find("the verbs there are: ");
+    if (at == std::string::npos) return names;
+    std::istringstream list(out.substr(at + 21, out.find(" (see:") - at - 21));
+    for (std::string n; std::getline(list, n, ',');) names.insert(n.substr(n.find_first_not_of(' ')));
+    return names;
+  };
+  std::set<std::string> binary_verbs;
+  for (const std::string& top : verbs_after("")) {
+    std::set<std::string> subs = verbs_after(top);
+    if (subs.empty()) binary_verbs.insert(top);
+    for (const std::string& sub : subs) binary_verbs.insert(top + " " + sub);
+  }
+  std::set<std::string> documented;
+  for (const auto& [v, flags] : doc_verbs) documented.insert(v);
+  EXPECT_EQ(documented, binary_verbs) << "docs/lbctl.md's verb table and lbctl's verbs differ";
+  // Each verb's --help knows every flag the docs give it, and the man page names the verb.
+  std::string man = read_file(root + "/docs/man/lbctl.8");
+  for (const auto& [verb, flags] : doc_verbs) {
+    int rc = 0;
+    std::string help = run_command(lbctl + " " + verb + " --help 2>&1", &rc);
+    EXPECT_EQ(rc, 0) << verb;
+    for (const std::string& f : flags) EXPECT_NE(help.find(f), std::string::npos) << verb << " " << f << " not in --help";
+    EXPECT_NE(man.find(verb), std::string::npos) << verb << " not in lbctl.8";
+  }
+  // The options table.
+  std::string options = doc.substr(0, doc.find("## Verbs"));
+  int rc = 0;
+  std::string help = run_command(lbctl + " --help 2>&1", &rc);
+  for (std::sregex_iterator f(options.begin(), options.end(), flag); f != std::sregex_iterator(); ++f) {
+    EXPECT_NE(help.find((*f)[1].str()), std::string::npos) << (*f)[1] << " not in lbctl --help";
+  }
+
+  // Run every documented verb with every documented flag (-j; the global ones too).
+  FakeDataplane dp(shm_status_, shm_tables_, 2);
+  ASSERT_TRUE(start()) << cp_log();
+  std::string other = dir_ + "/other.toml";
+  std::ofstream(other) << read_file(config_path_);
+  std::multimap<std::string, std::pair<std::string, int>> runs = {
+      {"status", {"status", 0}},
+      {"vip list", {"vip list", 0}},
+      {"backend list", {"backend list web --watch --interval 0.2 --count 2", 0}},
+      {"backend show", {"backend show b1 --vip web", 0}},
+      {"drain backend", {"drain backend b1 --vip web --wait --timeout 2", 0}},
+      {"undrain backend", {"undrain backend b1 --vip web", 0}},
+      {"weight backend", {"weight backend b1 3 --vip web", 0}},
+      {"maint backend", {"maint backend b2 --vip web", 0}},
+      {"unmaint backend", {"unmaint backend b2 --vip web", 0}},
+      {"health backend", {"health backend b3 down --vip web", 0}},
+      {"state list", {"state list", 0}},
+      {"state clear", {"state clear b3 --vip web", 0}},
+      {"state clear", {"state clear --all", 0}},
+      {"reload", {"reload --dry-run", 0}},
+      {"stats", {"stats --watch --interval 0.2 --count 2", 0}},
+      {"conn list", {"conn list --vip web --backend b1 --limit 5", 0}},
+      {"config check", {"config check " + other, 0}},
+      {"config diff", {"config diff " + other, 0}},
+      {"shm dump", {"shm dump --tables " + shm_tables_ + " --status " + shm_status_ + " --all", 0}},
+  };
+  for (const auto& [verb, flags] : doc_verbs) {
+    auto [from, to] = runs.equal_range(verb);
+    ASSERT_NE(from, to) << "no run for documented verb " << verb;
+    std::string all;
+    for (auto it = from; it != to; ++it) {
+      all += it->second.first + " ";
+      LbctlResult r = ctl(it->second.first + " --answer-timeout 5");
+      EXPECT_EQ(r.exit, it->second.second) << it->second.first << ":\n" << r.err << r.out.substr(0, 500);
+      if (it->second.first.find("--watch") == std::string::npos) {
+        EXPECT_FALSE(r.json.is_discarded()) << it->second.first << " -j is not JSON: " << r.out.substr(0, 300);
+      }
+    }
+    for (const std::string& f : flags) EXPECT_NE(all.find(f), std::string::npos) << verb << ": " << f << " not run";
+  }
+  EXPECT_EQ(ctl("reload").exit, 0) << "reload itself (the dry run above)";
+  EXPECT_EQ(run_command(lbctl + " -c " + config_path_ + " -j status >/dev/null 2>&1", &rc), "");
+  EXPECT_EQ(rc, 0) << "-c";
+
+  // `lbctl WORDS` in code, anywhere in the docs: a verb that exists.
+  std::set<std::string> groups, leaves;
+  for (const std::string& v : binary_verbs) {
+    leaves.insert(v);
+    if (v.find(' ') != std::string::npos) groups.insert(v.substr(0, v.find(' ')));
+  }
+  std::regex use(R"(lbctl((?: (?:-s|-c|--socket|--config|--answer-timeout) [^ `]+| -[a-zA-Z-]+)*) ([a-z]+)(?: ([a-z]+))?)");
+  for (const char* file : {"docs/lbctl.md", "docs/config.md", "docs/operations.md", "docs/architecture.md", "docs/dataplane.md",
+                           "README.md", "config/example.toml", "config/demo.toml"}) {
+    std::string text = read_file(root + "/" + file);
+    std::regex code(R"(`([^`\n]+)`|```[a-z]*\n([\s\S]*?)```|# ([^\n]*))");
+    for (std::sregex_iterator c(text.begin(), text.end(), code), end; c != end; ++c) {
+      std::string span = (*c)[1].matched ? (*c)[1].str() : (*c)[2].matched ? (*c)[2].str() : (*c)[3].str();
+      for (std::sregex_iterator u(span.begin(), span.end(), use); u != end; ++u) {
+        std::string first = (*u)[2], second = (*u)[3];
+        if (first == "and" || first == "talks" || first == "to" || first == "answers") continue;  // prose, not a command
+        bool ok = groups.count(first) ? leaves.count(first + " " + second) != 0 : leaves.count(first) != 0;
+        EXPECT_TRUE(ok) << file << ": \"" << (*u)[0] << "\" names no lbctl verb";
+      }
+    }
+  }
 }
 
 }  // namespace

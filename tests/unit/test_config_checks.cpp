@@ -7,7 +7,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -188,6 +193,73 @@ TEST_F(ConfigChecks, HealthCheckSourceBodyAndStartDown) {
             "224.0.0.0 and above are not unicast addresses the data plane can use");
   EXPECT_EQ(only_error("start-down-type", kNet + kCp + kVip + "[vip.health]\nstart_down = \"yes\"\n"),
             "21:14: vip[0].health.start_down: must be true or false, not a string");
+}
+
+
+// ------------------------------------------------------------------ docs/config.md
+
+// Every table of docs/config.md lists exactly the keys the loader reads in that section
+// (the loader names them when it finds an unknown key).
+TEST_F(ConfigChecks, ConfigDocsListExactlyTheKeysTheLoaderReads) {
+  const char* root = std::getenv("FULCRUM_SOURCE_ROOT");
+  std::ifstream in(std::string(root != nullptr ? root : ".") + "/docs/config.md");
+  std::stringstream doc;
+  doc << in.rdbuf();
+  ASSERT_FALSE(doc.str().empty());
+  const std::map<std::string, std::string> headings = {
+      {"## `[dataplane]`", "dataplane"},
+      {"### `[[dataplane.ports]]`", "dataplane.ports"},
+      {"### `[[dataplane.routes]]`", "dataplane.routes"},
+      {"### `[[dataplane.neighbours]]`", "dataplane.neighbours"},
+      {"### `[dataplane.timeouts]`", "dataplane.timeouts"},
+      {"## `[controlplane]`", "controlplane"},
+      {"## `[[vip]]`", "vip"},
+      {"## `[vip.health]` and `[vip.backends.health]`", "vip.health"},
+      {"## `[[vip.backends]]`", "vip.backends"},
+  };
+  std::map<std::string, std::set<std::string>> documented;
+  std::string section;
+  std::regex key_row(R"(^\| `([a-z_]+)` \|)");
+  std::istringstream lines(doc.str());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("#", 0) == 0) section = headings.count(line) ? headings.at(line) : "";
+    std::smatch m;
+    if (!section.empty() && std::regex_search(line, m, key_row)) documented[section].insert(m[1]);
+  }
+  ASSERT_EQ(documented.size(), headings.size()) << "a section of docs/config.md has no key table";
+
+  // Every section present once, so that a stray key can be put in each.
+  const std::vector<std::pair<std::string, std::string>> file = {
+      {"dataplane", "[dataplane]\n"},
+      {"dataplane.ports", "[[dataplane.ports]]\nname = \"client\"\ndevice = \"net_tap0\"\naddress = \"198.18.1.1/24\"\n"},
+      {"dataplane.routes", "[[dataplane.routes]]\nprefix = \"203.0.113.0/24\"\nvia = \"198.18.1.254\"\n"},
+      {"dataplane.neighbours", "[[dataplane.neighbours]]\naddress = \"198.18.1.9\"\nmac = \"02:00:00:00:00:01\"\nport = \"client\"\n"},
+      {"dataplane.timeouts", "[dataplane.timeouts]\nsyn = 60\n"},
+      {"controlplane", "[controlplane]\nhash_seed = \"0123456789abcdef\"\n"},
+      {"vip", "[[vip]]\nname = \"web\"\naddress = \"198.18.0.10\"\nport = 80\n"},
+      {"vip.health", "[vip.health]\ninterval_ms = 2000\n"},
+      {"vip.backends", "[[vip.backends]]\naddress = \"198.18.1.11\"\nport = 80\n"},
+  };
+  for (const auto& [target, unused] : file) {
+    std::string text;
+    for (const auto& [name, part] : file) {
+      std::string p = part;
+      if (name == target) p.insert(p.find('\n') + 1, "zzz = 1\n");
+      text += p;
+    }
+    std::string path = write("keys-" + target, text);
+    Errors errors(path);
+    EXPECT_FALSE(load_config(path, errors));
+    std::set<std::string> known;
+    for (const ConfigError& e : errors.list()) {
+      size_t at = e.message.find("known keys here: ");
+      if (e.key.size() < 4 || e.key.substr(e.key.size() - 4) != ".zzz" || at == std::string::npos) continue;
+      std::istringstream list(e.message.substr(at + 17, e.message.rfind(')') - at - 17));
+      for (std::string k; std::getline(list, k, ',');) known.insert(k.substr(k.find_first_not_of(' ')));
+    }
+    ASSERT_FALSE(known.empty()) << target << ":\n" << errors.str();
+    EXPECT_EQ(documented[target], known) << "docs/config.md's table for " << target << " and the loader's keys differ";
+  }
 }
 
 }  // namespace
