@@ -173,6 +173,9 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : api::kExitUsage;
   }
+  // An answer of another shape (an lbctl and a control plane of different releases) must
+  // end in a message, not in std::terminate.
+  try {
   auto opt = [](const std::string& s) { return s.empty() ? Json(nullptr) : Json(s); };
   auto changed = [&](const char* what) { return [what](const Json& r) { print_changed(std::cout, r, what); }; };
   auto on_backend = [&](const char* cmd, Json extra, const char* what) {
@@ -235,5 +238,9 @@ int main(int argc, char** argv) {
   if (config_check_cmd->parsed()) return config_check(arg, o.json);
   if (config_diff_cmd->parsed()) return config_diff(o, arg);
   if (shm_dump_cmd->parsed()) return shm_dump(o, tables_name, status_name, all);
+  } catch (const std::exception& e) {
+    std::cerr << "lbctl: unexpected answer from the control plane (another release?): " << e.what() << "\n";
+    return api::kExitFailed;
+  }
   return api::kExitUsage;
 }
