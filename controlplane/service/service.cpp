@@ -10,6 +10,7 @@
 
 #include "controlplane/service/log.h"
 #include "controlplane/service/state_migration.h"
+#include "controlplane/service/retired_backends.h"
 #include "dataplane/abi/dump.h"
 
 namespace fulcrum::cp {
@@ -57,7 +58,7 @@ Expected<std::unique_ptr<Service>> Service::create(config::LbConfig config, toml
   s->sync_health_targets({});
   s->base_start_count_ = s->link_.start_count();
   Publisher::Job job;
-  job.spec = table_spec(s->vips_);
+  job.spec = s->spec_to_publish(s->vips_);
   job.quiesce_timeout = std::chrono::milliseconds(s->config_.controlplane.publish_timeout_ms);
   Publisher::Result r = s->publisher_->run_now(std::move(job));
   if (!r.error.empty()) return unavailable("publishing the first generation failed: " + r.error);
@@ -110,6 +111,12 @@ std::string check_identity(const BackendRt& b) {
 }
 
 }  // namespace
+
+TableSpec Service::spec_to_publish(const std::vector<VipRt>& vips) const {
+  TableSpec spec = table_spec(vips);
+  spec.retired = retired_backends(link_.active_slot(), spec, [this](uint16_t id) { return link_.active_connections(id); });
+  return spec;
+}
 
 uint64_t Service::target_for(const BackendRt& b) {
   auto [it, fresh] = targets_.emplace(check_identity(b), 0);

@@ -174,6 +174,8 @@ class Service {
                                  const OperatorState& state);
   void sync_health_targets(const std::vector<VipRt>& previous);
   uint64_t target_for(const BackendRt& b);
+  // table_spec() plus the retired ids (removed backends whose connections are still open).
+  TableSpec spec_to_publish(const std::vector<VipRt>& vips) const;
   void apply_overrides(std::vector<VipRt>& vips, const OperatorState& state) const;
   VipRt* find_vip(const std::string& name_or_endpoint);
   Expected<std::vector<Match>> resolve(const std::string& backend, const std::optional<std::string>& vip);

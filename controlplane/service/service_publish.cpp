@@ -47,7 +47,7 @@ uint64_t Service::pump() {
   if (now < due) return due;
   Publisher::Job job;
   job.ticket = change_seq_;
-  job.spec = table_spec(vips_);
+  job.spec = spec_to_publish(vips_);
   job.quiesce_timeout = std::chrono::milliseconds(config_.controlplane.publish_timeout_ms);
   submitted_seq_ = change_seq_;
   last_submit_ms_ = now;

@@ -154,7 +154,7 @@ Reply Service::prepare_reload(const std::string& path, bool dry_run, bool is_rel
     return Json{{"generation", link_.generation()}, {"changes", Json::array()}, {"operator_state", Json::array()}};
   }
   job->vips = build_model(*next, vips_, state);
-  job->spec = table_spec(job->vips);
+  job->spec = spec_to_publish(job->vips);
   job->next = std::move(*next);
   job->raw = std::move(*raw);
   PendingAnswer p;

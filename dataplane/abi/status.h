@@ -46,7 +46,8 @@ struct alignas(64) WorkerStatus {
   std::atomic<uint64_t> conntrack_entries;  // gauge: entries this worker owns
   std::atomic<uint64_t> loop_monotonic_ns;  // last time the loop came round (stall detection)
   uint32_t role;                            // WorkerRole
-  uint8_t reserved[28];
+  std::atomic<uint32_t> breaker_tripped;    // 1 while the new-flow rate breaker is tripped
+  uint8_t reserved[24];
   Counter counters[kWorkerCounterCount];      // by WorkerCounter
   Counter drops[kDropReasonCount];            // by DropReason
   Counter vip_new_connections[kMaxVips];      // by Vip::vip_id
@@ -59,14 +60,14 @@ struct alignas(64) WorkerStatus {
   Counter vip_drops[kMaxVips];                // new-flow packets of a VIP dropped (no_backend, conntrack_full, ...)
 };
 static_assert(offsetof(WorkerStatus, counters) == 64);
-static_assert(kWorkerCounterCount == 18 && kDropReasonCount == 35,
+static_assert(kWorkerCounterCount == 28 && kDropReasonCount == 42,
               "counter sets changed: bump kAbiVersion and update these numbers");
 static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);
 static_assert(offsetof(WorkerStatus, backend_opened) ==
               64 + 8 * (kWorkerCounterCount + kDropReasonCount + kMaxVips));
-static_assert(offsetof(WorkerStatus, backend_traffic) == 133'632);  // backend_closed ends at 133,608; aligned to 64
-static_assert(offsetof(WorkerStatus, vip_drops) == 133'632 + 16 * kMaxBackends);
-static_assert(sizeof(WorkerStatus) == 266'752);
+static_assert(offsetof(WorkerStatus, backend_traffic) == 133'760);  // backend_closed ends at 133,744; aligned to 64
+static_assert(offsetof(WorkerStatus, vip_drops) == 133'760 + 16 * kMaxBackends);
+static_assert(sizeof(WorkerStatus) == 266'880);
 
 struct alignas(64) StatusHeader {
   uint64_t magic;
@@ -86,7 +87,9 @@ struct alignas(64) StatusHeader {
   std::atomic<uint32_t> pid;
   std::atomic<uint32_t> worker_count;
   std::atomic<uint64_t> conntrack_capacity;
-  uint8_t reserved1[24];
+  std::atomic<uint64_t> mbufs_in_use;   // packet buffers taken from the pool (gauge, main lcore)
+  std::atomic<uint64_t> mbufs_total;
+  uint8_t reserved1[8];
 };
 static_assert(sizeof(StatusHeader) == 128);
 static_assert(offsetof(StatusHeader, heartbeat_monotonic_ns) == 64);

@@ -6,6 +6,7 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
 #include <rte_rcu_qsbr.h>
 #include <unistd.h>
 
@@ -112,16 +113,20 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
   so.workers = workers;
   so.conntrack_entries = cfg.conntrack_entries;
   so.timeouts = TimeoutsMs{{cfg.timeouts.syn * 1000, cfg.timeouts.established * 1000, cfg.timeouts.closing * 1000,
-                            cfg.timeouts.closed * 1000}};
+                            cfg.timeouts.closed * 1000},
+                           cfg.timeouts.syn_unanswered * 1000};
+  so.flood = FloodOptions{cfg.new_flow_breaker_rate, cfg.embryonic_high_water, cfg.synproxy};
   std::string error;
   std::unique_ptr<Shared> shared = Shared::create(so, &error);
   if (!shared) {
     log("error", "%s", error.c_str());
     return 1;
   }
+  shared->pool = pool;
   abi::Mapping status_map;
   if (!init_status(cfg, &status_map, shared->flows().capacity())) return 1;
   shared->status = &abi::status_of(status_map);
+  shared->status->header.mbufs_total.store(cfg.mbufs);
 
   std::vector<PortInfo> ports;
   if (error = start_ports(cfg.ports, workers, pool, &ports); !error.empty()) {
@@ -138,6 +143,11 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
     shared->routes.add(r.prefix.addr_be, r.prefix.length, via.port, r.via_be);
   }
   MainLcore main_lcore(*shared, shared->status->workers[workers], pool);
+  // Gateways and routes' next hops are needed whatever the tables say: never forgotten.
+  for (const config::PortConfig& p : cfg.ports) {
+    if (p.gateway_be) main_lcore.pin(*p.gateway_be);
+  }
+  for (const config::RouteConfig& r : cfg.routes) main_lcore.pin(r.via_be);
   for (const config::NeighbourConfig& n : cfg.neighbours) {
     MacBytes mac;
     std::copy(n.mac.begin(), n.mac.end(), mac.begin());
@@ -174,17 +184,32 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
   // The main lcore sleeps between rounds: 200 us after it had work, doubling to 2 ms while
   // it has none (ARP and held packets wait at most that long; the heartbeat is far fresher
   // than the 1 s after which the control plane would call the data plane gone).
+  // Under a flood (a poll that used its whole budget) it does not sleep at all.
   uint64_t last_attach_check = 0;
   uint32_t sleep_us = 200;
+  std::vector<uint32_t> breaker(workers, 0);
   while (!g_stop.load()) {
     uint64_t now_ns = abi::monotonic_ns();
     hdr.heartbeat_monotonic_ns.store(now_ns, std::memory_order_release);
     uint32_t handled = main_lcore.poll(now_ns / 1'000'000);
     handled += conn_sampler.poll(static_cast<uint32_t>(rte_rdtsc() / tsc_per_ms)) ? 1 : 0;
+    hdr.mbufs_in_use.store(rte_mempool_in_use_count(pool), std::memory_order_relaxed);
+    for (uint32_t w = 0; w < workers; ++w) {
+      uint32_t tripped = shared->status->workers[w].breaker_tripped.load(std::memory_order_relaxed);
+      if (tripped == breaker[w]) continue;
+      breaker[w] = tripped;
+      if (tripped) {
+        log("warning", "worker %u: more than %u new flows/s: new nat flows go without state, SYN proxy \"auto\" is on",
+            w, cfg.new_flow_breaker_rate);
+      } else {
+        log("info", "worker %u: new-flow rate back below %u/s: state and SYN handling as configured", w, cfg.new_flow_breaker_rate);
+      }
+    }
     if (now_ns - last_attach_check >= 1'000'000'000ull) {
       attachment.check();
       last_attach_check = now_ns;
     }
+    if (handled >= MainLcore::kPollBudget) continue;
     sleep_us = handled != 0 ? 200 : std::min<uint32_t>(sleep_us * 2, 2000);
     std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
   }
