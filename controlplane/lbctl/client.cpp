@@ -40,7 +40,9 @@ CallResult call(const std::string& socket_path, const Json& request, int timeout
     return {api::kExitNotRunning, {}, "not_running", "cannot connect to " + socket_path + ": " + std::strerror(err)};
   }
   std::string out = request.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n", in;
-  bool sent = write(fd, out.data(), out.size()) == static_cast<ssize_t>(out.size());
+  // MSG_NOSIGNAL: a control plane that closes the connection at once (at its connection
+  // limit) must give "dropped", not kill lbctl with SIGPIPE.
+  bool sent = send(fd, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size());
   pollfd p{fd, POLLIN, 0};
   bool closed = !sent, timed_out = false;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
