@@ -82,19 +82,10 @@ HttpServer::~HttpServer() {
 
 void HttpServer::loop() {
   std::map<int, Client> clients;
-  bool listening = true;
   auto drop = [&](int fd) {
     epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
     close(fd);
     clients.erase(fd);
-  };
-  auto set_listening = [&](bool on) {
-    if (on == listening) return;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = listen_fd_;
-    epoll_ctl(epoll_, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, listen_fd_, &ev);
-    listening = on;
   };
   while (!stop_) {
     epoll_event evs[32];
@@ -104,16 +95,28 @@ void HttpServer::loop() {
       int fd = evs[i].data.fd;
       if (fd == wake_) continue;
       if (fd == listen_fd_) {
-        while (clients.size() < kMaxConnections) {
+        for (;;) {
           int c = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
           if (c < 0) break;
+          if (clients.size() >= kMaxConnections) {
+            // Full: the client that has waited longest without a complete request makes
+            // room, so idle connections can delay a scrape by nothing, however many.
+            auto oldest = clients.begin();
+            for (auto it = clients.begin(); it != clients.end(); ++it) {
+              if (it->second.out.empty() && (!oldest->second.out.empty() || it->second.since < oldest->second.since)) oldest = it;
+            }
+            if (!oldest->second.out.empty()) {
+              close(c);  // every slot is sending an answer: this one waits for its retry
+              continue;
+            }
+            drop(oldest->first);
+          }
           clients[c].since = now;
           epoll_event ev{};
           ev.events = EPOLLIN;
           ev.data.fd = c;
           epoll_ctl(epoll_, EPOLL_CTL_ADD, c, &ev);
         }
-        if (clients.size() >= kMaxConnections) set_listening(false);
         continue;
       }
       auto it = clients.find(fd);
@@ -159,7 +162,6 @@ void HttpServer::loop() {
       if (now - c.since > kRequestMs) stale.push_back(fd);
     }
     for (int fd : stale) drop(fd);
-    if (clients.size() < kMaxConnections) set_listening(true);
   }
   for (auto& [fd, c] : clients) close(fd);
 }

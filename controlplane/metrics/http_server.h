@@ -4,7 +4,9 @@
 // until the request is complete, so two idle clients on its two threads blocked every
 // scrape for civetweb's 30 s request timeout. Here one thread multiplexes every connection
 // with epoll, a connection gets kRequestMs to send its request and take its answer, and at
-// most kMaxConnections are open: an idle or slow scraper costs one slot, not the endpoint.
+// most kMaxConnections are open; when they are all taken, a new connection evicts the one
+// that has waited longest without a complete request. An idle or slow client (or 1,000 of
+// them) therefore cannot keep a scraper out.
 // One request per connection (Connection: close), which Prometheus is fine with.
 #pragma once
 

@@ -426,5 +426,88 @@ TEST_F(CpDefects, LbctlTakesOptionsAnywhereNamesUnknownVerbsAndExitsDistinctly) 
   EXPECT_EQ(wait.json["drain"]["backends"][0]["backend"], "198.18.2.12:80") << wait.out;
 }
 
+
+// ------------------------------------------------------------------ metrics
+
+std::string scrape(const Topology& topo, const std::string& address, int* rc, int max_time = 2) {
+  std::string out;
+  *rc = topo.exec(topo.lb_ns, "curl -s --max-time " + std::to_string(max_time) + " http://" + address + "/metrics", &out);
+  return out;
+}
+
+TEST_F(CpDefects, MetricsFamiliesAreDocumentedAndKeepToOneUnit) {
+  ASSERT_TRUE(start()) << cp_log();
+  int rc = 0;
+  std::string text = scrape(*topo_, metrics_, &rc);
+  ASSERT_EQ(rc, 0) << text;
+  const std::string root = std::getenv("FULCRUM_SOURCE_ROOT") ? std::getenv("FULCRUM_SOURCE_ROOT") : ".";
+  std::string docs = read_file(root + "/docs/operations.md");
+  std::regex type_line(R"(# TYPE (\S+) (\S+))");
+  int families = 0;
+  for (std::sregex_iterator it(text.begin(), text.end(), type_line), end; it != end; ++it, ++families) {
+    EXPECT_NE(docs.find("`" + (*it)[1].str() + "`"), std::string::npos) << (*it)[1] << " is not in docs/operations.md";
+  }
+  EXPECT_GE(families, 25);
+  for (const char* mixed : {"event=\"rx_bytes\"", "event=\"tx_bytes\"", "event=\"rx_packets\"", "event=\"tx_packets\""}) {
+    EXPECT_EQ(text.find(mixed), std::string::npos) << mixed << ": bytes and packets do not belong in the events family";
+  }
+  for (const char* want : {"lb_conntrack_capacity ", "lb_dataplane_heartbeat_age_seconds +Inf", "lb_build_info{version=\"0.1.0\"} 1",
+                           "lb_backend_up{vip=\"web\",backend=\"198.18.2.11:80\",name=\"b1\"}", "lb_vip_packets_total{vip=\"web\"}"}) {
+    EXPECT_NE(text.find(want), std::string::npos) << want << " missing";
+  }
+  std::printf("[          ] /metrics: %d families, each in docs/operations.md\n", families);
+}
+
+TEST_F(CpDefects, IdleScrapersCannotBlockTheMetricsEndpoint) {
+  ASSERT_TRUE(start()) << cp_log();
+  std::vector<int> idle;
+  {
+    NetnsScope in_lb(topo_->lb_ns);
+    ASSERT_TRUE(in_lb.ok()) << in_lb.error();
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = inet_addr("127.0.0.1");
+    sa.sin_port = htons(static_cast<uint16_t>(std::stoi(metrics_.substr(metrics_.find(':') + 1))));
+    for (int i = 0; i < 80; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) (void)!write(fd, "GET /met", 8);
+      idle.push_back(fd);
+    }
+  }
+  // The review: two such clients blocked every scrape for ~30 s.
+  auto t0 = std::chrono::steady_clock::now();
+  int rc = 0;
+  std::string text = scrape(*topo_, metrics_, &rc, 8);
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(text.find("lb_table_generation"), std::string::npos);
+  EXPECT_LT(took, 1000) << "idle clients make room for a scrape, even with every slot taken";
+  std::printf("[          ] a scrape with 80 idle clients holding the endpoint took %lld ms\n", static_cast<long long>(took));
+  for (int fd : idle) close(fd);
+  t0 = std::chrono::steady_clock::now();
+  text = scrape(*topo_, metrics_, &rc, 2);
+  EXPECT_EQ(rc, 0);
+}
+
+TEST_F(CpDefects, AMetricsPortInUseIsNotFatal) {
+  int holder = -1;
+  {
+    NetnsScope in_lb(topo_->lb_ns);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = inet_addr("127.0.0.1");
+    sa.sin_port = htons(static_cast<uint16_t>(std::stoi(metrics_.substr(metrics_.find(':') + 1))));
+    holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    listen(holder, 1);
+  }
+  ASSERT_TRUE(start()) << "the control plane runs without metrics: " << cp_log();
+  EXPECT_NE(cp_log().find("running without metrics, retrying every 5 s"), std::string::npos) << cp_log();
+  EXPECT_EQ(ctl("drain backend b1").exit, 0);
+  close(holder);
+  int rc = 1;
+  EXPECT_TRUE(wait_until([&] { scrape(*topo_, metrics_, &rc); return rc == 0; }, 8s)) << "metrics come once the port is free";
+}
+
 }  // namespace
 }  // namespace fulcrum::test
