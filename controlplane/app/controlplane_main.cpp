@@ -151,6 +151,7 @@ int run(config::LbConfig cfg, toml::table raw) {
             log("info", "SIGHUP: reloading");
             Reply r = service.reload(false);
             if (auto* d = std::get_if<Deferred>(&r)) service.forget(d->id);  // the outcome is logged
+            else if (auto* e = std::get_if<Expected<Json>>(&r); e != nullptr && !*e) log("error", "SIGHUP: %s", e->error().message.c_str());
           } else {
             log("info", "%s: exiting; the data plane keeps forwarding with the last tables", strsignal(static_cast<int>(si.ssi_signo)));
             return 0;

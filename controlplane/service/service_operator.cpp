@@ -66,9 +66,15 @@ Reply Service::change_backends(const std::string& backend, const std::optional<s
       checks_changed = true;
       b.maintenance = o.maintenance;
       if (!b.maintenance) {
-        // Unchecked while in maintenance: down until it passes `rise` checks again.
-        b.health = Health::Down;
-        b.health_reason = "out of maintenance: down until its checks pass";
+        if (const TargetStatus* st = health_->status(b.target); st != nullptr) {
+          // Its check kept running for another VIP that shares it: that check's verdict holds.
+          b.health = st->health;
+          b.health_reason = st->last_result.empty() ? b.health_reason : st->last_result;
+        } else {
+          // Unchecked while in maintenance: down until it passes `rise` checks again.
+          b.health = Health::Down;
+          b.health_reason = "out of maintenance: down until its checks pass";
+        }
         b.health_changed_ms = monotonic_ms();
         b.health_changed_unix_ms = unix_ms();
       }

@@ -136,6 +136,12 @@ TEST_F(CpOperator, MaintenanceStopsChecksAndTrafficThenComesBackThroughRise) {
   EXPECT_EQ(backend("web", "198.18.2.11:80")["state"], "down") << "down until its checks pass";
   EXPECT_EQ(published("198.18.0.10").backends["198.18.2.11:80"].second, abi::BackendState::Down);
   EXPECT_TRUE(wait_until([&] { return published("198.18.0.10").backends["198.18.2.11:80"].second == abi::BackendState::Active; }, 3s));
+  // In maintenance in one VIP only: its shared check keeps running for the other, whose
+  // verdict it takes back at once.
+  ASSERT_EQ(ctl("maint backend b2 --vip web").exit, 0);
+  EXPECT_EQ(backend("web-full", "198.18.2.12:80")["state"], "active");
+  ASSERT_EQ(ctl("unmaint backend b2 --vip web").exit, 0);
+  EXPECT_EQ(backend("web", "198.18.2.12:80")["state"], "active");
 }
 
 TEST_F(CpOperator, ForcedHealthOverridesTheChecksUntilAuto) {
