@@ -13,6 +13,8 @@ PACKAGES=(
   nginx-light curl wrk haproxy nftables tcpdump python3
   # install test: man pages render (groff), man -l
   groff-base man-db bsdextrautils
+  # attack suite (hostile frames, floods) and fuzzing (libFuzzer with ASan/UBSan)
+  python3-scapy tcpreplay hping3 clang libclang-rt-dev
 )
 
 die() { echo "setup.sh: $*" >&2; exit 1; }

@@ -20,6 +20,7 @@
 #include "dataplane/abi/region.h"
 #include "dataplane/app/log.h"
 #include "dataplane/app/ports.h"
+#include "dataplane/app/tables_attachment.h"
 #include "dataplane/app/worker_loop.h"
 #include "dataplane/worker/conn_sample.h"
 #include "dataplane/worker/main_lcore.h"
@@ -67,38 +68,6 @@ bool init_status(const config::DataplaneConfig& cfg, abi::Mapping* map, uint64_t
   s.header.start_count.fetch_add(1);
   return true;
 }
-
-// Keeps Shared::tables pointing at the control plane's current tables region: maps it when
-// it appears, and again when the control plane replaced it (another ABI, say).
-class TablesAttachment {
- public:
-  TablesAttachment(Shared& shared, std::string name) : shared_(shared), name_(std::move(name)) {}
-
-  void check() {
-    if (map_.valid() && map_.still_named(name_)) return;
-    abi::Mapping next;
-    std::string error;
-    if (!abi::open_tables(name_, abi::Access::ReadOnly, &next, &error)) {
-      if (error != last_error_) log("warning", "no tables yet (%s); VIP traffic is dropped until the control plane publishes", error.c_str());
-      last_error_ = error;
-      return;
-    }
-    last_error_.clear();
-    shared_.tables.store(&abi::tables_of(next), std::memory_order_release);
-    // Workers may still read the old mapping during their current burst; every one of them
-    // passes a quiescent point within a loop, then the old mapping can go.
-    rte_rcu_qsbr_synchronize(shared_.qsbr, RTE_QSBR_THRID_INVALID);
-    map_ = std::move(next);
-    log("info", "attached to tables %s at generation %llu", name_.c_str(),
-        static_cast<unsigned long long>(abi::tables_of(map_).header.generation.load()));
-  }
-
- private:
-  Shared& shared_;
-  std::string name_;
-  abi::Mapping map_;
-  std::string last_error_;
-};
 
 // Everything that lives in DPDK memory is created and destroyed in here, so that it is
 // gone before rte_eal_cleanup().
@@ -184,7 +153,9 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
   // The main lcore sleeps between rounds: 200 us after it had work, doubling to 2 ms while
   // it has none (ARP and held packets wait at most that long; the heartbeat is far fresher
   // than the 1 s after which the control plane would call the data plane gone).
-  // Under a flood (a poll that used its whole budget) it does not sleep at all.
+  // Under a flood (a poll that used its whole budget) it sleeps only 50 us: the main lcore
+  // shares its core with the host (the control plane, the routing daemon), and what it cannot
+  // take in is a counted drop on the ordinary ring, never on the priority one.
   uint64_t last_attach_check = 0;
   uint32_t sleep_us = 200;
   std::vector<uint32_t> breaker(workers, 0);
@@ -209,8 +180,8 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
       attachment.check();
       last_attach_check = now_ns;
     }
-    if (handled >= MainLcore::kPollBudget) continue;
-    sleep_us = handled != 0 ? 200 : std::min<uint32_t>(sleep_us * 2, 2000);
+    if (handled >= MainLcore::kPollBudget) sleep_us = 50;
+    else sleep_us = handled != 0 ? 200 : std::min<uint32_t>(sleep_us * 2, 2000);
     std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
   }
   log("info", "stopping");

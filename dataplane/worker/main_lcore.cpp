@@ -206,13 +206,24 @@ DropReason MainLcore::learn(uint32_t sip, const MacBytes& sha, uint8_t port, boo
     release_held(sip, out);
     return DropReason::kCount;
   }
-  // Another MAC for a live neighbour: a spoof, or a real move. Keep the MAC we have and ask;
+  // Another MAC for a live neighbour: a spoof, or a real move. Keep the MAC we have and ask
+  // (at most once a second: a flood of claims must not become a flood of requests);
   // remember the claim, which wins only if the MAC we have does not answer.
-  if (r == nullptr && resolve(sip, known.port, Need::Held, now_ms, out)) r = resolving(sip);
+  const NeighMeta* meta = shared_.neighbours.meta(sip);
+  if (r == nullptr && meta != nullptr && now_ms - meta->confirmed_ms >= kRetryMs &&
+      resolve(sip, known.port, Need::Held, now_ms, out)) {
+    r = resolving(sip);
+  }
   if (r != nullptr) {
-    r->has_candidate = true;
-    r->candidate = sha;
-    r->candidate_port = port;
+    // One MAC heard again and again is a candidate; a spray of random ones never is.
+    if (r->has_candidate && r->candidate == sha && r->candidate_port == port) {
+      if (r->candidate_heard < 255) ++r->candidate_heard;
+    } else {
+      r->has_candidate = true;
+      r->candidate = sha;
+      r->candidate_port = port;
+      r->candidate_heard = 1;
+    }
   }
   return asks_us ? DropReason::kCount : DropReason::ArpUnsolicited;
 }

@@ -16,8 +16,10 @@
 //    kUnpinnedForgetMs; when the table is full the least recently updated one goes.
 //  * A live neighbour's MAC is confirmed only by that MAC. ARP announcing another one is
 //    refused (counted arp_unsolicited) and the neighbour re-asked; the new MAC is taken
-//    only if the one we have stays silent for all the tries (it really moved). A neighbour
-//    we are not using (being resolved, or failed) takes the first answer.
+//    only if it answered at least twice while the one we have stayed silent for all the
+//    tries (it really moved). Claims travel on the ordinary ring, confirmations on the
+//    priority one, so a flood of claims cannot drown the owner's answers. A neighbour we
+//    are not using (being resolved, or failed) takes the first answer.
 //  * Resolution slots go to pinned next hops first, then to held traffic, then to
 //    background re-probes, so that spoofed sources cannot keep a new backend unresolved.
 //
@@ -95,6 +97,7 @@ class MainLcore {
     // we ask is a candidate, taken only if the one we have stays silent for every try.
     bool has_candidate = false;
     uint8_t candidate_port = 0;
+    uint8_t candidate_heard = 0;   // times this candidate was heard; a switch needs 2
     MacBytes candidate{};
   };
 

@@ -31,7 +31,7 @@ void MainLcore::finish_resolution(Resolving& r, uint64_t now_ms) {
   r = Resolving{};
   NeighView v;
   NeighMeta* meta = shared_.neighbours.meta(addr);
-  if (done.has_candidate && meta != nullptr) {
+  if (done.has_candidate && done.candidate_heard >= 2 && meta != nullptr) {
     // The MAC we had never answered; another did, for all that time: the address moved.
     shared_.neighbours.set(addr, NeighState::Reachable, done.candidate, done.candidate_port, now_ms);
     meta->confirmed_ms = now_ms;

@@ -214,11 +214,15 @@ void Worker::handle_arp(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOu
   const bool known = sip != 0 && shared_.neighbours.lookup(sip, &nv);
   const bool for_us = tip == shared_.ports[port].addr_be ||
                       (view_.slot != nullptr && abi::local_addr_kind(*view_.slot, tip) != 0);
-  // From a known neighbour: an answer to our request, a request for us, or a gratuitous
-  // ARP (which may announce a new MAC: the main lcore re-asks rather than believe it).
-  if (known && nv.state != NeighState::Static && (op == RTE_ARP_OP_REPLY || for_us || sip == tip)) {
+  // The priority ring carries what resolution needs: answers for a neighbour being resolved,
+  // and a live neighbour speaking with the MAC we have (confirmation). A live neighbour's
+  // address with another MAC is a claim of change, or a spoof: it takes the ordinary ring,
+  // so that a flood of such claims can never crowd out the real owner's answers.
+  const bool relevant = known && nv.state != NeighState::Static && (op == RTE_ARP_OP_REPLY || for_us || sip == tip);
+  const bool confirms = relevant && (!nv.usable() || std::memcmp(nv.mac.data(), arp->arp_data.arp_sha.addr_bytes, 6) == 0);
+  if (confirms) {
     set_verdict(out, i, Verdict::Kind::ToMainPrio);
-  } else if (op == RTE_ARP_OP_REQUEST && for_us) {
+  } else if (relevant || (op == RTE_ARP_OP_REQUEST && for_us)) {
     set_verdict(out, i, Verdict::Kind::ToMain);
   } else {
     drop(out, i, op == RTE_ARP_OP_REPLY ? DropReason::ArpUnsolicited : DropReason::ArpNotForUs);
