@@ -92,6 +92,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
   const abi::Backend* be = pick_backend(*slot, vip, p.key);
   if (be == nullptr) {
     drop(out, p.i, DropReason::NoBackend);
+    status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
     return false;
   }
   if (flags & tcp_bit::RST) {
@@ -119,6 +120,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
     evict_embryonic(kEvictPerNewFlow, evict_age_ms_, now_ms);  // room for the next new flow, after a grace period
     if (fullnat) {
       drop(out, p.i, DropReason::ConntrackFull);
+      status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
     } else {
       count(WorkerCounter::StatelessForwards);
       forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
@@ -131,6 +133,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
     flows_.free(e);  // never visible: no grace period needed
     evict_snat_holders(nf, now_ms);
     drop(out, p.i, DropReason::SnatExhausted);
+    status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
     return false;
   }
   nf.rev_hash = flows_.hash(nf.rev);
@@ -220,8 +223,10 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
     defer_free(nf.entry);  // a reader may have glimpsed the forward key
     if (r == PublishResult::ReverseConflict) {
       drop(out, p.i, DropReason::NatConflict);
+      status_.vip_drops[nf.vip->vip_id % abi::kMaxVips].add(1);
     } else if (nf.fullnat) {
       drop(out, p.i, DropReason::ConntrackFull);
+      status_.vip_drops[nf.vip->vip_id % abi::kMaxVips].add(1);
     } else if (nf.synproxy_mss != 0) {
       drop(out, p.i, DropReason::ConntrackFull);  // the client retransmits; its cookie stays good
     } else {
@@ -235,6 +240,7 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
   if (!nf.syn && nf.synproxy_mss == 0) count(WorkerCounter::MidstreamPickups);
   status_.vip_new_connections[nf.vip->vip_id % abi::kMaxVips].add(1);
   status_.backend_opened[nf.be->id].add(1);
+  status_.backend_traffic[nf.be->id].add(p.m->pkt_len);  // per-VIP/backend stats
   if (nf.synproxy_mss != 0) {
     synproxy_open_backend(nf, c, out);
     return;

@@ -658,8 +658,8 @@ hash_seed = "0123456789abcdef"
     {"health-rise-zero", kHead + kWeb + "[vip.health]\nrise = 0\n",
      ":20:8: vip[0].health.rise: 0 is out of range (1 .. 100)"},
     {"health-unknown-key", kHead + kWeb + "[vip.health]\ninterval = 1000\n",
-     ":20:1: vip[0].health.interval: unknown key (known keys here: expect_status, fall, host, interval_ms, method, "
-     "path, port, rise, timeout_ms, type)"},
+     ":20:1: vip[0].health.interval: unknown key (known keys here: expect_body, expect_status, fall, host, "
+     "interval_ms, method, path, port, rise, source, start_down, timeout_ms, type)"},
     {"backend-override-timeout-above-vip-interval",
      kHead + kWeb + "[vip.health]\ninterval_ms = 1000\ntimeout_ms = 500\n" + kBackend11 +
          "[vip.backends.health]\ntimeout_ms = 1500\n",
