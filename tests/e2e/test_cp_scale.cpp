@@ -1,5 +1,5 @@
 // Issue 10's scale test (review finding 2 and its cascade, finding 3): 256 VIPs with Maglev
-// tables of 65537 entries (as many as the table pool holds: 255 of 65537 and one of 65269),
+// tables of 65537 entries each,
 // 2048 backends behind 200 distinct endpoints, and 100 of those endpoints failing at once.
 //
 // Reviewed code: every health transition rebuilt every VIP's table and published, on the
@@ -94,7 +94,7 @@ TEST_F(CpScale, HundredBackendsFailingAtOnceInTwoHundredFiftySixVips) {
   t << base.substr(0, base.find("\n[[vip]]"));  // [dataplane] and [controlplane] only
   for (int v = 0; v < kVips; ++v) {
     t << "\n[[vip]]\nname = \"v" << v << "\"\naddress = \"198.18.0.10\"\nport = " << 10000 + v << "\nmode = \"fullnat\"\n"
-      << "snat = [\"198.18.2.100\"]\nmaglev_size = " << (v + 1 < kVips ? 65537 : 65269) << "\n"
+      << "snat = [\"198.18.2.100\"]\nmaglev_size = 65537\n"
       << "hash_seed = \"scale-test-seed-of-vip-" << v << "\"\n"  // every VIP's table is its own
       << "[vip.health]\ntype = \"tcp\"\ninterval_ms = 1000\ntimeout_ms = 500\nrise = 2\nfall = 2\n";
     for (int k = 0; k < kPerVip / 2; ++k) {
