@@ -28,7 +28,8 @@ uint64_t monotonic_ms() { return abi::monotonic_ns() / 1'000'000; }
 Service::Service(config::LbConfig config, toml::table raw)
     : config_(std::move(config)), raw_(std::move(raw)), operator_state_(config_.controlplane.state_dir),
       link_(config_.dataplane.shm_tables, config_.dataplane.shm_status,
-            std::chrono::milliseconds(config_.controlplane.publish_timeout_ms)) {
+            std::chrono::milliseconds(config_.controlplane.publish_timeout_ms)),
+      steering_(config_.dataplane) {
   health_ = std::make_unique<HealthChecker>([this](const HealthEvent& e) { on_health(e); }, monotonic_ms);
   started_ms_ = monotonic_ms();
 }
@@ -150,7 +151,9 @@ void Service::sync_health_targets(const std::vector<VipRt>& previous) {
 }
 
 Expected<uint64_t> Service::publish_locked(const char* why) {
-  PublishOutcome r = link_.publish(table_spec(vips_));
+  TableSpec spec = table_spec(vips_);
+  steering_.before_commit(spec);  // issue 11: steer the generation's VIPs before it is active
+  PublishOutcome r = link_.publish(spec);
   if (!r.error.empty()) {
     log("error", "cannot publish (%s): %s; the data plane keeps the previous generation", why, r.error.c_str());
     return unavailable("publishing the tables failed: " + r.error);

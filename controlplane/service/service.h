@@ -25,6 +25,7 @@
 #include "controlplane/service/dataplane_link.h"
 #include "controlplane/service/model.h"
 #include "controlplane/service/operator_state.h"
+#include "controlplane/steering/steering_publisher.h"
 
 namespace fulcrum::cp {
 
@@ -106,6 +107,7 @@ class Service {
   std::vector<VipRt> vips_;
   OperatorState operator_state_;
   DataplaneLink link_;
+  SteeringPublisher steering_;  // issue 11: XDP steering maps, synced before each commit
   std::unique_ptr<HealthChecker> health_;
   uint64_t next_target_ = 1;
   uint64_t started_ms_ = 0;

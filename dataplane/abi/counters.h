@@ -48,7 +48,8 @@ namespace fulcrum::abi {
   X(NeighbourFailed, "neighbour_failed", "next hop did not answer ARP")                     \
   X(HandoffRingFull, "handoff_ring_full", "ring to the flow's owning worker full")          \
   X(MainRingFull, "main_ring_full", "ring to the main lcore (ARP, held packets) full")       \
-  X(TxFull, "tx_full", "port transmit queue full")
+  X(TxFull, "tx_full", "port transmit queue full")                                          \
+  X(KernelPathFull, "kernel_path_full", "ring to a port's kernel interface, or that interface, full")
 
 #define FULCRUM_WORKER_COUNTERS(X)                                                           \
   X(RxPackets, "rx_packets", "packets received")                                             \
@@ -68,7 +69,9 @@ namespace fulcrum::abi {
   X(IcmpEchoReplies, "icmp_echo_replies", "ICMP echo replies sent")                          \
   X(IcmpErrorsTranslated, "icmp_errors_translated", "ICMP errors of tracked flows translated and forwarded") \
   X(ResetsSent, "resets_sent", "TCP resets sent for flows of down backends")                \
-  X(NeighbourHeld, "neighbour_held", "packets held while their next hop was resolved")
+  X(NeighbourHeld, "neighbour_held", "packets held while their next hop was resolved")      \
+  X(PuntedToKernel, "punted_to_kernel", "frames not for the data plane sent to the port's kernel interface") \
+  X(FromKernel, "from_kernel", "frames the kernel sent out through a port's kernel interface")
 
 #define FULCRUM_ENUM_ENTRY(id, name, help) id,
 enum class DropReason : uint16_t { FULCRUM_DROP_REASONS(FULCRUM_ENUM_ENTRY) kCount };

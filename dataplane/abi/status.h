@@ -44,7 +44,7 @@ struct alignas(64) WorkerStatus {
   Counter backend_closed[kMaxBackends];       // active = sum(opened) - sum(closed)
 };
 static_assert(offsetof(WorkerStatus, counters) == 64);
-static_assert(kWorkerCounterCount == 18 && kDropReasonCount == 35,
+static_assert(kWorkerCounterCount == 20 && kDropReasonCount == 36,
               "counter sets changed: bump kAbiVersion and update these numbers");
 static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);
 static_assert(offsetof(WorkerStatus, backend_opened) ==

@@ -45,7 +45,7 @@ void MainLcore::emit(MainOutput& out, rte_mbuf* m, Verdict::Kind kind, uint8_t p
 }
 
 bool MainLcore::ours(uint32_t addr_be, uint8_t port) const {
-  if (port < shared_.ports.size() && shared_.ports[port].addr_be == addr_be) return true;
+  if (port < shared_.ports.size() && shared_.ports[port].addr_be == addr_be && !shared_.ports[port].kernel_owns_address) return true;
   return view_.slot != nullptr && abi::local_addr_kind(*view_.slot, addr_be) != 0;
 }
 
@@ -191,6 +191,7 @@ void MainLcore::fail_held(uint32_t addr_be) {
 }
 
 bool MainLcore::request(uint32_t addr_be, uint8_t port, MainOutput& out) {
+  if (kernel_ != nullptr && kernel_->handles(port)) return kernel_->solicit(addr_be, port);  // issue 11
   rte_mbuf* m = pool_ != nullptr ? rte_pktmbuf_alloc(pool_) : nullptr;
   if (m == nullptr) return false;
   const PortInfo& info = shared_.ports[port];
@@ -261,6 +262,9 @@ uint32_t MainLcore::poll(uint64_t now_ms) {
     const abi::TablesRegion* tables = shared_.tables.load(std::memory_order_acquire);
     view_ = tables != nullptr ? abi::begin_burst(*tables, status_) : abi::TableView{};
   }
+  uint32_t learned = kernel_ == nullptr ? 0 : kernel_->poll([&](const KernelNeighbours::Entry& e) {
+    learn_from_kernel(e, now_ms, out);  // issue 11
+  });
   tick(now_ms, out);
   for (uint16_t i = 0; i < out.count; ++i) {
     rte_mbuf* m = out.mbufs[i];
@@ -274,7 +278,7 @@ uint32_t MainLcore::poll(uint64_t now_ms) {
       count_drop(DropReason::MainRingFull);
     }
   }
-  return n + out.count;
+  return n + out.count + learned;
 }
 
 }  // namespace fulcrum::dp

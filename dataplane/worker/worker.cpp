@@ -32,6 +32,7 @@ Worker::Worker(Shared& shared, uint32_t index, abi::WorkerStatus& status)
   batches_ = static_cast<Batch*>(rte_zmalloc("fulcrum_worker_batches", sizeof(Batch) * kBatches, 64));
   sweep_cursor_ = flows_.partition_begin(index_);
   evict_cursor_ = sweep_cursor_;
+  for (const PortInfo& p : shared_.ports) punt_ports_ |= p.exception_port != kNoPort;  // issue 11
 }
 
 Worker::~Worker() { rte_free(batches_); }
@@ -65,6 +66,7 @@ void Worker::set_verdict(BurstOutput& out, uint16_t i, Verdict::Kind kind, uint8
 }
 
 void Worker::drop(BurstOutput& out, uint16_t i, DropReason reason) {
+  if (punt_ports_ && punt_instead(out, i, reason)) return;  // issue 11: exception path
   out.verdicts[i].kind = Verdict::Kind::Drop;
   out.verdicts[i].reason = reason;
   status_.drops[static_cast<size_t>(reason)].add(1);
@@ -102,6 +104,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
         drop(out, i, f.drop);
         break;
       case FrameKind::Arp:
+        if (punt_ports_ && punt_arp(out, i, port, data, f)) break;  // issue 11: the host's ARP
         set_verdict(out, i, Verdict::Kind::ToMain);
         break;
       case FrameKind::OtherIp:

@@ -28,6 +28,7 @@ struct Verdict {
     Hold,      // next hop `mbuf->hash.usr` on port `target` unresolved: main lcore holds it
     Handoff,   // first packet of a flow owned by worker `target`
     Consumed,  // used up without being a drop (an ARP reply we learned from)
+    Punt,      // not the data plane's: to the kernel interface of the RX port (issue 11)
   };
   Kind kind = Kind::Drop;
   uint8_t target = 0;
@@ -70,6 +71,10 @@ class alignas(64) Worker {
   void refresh_view();
   void set_verdict(BurstOutput& out, uint16_t i, Verdict::Kind kind, uint8_t target = 0);
   void drop(BurstOutput& out, uint16_t i, abi::DropReason reason);
+  // issue 11 (worker_punt.cpp): on a port with a kernel interface, what the data plane does
+  // not want goes to the kernel instead of being dropped. True if out.verdicts[i] is Punt.
+  bool punt_instead(BurstOutput& out, uint16_t i, abi::DropReason reason);
+  bool punt_arp(BurstOutput& out, uint16_t i, uint8_t port, const uint8_t* data, const ParsedFrame& f);
 
   // false: the packet starts a new flow, for prepare_new_flow().
   bool handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms);
@@ -140,6 +145,7 @@ class alignas(64) Worker {
   uint32_t evict_cursor_;
   uint32_t last_sweep_ms_ = 0;
   uint64_t sweep_owed_milli_ = 0;  // entries owed to the sweep, x1000
+  bool punt_ports_ = false;        // issue 11: some port has a kernel interface
 };
 
 }  // namespace fulcrum::dp
