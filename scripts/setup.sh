@@ -9,6 +9,7 @@ PACKAGES=(
   libdpdk-dev libbpf-dev libxdp-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   prometheus-cpp-dev googletest libgtest-dev libgmock-dev
   # test rig, demo and benchmark
+  clang llvm bpftool
   iproute2 iputils-ping procps psmisc util-linux ethtool
   nginx-light curl wrk haproxy nftables tcpdump python3
 )
