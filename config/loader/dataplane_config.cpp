@@ -171,6 +171,7 @@ void parse_timeouts(Section& dp, DataplaneConfig& cfg) {
   if (!t) return;
   constexpr int64_t kDay = 86400;
   if (auto v = t->integer("syn", 1, kDay)) cfg.timeouts.syn = static_cast<uint32_t>(*v);
+  if (auto v = t->integer("syn_unanswered", 1, kDay)) cfg.timeouts.syn_unanswered = static_cast<uint32_t>(*v);
   if (auto v = t->integer("established", 1, 7 * kDay)) cfg.timeouts.established = static_cast<uint32_t>(*v);
   if (auto v = t->integer("closing", 1, kDay)) cfg.timeouts.closing = static_cast<uint32_t>(*v);
   if (auto v = t->integer("closed", 1, kDay)) cfg.timeouts.closed = static_cast<uint32_t>(*v);
@@ -227,6 +228,9 @@ DataplaneConfig parse_dataplane(const toml::table& root, Errors& errors) {
   if (auto v = dp.integer("conntrack_entries", 1024, 64 * 1024 * 1024)) cfg.conntrack_entries = static_cast<uint32_t>(*v);
   if (auto v = dp.integer("mbufs", 1023, 4 * 1024 * 1024)) cfg.mbufs = static_cast<uint32_t>(*v);
   if (auto v = dp.integer("idle_sleep_us", 0, 100000)) cfg.idle_sleep_us = static_cast<uint32_t>(*v);
+  if (auto v = dp.integer("new_flow_breaker_rate", 0, 100'000'000)) cfg.new_flow_breaker_rate = static_cast<uint32_t>(*v);
+  if (auto v = dp.integer("embryonic_high_water", 50, 100)) cfg.embryonic_high_water = static_cast<uint32_t>(*v);
+  if (auto v = dp.boolean("synproxy")) cfg.synproxy = *v;
   dp.finish();
   return cfg;
 }

@@ -48,7 +48,8 @@ struct NeighbourConfig {
 // TCP connection timeouts in seconds, by state. Defaults after IPVS: SYN_RECV 60 s,
 // ESTABLISHED 900 s, FIN_WAIT/TIME_WAIT 120 s, CLOSE 10 s.
 struct TcpTimeouts {
-  uint32_t syn = 60;
+  uint32_t syn = 60;            // handshake answered by the backend, not yet completed
+  uint32_t syn_unanswered = 5;  // a SYN the backend has not answered (refreshed by retransmits)
   uint32_t established = 900;
   uint32_t closing = 120;
   uint32_t closed = 10;
@@ -68,6 +69,16 @@ struct DataplaneConfig {
   // (for hosts where a spinning core is not affordable).
   uint32_t idle_sleep_us = 0;
   TcpTimeouts timeouts;
+  // Flood defence (docs/dataplane.md "Under attack"). New flows per second per worker above
+  // which new nat flows are forwarded without state and SYN proxying in "auto" starts;
+  // 0 turns the breaker off. Katran uses 125,000 per core.
+  uint32_t new_flow_breaker_rate = 125'000;
+  // Above this share (%) of a worker's connection entries, embryonic entries are evicted by
+  // age, oldest first, until it is back below.
+  uint32_t embryonic_high_water = 90;
+  // Reserve 4 bytes per connection entry for the sequence translation of SYN-proxied VIPs
+  // ([[vip]] synproxy); without it no VIP may use the SYN proxy.
+  bool synproxy = false;
   std::string shm_tables = "/fulcrum-tables";
   std::string shm_status = "/fulcrum-status";
 

@@ -26,6 +26,7 @@
 #include <initializer_list>
 #include <map>
 #include <set>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -432,6 +433,25 @@ void parse_backend(VipDraft& d, Section& b, const toml::table* table, const std:
   d.backends.push_back({b, table});
 }
 
+// The VIP's SYN rate limit and SYN proxy (docs/config.md, "Flood defence").
+void parse_flood_defence(Section& s, const DataplaneConfig& dp, VipConfig& cfg) {
+  if (auto rate = s.integer("max_new_conn_rate", 0, 1'000'000'000)) cfg.max_new_conn_rate = static_cast<uint32_t>(*rate);
+  if (auto burst = s.integer("new_conn_burst", 1, 1'000'000'000)) {
+    cfg.new_conn_burst = static_cast<uint32_t>(*burst);
+    if (cfg.max_new_conn_rate == 0 && !s.has("max_new_conn_rate")) {
+      s.error("new_conn_burst", "has no effect without max_new_conn_rate (the SYN rate it is the burst of)");
+    }
+  }
+  if (cfg.max_new_conn_rate != 0 && cfg.new_conn_burst == 0) cfg.new_conn_burst = std::max<uint32_t>(1, cfg.max_new_conn_rate / 10);
+  if (auto mode = word(s, "synproxy", "a SYN proxy mode", {"off", "on", "auto"})) {
+    cfg.synproxy = *mode == "on" ? SynproxyMode::On : *mode == "auto" ? SynproxyMode::Auto : SynproxyMode::Off;
+    if (cfg.synproxy != SynproxyMode::Off && !dp.synproxy) {
+      s.error("synproxy", quoted(*mode) + " needs dataplane.synproxy = true (it reserves 4 bytes per connection "
+                                          "entry for sequence translation)");
+    }
+  }
+}
+
 VipDraft parse_vip(Section& v, const toml::table* table, const DataplaneConfig& dp) {
   VipDraft d{v, table, {}, false, {}, {}};
   Section& s = d.s;
@@ -472,6 +492,7 @@ VipDraft parse_vip(Section& v, const toml::table* table, const DataplaneConfig& 
   if (auto down = word(s, "on_backend_down", "a policy", {"keep", "reset"})) {
     cfg.on_backend_down = *down == "reset" ? DownPolicy::Reset : DownPolicy::Keep;
   }
+  parse_flood_defence(s, dp, cfg);
   std::set<std::string> health_failed;
   std::optional<Section> health = s.table("health");
   if (health) {
@@ -567,7 +588,10 @@ struct Totals {
   size_t backends = 0;
   uint64_t maglev = 0;
   std::set<uint32_t> local_addrs;
+  // (SNAT address, backend address, backend port): one SNAT port pool each in the data plane.
+  std::set<std::tuple<uint32_t, uint32_t, uint16_t>> snat_pools;
   bool vips_reported = false, backends_reported = false, maglev_reported = false, local_reported = false;
+  bool pools_reported = false;
 };
 
 void count(VipDraft& d, Totals& t) {
@@ -592,6 +616,18 @@ void count(VipDraft& d, Totals& t) {
                                  " entries; use smaller tables (about 100 x a VIP's backend count is enough, "
                                  "e.g. 4099 or 16411)");
     t.maglev_reported = true;
+  }
+  if (d.cfg.mode == ForwardMode::FullNat) {
+    for (uint32_t snat : d.cfg.snat_be) {
+      for (const BackendConfig& b : d.cfg.backends) t.snat_pools.emplace(snat, b.addr_be, b.port);
+    }
+    if (t.snat_pools.size() > kMaxSnatPools && !t.pools_reported) {
+      d.s.error("snat", "with this VIP the fullnat VIPs have " + std::to_string(t.snat_pools.size()) +
+                            " distinct (SNAT address, backend) pairs; the data plane keeps a port pool for at most " +
+                            std::to_string(kMaxSnatPools) + " (use fewer SNAT addresses per VIP: each gives 64,512 "
+                            "ports towards every backend)");
+      t.pools_reported = true;
+    }
   }
   if (d.cfg.addr_be != 0) t.local_addrs.insert(d.cfg.addr_be);
   t.local_addrs.insert(d.cfg.snat_be.begin(), d.cfg.snat_be.end());

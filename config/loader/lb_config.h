@@ -29,12 +29,14 @@ using abi::kMaglevPoolEntries;
 using abi::kMaxBackends;
 using abi::kMaxLocalAddrs;
 using abi::kMaxSnatAddrs;
+using abi::kMaxSnatPools;
 using abi::kMaxVips;
 
 enum class ForwardMode { Nat, FullNat };
 enum class DownPolicy { Keep, Reset };         // what happens to a down backend's flows
 enum class InitialState { Active, Draining };  // a backend's state before any operator action
 enum class CheckType { Tcp, Http };
+enum class SynproxyMode { Off, On, Auto };     // Auto: while a worker's new-flow breaker is tripped
 
 struct HealthCheck {
   CheckType type = CheckType::Tcp;
@@ -78,6 +80,9 @@ struct VipConfig {
   uint32_t maglev_size = 65537;        // a prime
   std::optional<std::string> hash_seed;  // overrides controlplane.hash_seed
   DownPolicy on_backend_down = DownPolicy::Keep;
+  uint32_t max_new_conn_rate = 0;      // SYNs per second admitted (token bucket); 0: no limit
+  uint32_t new_conn_burst = 0;         // bucket depth; 0 with a rate: rate / 10 (at least 1)
+  SynproxyMode synproxy = SynproxyMode::Off;
   HealthCheck health;                  // default check for its backends
   std::vector<BackendConfig> backends;
   Location where;
@@ -86,6 +91,7 @@ struct VipConfig {
   bool operator==(const VipConfig& o) const {
     return name == o.name && addr_be == o.addr_be && port == o.port && mode == o.mode && snat_be == o.snat_be &&
            maglev_size == o.maglev_size && hash_seed == o.hash_seed && on_backend_down == o.on_backend_down &&
+           max_new_conn_rate == o.max_new_conn_rate && new_conn_burst == o.new_conn_burst && synproxy == o.synproxy &&
            health == o.health && backends == o.backends;
   }
 };

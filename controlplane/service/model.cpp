@@ -30,6 +30,11 @@ TableSpec table_spec(const std::vector<VipRt>& vips) {
     vs.mode = v.cfg.mode == config::ForwardMode::FullNat ? abi::ForwardMode::FullNat : abi::ForwardMode::Nat;
     vs.vip_id = v.id;
     vs.down_policy = v.cfg.on_backend_down == config::DownPolicy::Reset ? abi::DownPolicy::Reset : abi::DownPolicy::Keep;
+    vs.new_conn_rate = v.cfg.max_new_conn_rate;
+    vs.new_conn_burst = v.cfg.new_conn_burst;
+    vs.synproxy = v.cfg.synproxy == config::SynproxyMode::On     ? abi::Synproxy::On
+                  : v.cfg.synproxy == config::SynproxyMode::Auto ? abi::Synproxy::Auto
+                                                                 : abi::Synproxy::Off;
     vs.snat_addrs_be = v.cfg.snat_be;
     vs.maglev_size = v.cfg.maglev_size;
     vs.hash_key = v.key;

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "controlplane/service/log.h"
+#include "controlplane/service/retired_backends.h"
 #include "dataplane/abi/dump.h"
 
 namespace fulcrum::cp {
@@ -152,6 +153,7 @@ void Service::sync_health_targets(const std::vector<VipRt>& previous) {
 
 Expected<uint64_t> Service::publish_locked(const char* why) {
   TableSpec spec = table_spec(vips_);
+  spec.retired = retired_backends(link_.active_slot(), spec, [this](uint16_t id) { return link_.active_connections(id); });
   steering_.before_commit(spec);  // issue 11: steer the generation's VIPs before it is active
   PublishOutcome r = link_.publish(spec);
   if (!r.error.empty()) {

@@ -29,6 +29,7 @@ std::string fill_slot(const TableSpec& spec, abi::TableSlot& slot) {
   if (spec.vips.size() > abi::kMaxVips) return "too many VIPs (" + std::to_string(spec.vips.size()) + ", at most " + std::to_string(abi::kMaxVips) + ")";
   std::memset(slot.vip_index, 0, sizeof slot.vip_index);
   std::memset(slot.backend_flags, 0, sizeof slot.backend_flags);
+  std::memset(slot.nat_backend_index, 0, sizeof slot.nat_backend_index);
   std::vector<abi::LocalAddr> locals;
   std::vector<bool> ids_seen(abi::kMaxBackends, false), vip_ids_seen(abi::kMaxVips, false);
   uint32_t nb = 0, nm = 0;
@@ -48,6 +49,9 @@ std::string fill_slot(const TableSpec& spec, abi::TableSlot& slot) {
     vip.mode = static_cast<uint8_t>(vs.mode);
     vip.vip_id = vs.vip_id;
     vip.down_policy = static_cast<uint8_t>(vs.down_policy);
+    vip.new_conn_rate = vs.new_conn_rate;
+    vip.new_conn_burst = vs.new_conn_burst;
+    vip.synproxy = static_cast<uint8_t>(vs.synproxy);
     vip.snat_count = static_cast<uint8_t>(vs.snat_addrs_be.size());
     for (size_t s = 0; s < vs.snat_addrs_be.size(); ++s) {
       vip.snat_addrs_be[s] = vs.snat_addrs_be[s];
@@ -71,6 +75,10 @@ std::string fill_slot(const TableSpec& spec, abi::TableSlot& slot) {
       be.id = bs.id;
       be.weight = bs.weight;
       be.state = static_cast<uint8_t>(bs.state);
+      be.vip = static_cast<uint16_t>(v);
+      if (vs.mode == abi::ForwardMode::Nat && !abi::add_nat_backend_to_index(slot, nb + static_cast<uint32_t>(maglev_in.size()))) {
+        return "backend " + std::to_string(bs.id) + ": its address and port are already a backend of another nat VIP";
+      }
       uint8_t flags = abi::backend_flag::kPresent | static_cast<uint8_t>(bs.state);
       if (vs.down_policy == abi::DownPolicy::Reset) flags |= abi::backend_flag::kResetWhenDown;
       slot.backend_flags[bs.id] = flags;
@@ -84,6 +92,13 @@ std::string fill_slot(const TableSpec& spec, abi::TableSlot& slot) {
     }
     nb += vip.backend_count;
     nm += vs.maglev_size;
+  }
+  for (const RetiredBackendSpec& r : spec.retired) {
+    if (r.id >= abi::kMaxBackends || ids_seen[r.id]) return "retired backend id " + std::to_string(r.id) + " out of range or in use";
+    ids_seen[r.id] = true;
+    uint8_t flags = static_cast<uint8_t>(abi::BackendState::Removed);
+    if (r.down_policy == abi::DownPolicy::Reset) flags |= abi::backend_flag::kResetWhenDown;
+    slot.backend_flags[r.id] = flags;
   }
   if (locals.size() > abi::kMaxLocalAddrs) return "too many VIP and SNAT addresses";
   std::sort(locals.begin(), locals.end(), [](const abi::LocalAddr& a, const abi::LocalAddr& b) {
@@ -100,12 +115,19 @@ std::string fill_slot(const TableSpec& spec, abi::TableSlot& slot) {
 PublishOutcome publish_tables(abi::TablesWriter& writer, const TableSpec& spec) {
   PublishOutcome out;
   abi::TableSlot& slot = writer.begin(&out.warning);
+  // Whatever leaves fill_slot (an error, or an exception such as bad_alloc), the slot opened
+  // above is given up unless it was committed: never leave it marked "being written".
+  struct AbandonUnlessCommitted {
+    abi::TablesWriter& writer;
+    bool committed = false;
+    ~AbandonUnlessCommitted() {
+      if (!committed) writer.abandon();
+    }
+  } guard{writer};
   out.error = fill_slot(spec, slot);
-  if (!out.error.empty()) {
-    writer.abandon();
-    return out;
-  }
+  if (!out.error.empty()) return out;
   out.generation = writer.commit();
+  guard.committed = true;
   return out;
 }
 

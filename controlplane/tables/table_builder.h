@@ -26,14 +26,26 @@ struct VipSpec {
   abi::ForwardMode mode = abi::ForwardMode::Nat;
   uint16_t vip_id = 0;             // stable VIP id (< abi::kMaxVips)
   abi::DownPolicy down_policy = abi::DownPolicy::Keep;
+  uint32_t new_conn_rate = 0;      // SYNs per second, 0: no limit
+  uint32_t new_conn_burst = 0;
+  abi::Synproxy synproxy = abi::Synproxy::Off;
   std::vector<uint32_t> snat_addrs_be;
   uint32_t maglev_size = 65537;
   abi::HashKey hash_key;
   std::vector<BackendSpec> backends;
 };
 
+// A backend id that is in no VIP any more but still has connections in the data plane:
+// published as Removed with the policy of the VIP it was last in, so that `reset` applies
+// to a removed backend's flows as to a down one's.
+struct RetiredBackendSpec {
+  uint16_t id = 0;
+  abi::DownPolicy down_policy = abi::DownPolicy::Keep;
+};
+
 struct TableSpec {
   std::vector<VipSpec> vips;
+  std::vector<RetiredBackendSpec> retired;
 };
 
 // Only active backends with a weight take new flows: draining, down and weight-0 ones get

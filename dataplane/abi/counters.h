@@ -48,7 +48,13 @@ namespace fulcrum::abi {
   X(NeighbourFailed, "neighbour_failed", "next hop did not answer ARP")                     \
   X(HandoffRingFull, "handoff_ring_full", "ring to the flow's owning worker full")          \
   X(MainRingFull, "main_ring_full", "ring to the main lcore (ARP, held packets) full")       \
-  X(TxFull, "tx_full", "port transmit queue full")                                          \
+  X(TxFull, "tx_full", "port transmit queue full")                                           \
+  X(ArpUnsolicited, "arp_unsolicited", "ARP that would change a live neighbour's MAC without our asking (re-probed instead)") \
+  X(ArpBadSource, "arp_bad_source", "ARP whose sender claims one of this node's addresses")  \
+  X(NewConnRateLimited, "new_conn_rate_limited", "SYN over the VIP's max_new_conn_rate")     \
+  X(SynproxyBadCookie, "synproxy_bad_cookie", "ACK to a SYN-proxied VIP with no valid cookie and no connection") \
+  X(UnresolvedReply, "unresolved_reply", "packet this node originates (echo reply, reset, cookie) to a next hop not yet resolved") \
+  X(SnatNoEntry, "snat_no_entry", "packet to a SNAT address that matches no connection")   \
   X(KernelPathFull, "kernel_path_full", "ring to a port's kernel interface, or that interface, full")
 
 #define FULCRUM_WORKER_COUNTERS(X)                                                           \
@@ -70,6 +76,16 @@ namespace fulcrum::abi {
   X(IcmpErrorsTranslated, "icmp_errors_translated", "ICMP errors of tracked flows translated and forwarded") \
   X(ResetsSent, "resets_sent", "TCP resets sent for flows of down backends")                \
   X(NeighbourHeld, "neighbour_held", "packets held while their next hop was resolved")      \
+  X(ArpLearned, "arp_learned", "ARP frames a neighbour was learned or confirmed from")       \
+  X(StatelessReplies, "stateless_replies", "nat replies translated without an entry (table full, breaker, restart)") \
+  X(BreakerTrips, "breaker_trips", "times a worker's new-flow rate breaker tripped (stateless nat, SYN proxy in auto)") \
+  X(BreakerStateless, "breaker_stateless", "new nat flows forwarded without state while the breaker was tripped") \
+  X(SynproxySynAcks, "synproxy_syn_acks", "SYN-ACKs with cookies sent for SYN-proxied VIPs")     \
+  X(SynproxyEstablished, "synproxy_established", "cookie-validated handshakes relayed to a backend") \
+  X(RstRevived, "rst_revived", "connections closed by a RST that the other side showed alive (spoofed RST)") \
+  X(SynRepicked, "syn_repicked", "client SYN retransmissions moved off a backend that went down or away") \
+  X(NeighboursExpired, "neighbours_expired", "neighbour entries garbage-collected (failed, unused, evicted)") \
+  X(EmbryonicAged, "embryonic_aged", "embryonic entries evicted by age above the table's high-water mark") \
   X(PuntedToKernel, "punted_to_kernel", "frames not for the data plane sent to the port's kernel interface") \
   X(FromKernel, "from_kernel", "frames the kernel sent out through a port's kernel interface")
 

@@ -11,7 +11,7 @@
 
 namespace fulcrum::abi {
 
-inline constexpr uint32_t kAbiVersion = 2;
+inline constexpr uint32_t kAbiVersion = 3;
 
 inline constexpr uint32_t kMaxVips = 256;
 // Backends across all VIPs of one table generation; also the size of the stable
@@ -28,8 +28,16 @@ inline constexpr uint32_t kMaxWorkers = 32;
 inline constexpr uint32_t kMaxLocalAddrs = 1024;
 // Open-addressing index from (VIP address, port) to VIP; a power of two, at most 25 % full.
 inline constexpr uint32_t kVipIndexSize = 4 * kMaxVips;
+// Open-addressing index from a nat backend's (address, port) to its place in the backends:
+// what lets a reply without a connection entry be translated. At most 50 % full.
+inline constexpr uint32_t kNatBackendIndexSize = 2 * kMaxBackends;
+// Distinct (SNAT address, backend address:port) pairs the fullnat VIPs of one config may
+// have: each is one port pool per worker in the data plane (8 KiB in all, split between
+// workers), so a backend's connections never take ports another backend could use.
+inline constexpr uint32_t kMaxSnatPools = 4096;
 
 static_assert((kVipIndexSize & (kVipIndexSize - 1)) == 0, "VIP index size must be a power of two");
+static_assert((kNatBackendIndexSize & (kNatBackendIndexSize - 1)) == 0, "backend index size must be a power of two");
 static_assert(kMaxBackends <= 0xFFFF, "backend ids and Maglev entries are 16-bit");
 
 }  // namespace fulcrum::abi

@@ -46,8 +46,11 @@ TableSlot& TablesWriter::begin(std::string* warning) {
     *warning = late.empty() ? "" : late + " after " + std::to_string(options_.quiesce_timeout.count()) +
                                        " ms; publishing anyway (a stalled worker discards its racing burst)";
   }
-  slot.hdr.write_seq.fetch_add(1, std::memory_order_acq_rel);  // odd: being written
-  std::atomic_thread_fence(std::memory_order_release);
+  // Odd: being written. Whatever parity a previous writer left (one killed between begin()
+  // and commit() leaves it odd), the next odd value is stored, so commit() always ends even.
+  uint64_t seq = slot.hdr.write_seq.load(std::memory_order_relaxed);
+  slot.hdr.write_seq.store((seq + 1) | 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   slot.hdr.generation = current + 1;
   slot.hdr.vip_count = 0;
   slot.hdr.backend_count = 0;
@@ -62,7 +65,7 @@ uint64_t TablesWriter::commit() {
   uint64_t next = slot.hdr.generation;
   slot.hdr.published_realtime_ns = realtime_ns();
   // Everything written into the slot happens-before the even write_seq and the flip.
-  slot.hdr.write_seq.fetch_add(1, std::memory_order_release);
+  slot.hdr.write_seq.store((slot.hdr.write_seq.load(std::memory_order_relaxed) | 1) + 1, std::memory_order_release);
   tables_.header.publish_monotonic_ns.store(monotonic_ns(), std::memory_order_relaxed);
   tables_.header.publish_realtime_ns.store(slot.hdr.published_realtime_ns, std::memory_order_relaxed);
   tables_.header.writer_pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
@@ -73,7 +76,8 @@ uint64_t TablesWriter::commit() {
 void TablesWriter::abandon() {
   if (open_slot_ == nullptr) return;
   open_slot_->hdr.generation = 0;
-  open_slot_->hdr.write_seq.fetch_add(1, std::memory_order_release);
+  open_slot_->hdr.write_seq.store((open_slot_->hdr.write_seq.load(std::memory_order_relaxed) | 1) + 1,
+                                  std::memory_order_release);
   open_slot_ = nullptr;
 }
 

@@ -36,7 +36,8 @@ struct alignas(64) WorkerStatus {
   std::atomic<uint64_t> conntrack_entries;  // gauge: entries this worker owns
   std::atomic<uint64_t> loop_monotonic_ns;  // last time the loop came round (stall detection)
   uint32_t role;                            // WorkerRole
-  uint8_t reserved[28];
+  std::atomic<uint32_t> breaker_tripped;    // 1 while the new-flow rate breaker is tripped
+  uint8_t reserved[24];
   Counter counters[kWorkerCounterCount];      // by WorkerCounter
   Counter drops[kDropReasonCount];            // by DropReason
   Counter vip_new_connections[kMaxVips];      // by Vip::vip_id
@@ -44,12 +45,12 @@ struct alignas(64) WorkerStatus {
   Counter backend_closed[kMaxBackends];       // active = sum(opened) - sum(closed)
 };
 static_assert(offsetof(WorkerStatus, counters) == 64);
-static_assert(kWorkerCounterCount == 20 && kDropReasonCount == 36,
+static_assert(kWorkerCounterCount == 30 && kDropReasonCount == 42,
               "counter sets changed: bump kAbiVersion and update these numbers");
 static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);
 static_assert(offsetof(WorkerStatus, backend_opened) ==
               64 + 8 * (kWorkerCounterCount + kDropReasonCount + kMaxVips));
-static_assert(sizeof(WorkerStatus) == 133'632);  // 133,608 bytes of fields + tail padding to 64
+static_assert(sizeof(WorkerStatus) == 133'760);  // 133,760 bytes of fields, no tail padding
 
 struct alignas(64) StatusHeader {
   uint64_t magic;
@@ -69,7 +70,9 @@ struct alignas(64) StatusHeader {
   std::atomic<uint32_t> pid;
   std::atomic<uint32_t> worker_count;
   std::atomic<uint64_t> conntrack_capacity;
-  uint8_t reserved1[24];
+  std::atomic<uint64_t> mbufs_in_use;   // packet buffers taken from the pool (gauge, main lcore)
+  std::atomic<uint64_t> mbufs_total;
+  uint8_t reserved1[8];
 };
 static_assert(sizeof(StatusHeader) == 128);
 static_assert(offsetof(StatusHeader, heartbeat_monotonic_ns) == 64);

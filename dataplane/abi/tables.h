@@ -23,6 +23,9 @@ enum class ForwardMode : uint8_t { Nat = 0, FullNat = 1 };
 enum class BackendState : uint8_t { Active = 0, Draining = 1, Down = 2, Removed = 3 };
 // What happens to established flows of a backend that goes down.
 enum class DownPolicy : uint8_t { Keep = 0, Reset = 1 };
+// When the data plane answers a VIP's SYNs itself with SYN cookies (docs/dataplane.md):
+// never, always, or while this worker's new-flow rate breaker is tripped.
+enum class Synproxy : uint8_t { Off = 0, On = 1, Auto = 2 };
 
 inline constexpr uint8_t kProtoTcp = 6;
 inline constexpr uint16_t kNoBackend = 0xFFFF;  // Maglev entry of a VIP with no usable backend
@@ -42,9 +45,13 @@ struct Vip {
   uint32_t reserved0;
   uint64_t hash_key[2];         // SipHash key of flow -> slot (the cluster's seed)
   uint32_t snat_addrs_be[kMaxSnatAddrs];
-  uint8_t reserved1[16];
+  uint32_t new_conn_rate;       // SYNs per second the VIP admits, all workers together; 0 = no limit
+  uint32_t new_conn_burst;      // token bucket depth for new_conn_rate
+  uint8_t synproxy;             // Synproxy
+  uint8_t reserved1[7];
 };
 static_assert(sizeof(Vip) == 128);
+static_assert(offsetof(Vip, new_conn_rate) == 112);
 static_assert(offsetof(Vip, backend_first) == 12);
 static_assert(offsetof(Vip, maglev_size) == 24);
 static_assert(offsetof(Vip, hash_key) == 32);
@@ -56,20 +63,39 @@ struct Backend {
   uint16_t id;                  // stable backend id (< kMaxBackends), see backend_flags
   uint16_t weight;              // as configured; the Maglev table already reflects it
   uint8_t state;                // BackendState
-  uint8_t reserved[5];
+  uint8_t reserved0;
+  uint16_t vip;                 // index in TableSlot::vips of the VIP this entry belongs to
+  uint8_t reserved[2];
 };
 static_assert(sizeof(Backend) == 16);
 static_assert(offsetof(Backend, id) == 6);
 static_assert(offsetof(Backend, state) == 10);
+static_assert(offsetof(Backend, vip) == 12);
 
 // Per stable backend id, what an established connection needs to know on every packet,
 // without searching the VIP's backend list: the state, and whether to reset its flows
 // when it is down. A connection entry stores only the id.
+// An id that is not in the generation but still has connections (its backend was removed
+// from the config) is published as Removed, with its last VIP's reset policy; an id with
+// flags 0 is unknown, and its flows are kept.
 namespace backend_flag {
 inline constexpr uint8_t kStateMask = 0x03;   // BackendState
-inline constexpr uint8_t kResetWhenDown = 0x04;
+inline constexpr uint8_t kResetWhenDown = 0x04;  // reset flows while Down or Removed
 inline constexpr uint8_t kPresent = 0x08;     // id in use in this generation; else Removed
 }  // namespace backend_flag
+
+// Whether established flows of a backend with these flags are answered with a reset.
+constexpr bool resets_flows(uint8_t flags) {
+  uint8_t state = flags & backend_flag::kStateMask;
+  return (flags & backend_flag::kResetWhenDown) != 0 &&
+         (state == static_cast<uint8_t>(BackendState::Down) || state == static_cast<uint8_t>(BackendState::Removed));
+}
+// Whether a connection that its backend has not answered yet should be given another one.
+constexpr bool unusable_for_new_connections(uint8_t flags) {
+  uint8_t state = flags & backend_flag::kStateMask;
+  return flags != 0 && (state == static_cast<uint8_t>(BackendState::Down) ||
+                        state == static_cast<uint8_t>(BackendState::Removed) || (flags & backend_flag::kPresent) == 0);
+}
 
 // An address the data plane owns because the tables say so, sorted by host-order value
 // in TableSlot::local_addrs for binary search.
@@ -105,15 +131,18 @@ struct alignas(64) TableSlot {
   Vip vips[kMaxVips];
   Backend backends[kMaxBackends];
   uint8_t backend_flags[kMaxBackends];        // by stable backend id, see backend_flag
+  // nat backends by (address, port): 0 = empty, else index into backends + 1. The config
+  // allows one nat VIP per backend address:port, so a reply maps to exactly one VIP.
+  uint16_t nat_backend_index[kNatBackendIndexSize];
   uint16_t maglev[kMaglevPoolEntries];
 };
 static_assert(offsetof(TableSlot, vip_index) == 64);
 static_assert(offsetof(TableSlot, local_addrs) == 64 + 2 * kVipIndexSize);
 static_assert(offsetof(TableSlot, vips) == offsetof(TableSlot, local_addrs) + 8 * kMaxLocalAddrs);
 static_assert(offsetof(TableSlot, backends) == offsetof(TableSlot, vips) + sizeof(Vip) * kMaxVips);
-static_assert(offsetof(TableSlot, maglev) ==
-              offsetof(TableSlot, backend_flags) + kMaxBackends);
-static_assert(sizeof(TableSlot) == 33'736'768);
+static_assert(offsetof(TableSlot, nat_backend_index) == offsetof(TableSlot, backend_flags) + kMaxBackends);
+static_assert(offsetof(TableSlot, maglev) == offsetof(TableSlot, nat_backend_index) + 2 * kNatBackendIndexSize);
+static_assert(sizeof(TableSlot) == 33'769'536);
 
 struct alignas(64) TablesHeader {
   uint64_t magic;
@@ -181,6 +210,40 @@ inline uint8_t local_addr_kind(const TableSlot& slot, uint32_t addr_be) {
     if (have < want) lo = mid + 1; else hi = mid;
   }
   return 0;
+}
+
+// The nat backend index hash (both planes). Same Fibonacci hashing as the VIP index.
+constexpr uint32_t nat_backend_home(uint32_t addr_be, uint16_t port_be) {
+  uint64_t key = (uint64_t{addr_be} << 16) | port_be;
+  constexpr int kBits = __builtin_ctz(kNatBackendIndexSize);
+  return static_cast<uint32_t>((key * 0x9E37'79B9'7F4A'7C15ull) >> (64 - kBits));
+}
+
+// The backends[] position of the nat backend at (addr, port), or -1. Bounded probe.
+inline int find_nat_backend(const TableSlot& slot, uint32_t addr_be, uint16_t port_be) {
+  uint32_t pos = nat_backend_home(addr_be, port_be);
+  for (uint32_t n = 0; n < kNatBackendIndexSize; ++n, pos = (pos + 1) & (kNatBackendIndexSize - 1)) {
+    uint16_t e = slot.nat_backend_index[pos];
+    if (e == 0) return -1;
+    if (e > kMaxBackends) continue;  // never written by a correct writer
+    const Backend& b = slot.backends[e - 1];
+    if (b.addr_be == addr_be && b.port_be == port_be) return e - 1;
+  }
+  return -1;
+}
+
+// Adds backends[pos] to the nat backend index (writer side). False if full or already there.
+inline bool add_nat_backend_to_index(TableSlot& slot, uint32_t pos) {
+  const Backend& b = slot.backends[pos];
+  if (find_nat_backend(slot, b.addr_be, b.port_be) >= 0) return false;
+  uint32_t at = nat_backend_home(b.addr_be, b.port_be);
+  for (uint32_t n = 0; n < kNatBackendIndexSize; ++n, at = (at + 1) & (kNatBackendIndexSize - 1)) {
+    if (slot.nat_backend_index[at] == 0) {
+      slot.nat_backend_index[at] = static_cast<uint16_t>(pos + 1);
+      return true;
+    }
+  }
+  return false;
 }
 
 // Adds vips[vip] to the index (writer side). False if the index is full.

@@ -283,8 +283,9 @@ name = "client"
 device = "net_tap0"
 address = "198.18.1.1/24"
 )",
-     ":2:1: dataplane.worker_lcore: unknown key (known keys here: conntrack_entries, eal_args, idle_sleep_us, "
-     "main_lcore, mbufs, neighbours, ports, routes, shm_status, shm_tables, timeouts, worker_lcores)"},
+     ":2:1: dataplane.worker_lcore: unknown key (known keys here: conntrack_entries, eal_args, embryonic_high_water, "
+     "idle_sleep_us, main_lcore, mbufs, neighbours, new_flow_breaker_rate, ports, routes, shm_status, shm_tables, "
+     "synproxy, timeouts, worker_lcores)"},
     {"unknown-key-in-port", R"([dataplane]
 [[dataplane.ports]]
 name = "client"
@@ -302,7 +303,20 @@ name = "client"
 device = "net_tap0"
 address = "198.18.1.1/24"
 )",
-     ":3:1: dataplane.timeouts.fin_wait: unknown key (known keys here: closed, closing, established, syn)"},
+     ":3:1: dataplane.timeouts.fin_wait: unknown key (known keys here: closed, closing, established, syn, "
+     "syn_unanswered)"},
+    {"breaker-rate-negative", R"([dataplane]
+new_flow_breaker_rate = -1
+)" kPort,
+     ":2:25: dataplane.new_flow_breaker_rate: -1 is out of range (0 .. 100000000)"},
+    {"high-water-too-low", R"([dataplane]
+embryonic_high_water = 10
+)" kPort,
+     ":2:24: dataplane.embryonic_high_water: 10 is out of range (50 .. 100)"},
+    {"synproxy-not-bool", R"([dataplane]
+synproxy = "yes"
+)" kPort,
+     ":2:12: dataplane.synproxy: must be true or false, not a string"},
 
     // ---- wrong types
     {"string-for-integer", R"([dataplane]

@@ -389,6 +389,63 @@ timeout_ms = 99
   EXPECT_EQ(cfg->vips[1].snat_be.size(), 16u);
 }
 
+TEST_F(LbConfigLoad, FloodDefenceKeys) {
+  std::string net = kHead;
+  net.replace(net.find("[dataplane]\n"), 12, "[dataplane]\nsynproxy = true\n");
+  std::string path = write("flood", net + R"([[vip]]
+name = "web"
+address = "198.18.0.10"
+port = 80
+max_new_conn_rate = 5000
+synproxy = "auto"
+[[vip]]
+name = "web2"
+address = "198.18.0.10"
+port = 81
+max_new_conn_rate = 7
+new_conn_burst = 300
+synproxy = "on"
+[[vip]]
+name = "web3"
+address = "198.18.0.10"
+port = 82
+)");
+  Errors errors(path);
+  std::optional<LbConfig> cfg = load_config(path, errors);
+  ASSERT_TRUE(cfg.has_value()) << errors.str();
+  EXPECT_TRUE(cfg->dataplane.synproxy);
+  EXPECT_EQ(cfg->vips[0].max_new_conn_rate, 5000u);
+  EXPECT_EQ(cfg->vips[0].new_conn_burst, 500u) << "default burst: a tenth of a second's worth";
+  EXPECT_EQ(cfg->vips[0].synproxy, SynproxyMode::Auto);
+  EXPECT_EQ(cfg->vips[1].new_conn_burst, 300u);
+  EXPECT_EQ(cfg->vips[1].synproxy, SynproxyMode::On);
+  EXPECT_EQ(cfg->vips[2].max_new_conn_rate, 0u) << "no limit by default";
+  EXPECT_EQ(cfg->vips[2].synproxy, SynproxyMode::Off);
+  EXPECT_EQ(cfg->dataplane.new_flow_breaker_rate, 125000u);
+  EXPECT_EQ(cfg->dataplane.timeouts.syn_unanswered, 5u);
+}
+
+// Each (SNAT address, backend) pair is a port pool in the data plane; the config may not
+// ask for more pools than it keeps (no hidden cap: the limit is checked here).
+TEST_F(LbConfigLoad, SnatPoolsAreCountedAgainstTheDataPlaneLimit) {
+  auto config_with = [&](int backends) {
+    std::string text = kHead + "[[vip]]\nname = \"full\"\naddress = \"198.18.0.20\"\nport = 80\nmode = \"fullnat\"\nsnat = [";
+    for (int i = 0; i < 16; ++i) text += std::string(i ? ", " : "") + "\"198.18.2." + std::to_string(100 + i) + "\"";
+    text += "]\n";
+    for (int b = 0; b < backends; ++b) text += "[[vip.backends]]\naddress = \"198.18.2.11\"\nport = " + std::to_string(1000 + b) + "\n";
+    return text;
+  };
+  static_assert(kMaxSnatPools == 4096);
+  std::string ok = write("pools-ok", config_with(256));  // 16 x 256 = 4096 pools
+  Errors e1(ok);
+  EXPECT_TRUE(load_config(ok, e1).has_value()) << e1.str();
+  std::string over = write("pools-over", config_with(257));
+  Errors e2(over);
+  EXPECT_FALSE(load_config(over, e2).has_value());
+  EXPECT_NE(e2.str().find("4112 distinct (SNAT address, backend) pairs; the data plane keeps a port pool for at most 4096"),
+            std::string::npos) << e2.str();
+}
+
 TEST_F(LbConfigLoad, ParseConfigReadsAnAlreadyParsedTable) {
   toml::table root = toml::parse(kHead + R"([[vip]]
 name = "web"
@@ -534,8 +591,17 @@ hash_seed = "0123456789abcdef"
      ":19:15: vip[0].maglev_size: this VIP has 4 backends but maglev_size is 3: the table needs more entries than "
      "backends (about 100 x the backend count, e.g. 65537)"},
     {"vip-unknown-key", kHead + kWeb + "backend = []\n",
-     ":19:1: vip[0].backend: unknown key (known keys here: address, backends, hash_seed, health, maglev_size, mode, "
-     "name, on_backend_down, port, protocol, snat)"},
+     ":19:1: vip[0].backend: unknown key (known keys here: address, backends, hash_seed, health, maglev_size, "
+     "max_new_conn_rate, mode, name, new_conn_burst, on_backend_down, port, protocol, snat, synproxy)"},
+    {"vip-burst-without-rate", kHead + kWeb + "new_conn_burst = 10\n",
+     ":19:18: vip[0].new_conn_burst: has no effect without max_new_conn_rate (the SYN rate it is the burst of)"},
+    {"vip-rate-negative", kHead + kWeb + "max_new_conn_rate = -5\n",
+     ":19:21: vip[0].max_new_conn_rate: -5 is out of range (0 .. 1000000000)"},
+    {"vip-bad-synproxy", kHead + kWeb + "synproxy = \"yes\"\n",
+     ":19:12: vip[0].synproxy: \"yes\" is not a SYN proxy mode: use \"off\", \"on\" or \"auto\""},
+    {"vip-synproxy-without-dataplane", kHead + kWeb + "synproxy = \"auto\"\n",
+     ":19:12: vip[0].synproxy: \"auto\" needs dataplane.synproxy = true (it reserves 4 bytes per connection entry "
+     "for sequence translation)"},
 
     // ---- SNAT
     {"snat-on-nat", kHead + kWeb + "snat = [\"198.18.2.100\"]\n",

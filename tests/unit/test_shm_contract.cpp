@@ -265,6 +265,37 @@ TEST(ShmContract, AbandonedSlotIsNeverVisible) {
   EXPECT_EQ(writer.commit(), 2u);
 }
 
+// A control plane killed between begin() and commit() leaves that slot's write_seq odd.
+// Every later generation must still be usable, whichever slot it lands in.
+TEST(ShmContract, WriterKilledMidPublishLeavesEveryLaterGenerationUsable) {
+  ShmNames names("killed");
+  Mapping t;
+  bool created;
+  std::string err, warning;
+  ASSERT_TRUE(create_tables(names.tables(), &t, &created, &err));
+  {
+    TablesWriter first(tables_of(t));
+    write_generation(first.begin(&warning), 1);
+    first.commit();
+    first.begin(&warning).vips[0].addr_be = 0xdeadbeef;  // ... and the process dies here
+  }
+  for (int crash = 0; crash < 3; ++crash) {
+    TablesWriter writer(tables_of(t));  // the restarted control plane
+    for (int k = 0; k < 6; ++k) {
+      uint64_t g = writer.generation() + 1;
+      write_generation(writer.begin(&warning), g);
+      ASSERT_EQ(writer.commit(), g);
+      WorkerStatus me{};
+      TableView view = begin_burst(tables_of(t), me);
+      ASSERT_NE(view.slot, nullptr) << "generation " << g << " unusable (write_seq "
+                                    << tables_of(t).slots[g & 1].hdr.write_seq.load() << ")";
+      EXPECT_EQ(check_generation(*view.slot, g), "");
+      EXPECT_TRUE(burst_still_valid(view));
+    }
+    writer.begin(&warning);  // killed again, with the other slot open this time
+  }
+}
+
 // ---- Protocol, two processes
 
 struct ReaderReport {
