@@ -82,6 +82,14 @@ class Collector : public prometheus::Collectable {
     MetricFamily alive = family("lb_dataplane_up", "1 if the data plane is running", MetricType::Gauge);
     add(alive, s.dataplane_alive ? 1.0 : 0.0);
     out.push_back(std::move(alive));
+    if (s.xdp_steering) {  // issue 11: what Fulcrum's XDP program did with each frame
+      MetricFamily xdp = family("lb_xdp_frames_total", "Frames seen by Fulcrum's XDP program (host_sharing = xdp), by action",
+                                MetricType::Counter);
+#define FULCRUM_XDP_METRIC(id, name, help) add(xdp, double(s.xdp.by_action[FULCRUM_XDP_##id]), {{"action", name}});
+      FULCRUM_XDP_STATS(FULCRUM_XDP_METRIC)
+#undef FULCRUM_XDP_METRIC
+      out.push_back(std::move(xdp));
+    }
     return out;
   }
 

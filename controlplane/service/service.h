@@ -75,6 +75,8 @@ class Service {
     double table_age_s = 0;
     double heartbeat_age_s = 0;
     bool dataplane_alive = false;
+    bool xdp_steering = false;   // issue 11: some port has host_sharing = "xdp"
+    XdpStats xdp;                // its XDP program's per-action counters
   };
   MetricsSnapshot metrics();
 

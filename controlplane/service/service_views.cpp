@@ -126,6 +126,8 @@ Service::MetricsSnapshot Service::metrics() {
   m.table_age_s = double(link_.table_age_ms()) / 1000.0;
   m.heartbeat_age_s = double(link_.heartbeat_age_ms()) / 1000.0;
   m.dataplane_alive = link_.dataplane_alive();
+  m.xdp_steering = steering_.enabled();  // issue 11
+  m.xdp = steering_.stats();
   for (const VipRt& v : vips_) {
     m.vip_new_connections.emplace_back(v.cfg.name, link_.vip_new_connections(v.id));
     for (const BackendRt& b : v.backends) {

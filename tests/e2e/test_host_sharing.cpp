@@ -216,6 +216,10 @@ TEST_P(HostSharing, HostKeepsItsAddressWhileTheVipIsBalanced) {
   EXPECT_EQ(http_get(*topo_, "http://198.18.0.30/", 3), "b1\n") << "the first connection to a VIP added by a reload";
   if (xdp()) {
     EXPECT_NE(pinned_vips().find("\"0x1e\""), std::string::npos) << "198.18.0.30 is not in the pinned map";
+    std::string metrics;
+    topo_->exec(topo_->lb_ns, "curl -s http://" + metrics_address(*topo_) + "/metrics", &metrics);
+    EXPECT_NE(metrics.find("lb_xdp_frames_total{action=\"redirect_vip\"}"), std::string::npos) << metrics;
+    EXPECT_EQ(metrics.find("lb_xdp_frames_total{action=\"redirect_vip\"} 0"), std::string::npos) << metrics;
   }
   // ... and a removed one is not steered any more.
   reload_with("");
