@@ -12,6 +12,8 @@ PACKAGES=(
   clang llvm bpftool    # Fulcrum's XDP program (clang -target bpf); bpftool to inspect it
   iproute2 iputils-ping procps psmisc util-linux ethtool
   nginx-light curl wrk haproxy nftables tcpdump python3
+  # attack suite (hostile frames, floods) and fuzzing (libFuzzer with ASan/UBSan)
+  python3-scapy tcpreplay hping3 clang libclang-rt-dev
 )
 
 die() { echo "setup.sh: $*" >&2; exit 1; }

@@ -42,7 +42,7 @@ namespace fulcrum::abi {
   X(ConntrackFull, "conntrack_full", "no connection entry free for a flow that needs state (fullnat)") \
   X(SnatExhausted, "snat_exhausted", "no free source port in the VIP's SNAT pool")           \
   X(NatConflict, "nat_conflict", "reply key already used by another flow (same backend in two nat VIPs)") \
-  X(BackendDownReset, "backend_down_reset", "flow to a down backend reset (VIP policy reset)") \
+  X(BackendDownReset, "backend_down_reset", "client RST on a flow of a down or removed backend (VIP policy reset; other packets are answered, resets_sent)") \
   X(NoRoute, "no_route", "no route to the next hop")                                         \
   X(NeighbourQueueFull, "neighbour_queue_full", "next hop unresolved and its wait queue full") \
   X(NeighbourFailed, "neighbour_failed", "next hop did not answer ARP")                     \
@@ -54,7 +54,8 @@ namespace fulcrum::abi {
   X(NewConnRateLimited, "new_conn_rate_limited", "SYN over the VIP's max_new_conn_rate")     \
   X(SynproxyBadCookie, "synproxy_bad_cookie", "ACK to a SYN-proxied VIP with no valid cookie and no connection") \
   X(UnresolvedReply, "unresolved_reply", "packet this node originates (echo reply, reset, cookie) to a next hop not yet resolved") \
-  X(SnatNoEntry, "snat_no_entry", "packet to a SNAT address that matches no connection")   \
+  X(SnatNoEntry, "snat_no_entry", "packet to a SNAT address that matches no connection")    \
+  X(SynproxyNotParked, "synproxy_not_parked", "client data before the proxied backend answered: no parking slot, or waited over 1 s") \
   X(KernelPathFull, "kernel_path_full", "ring to a port's kernel interface, or that interface, full")
 
 #define FULCRUM_WORKER_COUNTERS(X)                                                           \
@@ -74,7 +75,7 @@ namespace fulcrum::abi {
   X(ArpRequests, "arp_requests", "ARP requests sent to resolve next hops")                   \
   X(IcmpEchoReplies, "icmp_echo_replies", "ICMP echo replies sent")                          \
   X(IcmpErrorsTranslated, "icmp_errors_translated", "ICMP errors of tracked flows translated and forwarded") \
-  X(ResetsSent, "resets_sent", "TCP resets sent for flows of down backends")                \
+  X(ResetsSent, "resets_sent", "client packets of flows of down or removed backends answered with a TCP reset (VIP policy reset)") \
   X(NeighbourHeld, "neighbour_held", "packets held while their next hop was resolved")      \
   X(ArpLearned, "arp_learned", "ARP frames a neighbour was learned or confirmed from")       \
   X(StatelessReplies, "stateless_replies", "nat replies translated without an entry (table full, breaker, restart)") \

@@ -45,12 +45,12 @@ struct alignas(64) WorkerStatus {
   Counter backend_closed[kMaxBackends];       // active = sum(opened) - sum(closed)
 };
 static_assert(offsetof(WorkerStatus, counters) == 64);
-static_assert(kWorkerCounterCount == 30 && kDropReasonCount == 42,
+static_assert(kWorkerCounterCount == 30 && kDropReasonCount == 43,
               "counter sets changed: bump kAbiVersion and update these numbers");
 static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);
 static_assert(offsetof(WorkerStatus, backend_opened) ==
               64 + 8 * (kWorkerCounterCount + kDropReasonCount + kMaxVips));
-static_assert(sizeof(WorkerStatus) == 133'760);  // 133,760 bytes of fields, no tail padding
+static_assert(sizeof(WorkerStatus) == 133'824);  // 133,768 bytes of fields + tail padding to 64
 
 struct alignas(64) StatusHeader {
   uint64_t magic;

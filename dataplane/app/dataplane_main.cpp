@@ -5,6 +5,7 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
 #include <rte_rcu_qsbr.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "dataplane/app/exception_path.h"
 #include "dataplane/app/log.h"
 #include "dataplane/app/ports.h"
+#include "dataplane/app/tables_attachment.h"
 #include "dataplane/app/worker_loop.h"
 #include "dataplane/app/xdp_port.h"
 #include "dataplane/worker/main_lcore.h"
@@ -68,38 +70,6 @@ bool init_status(const config::DataplaneConfig& cfg, abi::Mapping* map, uint64_t
   return true;
 }
 
-// Keeps Shared::tables pointing at the control plane's current tables region: maps it when
-// it appears, and again when the control plane replaced it (another ABI, say).
-class TablesAttachment {
- public:
-  TablesAttachment(Shared& shared, std::string name) : shared_(shared), name_(std::move(name)) {}
-
-  void check() {
-    if (map_.valid() && map_.still_named(name_)) return;
-    abi::Mapping next;
-    std::string error;
-    if (!abi::open_tables(name_, abi::Access::ReadOnly, &next, &error)) {
-      if (error != last_error_) log("warning", "no tables yet (%s); VIP traffic is dropped until the control plane publishes", error.c_str());
-      last_error_ = error;
-      return;
-    }
-    last_error_.clear();
-    shared_.tables.store(&abi::tables_of(next), std::memory_order_release);
-    // Workers may still read the old mapping during their current burst; every one of them
-    // passes a quiescent point within a loop, then the old mapping can go.
-    rte_rcu_qsbr_synchronize(shared_.qsbr, RTE_QSBR_THRID_INVALID);
-    map_ = std::move(next);
-    log("info", "attached to tables %s at generation %llu", name_.c_str(),
-        static_cast<unsigned long long>(abi::tables_of(map_).header.generation.load()));
-  }
-
- private:
-  Shared& shared_;
-  std::string name_;
-  abi::Mapping map_;
-  std::string last_error_;
-};
-
 // Per port, the ifindex of the kernel interface that holds its address (0: Fulcrum's own
 // ARP): the AF_XDP interface itself, or the exception interface. Empty if no port shares.
 std::vector<int> kernel_interfaces(const config::DataplaneConfig& cfg) {
@@ -147,16 +117,20 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
   so.workers = workers;
   so.conntrack_entries = cfg.conntrack_entries;
   so.timeouts = TimeoutsMs{{cfg.timeouts.syn * 1000, cfg.timeouts.established * 1000, cfg.timeouts.closing * 1000,
-                            cfg.timeouts.closed * 1000}};
+                            cfg.timeouts.closed * 1000},
+                           cfg.timeouts.syn_unanswered * 1000};
+  so.flood = FloodOptions{cfg.new_flow_breaker_rate, cfg.embryonic_high_water, cfg.synproxy};
   std::string error;
   std::unique_ptr<Shared> shared = Shared::create(so, &error);
   if (!shared) {
     log("error", "%s", error.c_str());
     return 1;
   }
+  shared->pool = pool;
   abi::Mapping status_map;
   if (!init_status(cfg, &status_map, shared->flows().capacity())) return 1;
   shared->status = &abi::status_of(status_map);
+  shared->status->header.mbufs_total.store(cfg.mbufs);
 
   std::vector<PortInfo> ports;
   if (error = start_ports(cfg.ports, workers, pool, &ports); !error.empty()) {
@@ -180,6 +154,11 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
     shared->routes.add(r.prefix.addr_be, r.prefix.length, via.port, r.via_be);
   }
   MainLcore main_lcore(*shared, shared->status->workers[workers], pool);
+  // Gateways and routes' next hops are needed whatever the tables say: never forgotten.
+  for (const config::PortConfig& p : cfg.ports) {
+    if (p.gateway_be) main_lcore.pin(*p.gateway_be);
+  }
+  for (const config::RouteConfig& r : cfg.routes) main_lcore.pin(r.via_be);
   for (const config::NeighbourConfig& n : cfg.neighbours) {
     MacBytes mac;
     std::copy(n.mac.begin(), n.mac.end(), mac.begin());
@@ -221,18 +200,35 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
   // The main lcore sleeps between rounds: 200 us after it had work, doubling to 2 ms while
   // it has none (ARP and held packets wait at most that long; the heartbeat is far fresher
   // than the 1 s after which the control plane would call the data plane gone).
+  // Under a flood (a poll that used its whole budget) it sleeps only 50 us: the main lcore
+  // shares its core with the host (the control plane, the routing daemon), and what it cannot
+  // take in is a counted drop on the ordinary ring, never on the priority one.
   uint64_t last_attach_check = 0;
   uint32_t sleep_us = 200;
+  std::vector<uint32_t> breaker(workers, 0);
   while (!g_stop.load()) {
     uint64_t now_ns = abi::monotonic_ns();
     hdr.heartbeat_monotonic_ns.store(now_ns, std::memory_order_release);
     uint32_t handled = main_lcore.poll(now_ns / 1'000'000);
     handled += exception_path.poll(*shared, shared->status->workers[workers]);
+    hdr.mbufs_in_use.store(rte_mempool_in_use_count(pool), std::memory_order_relaxed);
+    for (uint32_t w = 0; w < workers; ++w) {
+      uint32_t tripped = shared->status->workers[w].breaker_tripped.load(std::memory_order_relaxed);
+      if (tripped == breaker[w]) continue;
+      breaker[w] = tripped;
+      if (tripped) {
+        log("warning", "worker %u: more than %u new flows/s: new nat flows go without state, SYN proxy \"auto\" is on",
+            w, cfg.new_flow_breaker_rate);
+      } else {
+        log("info", "worker %u: new-flow rate back below %u/s: state and SYN handling as configured", w, cfg.new_flow_breaker_rate);
+      }
+    }
     if (now_ns - last_attach_check >= 1'000'000'000ull) {
       attachment.check();
       last_attach_check = now_ns;
     }
-    sleep_us = handled != 0 ? 200 : std::min<uint32_t>(sleep_us * 2, 2000);
+    if (handled >= MainLcore::kPollBudget) sleep_us = 50;
+    else sleep_us = handled != 0 ? 200 : std::min<uint32_t>(sleep_us * 2, 2000);
     std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
   }
   log("info", "stopping");

@@ -15,10 +15,11 @@ constexpr uint64_t kIdleAfterUs = 200;  // busy-poll this long after the last pa
 constexpr uint32_t kFirstSleepUs = 50;
 
 // Worker 0 also sends what the main lcore produced (ARP): its own queue, no sharing.
-void send_from_main(Shared& shared, Worker& worker, uint16_t queue) {
+// Returns true when the ring may hold more (a full burst was taken).
+bool send_from_main(Shared& shared, Worker& worker, uint16_t queue) {
   rte_mbuf* pkts[kBurst];
   unsigned n = rte_ring_sc_dequeue_burst(shared.from_main, reinterpret_cast<void**>(pkts), kBurst, nullptr);
-  if (n == 0) return;
+  if (n == 0) return false;
   BurstOutput out;
   out.count = static_cast<uint16_t>(n);
   for (unsigned i = 0; i < n; ++i) {
@@ -26,6 +27,7 @@ void send_from_main(Shared& shared, Worker& worker, uint16_t queue) {
     out.verdicts[i] = Verdict{Verdict::Kind::Tx, static_cast<uint8_t>(pkts[i]->port), {}};
   }
   worker.dispatch(out, queue);
+  return n == kBurst;
 }
 
 }  // namespace
@@ -56,15 +58,21 @@ int run_worker(void* arg) {
       worker.dispatch(out, a.queue);
       got += n;
     }
-    unsigned n = rte_ring_sc_dequeue_burst(shared.handoff[worker.index()], reinterpret_cast<void**>(pkts), kBurst, nullptr);
-    if (n > 0) {
-      worker.process_burst(pkts, static_cast<uint16_t>(n), now_ms, out);
+    // The handoff ring is drained up to as many bursts as there are workers: every other
+    // worker may have handed over a burst's worth of first packets since the last round.
+    for (uint32_t round = 0; round < shared.workers(); ++round) {
+      unsigned n = rte_ring_sc_dequeue_burst(shared.handoff[worker.index()], reinterpret_cast<void**>(pkts), kBurst, nullptr);
+      if (n == 0) break;
+      worker.process_burst(pkts, static_cast<uint16_t>(n), now_ms, out, /*from_nic=*/false);
       worker.dispatch(out, a.queue);
       got += n;
     }
-    if (first) send_from_main(shared, worker, a.queue);
+    if (first) {
+      for (uint32_t round = 0; round < 8 && send_from_main(shared, worker, a.queue); ++round) {
+      }
+    }
     if (got == 0) worker.idle_tick();
-    worker.maintain(now_ms);
+    worker.maintain(now_ms, a.queue);
     if (now_ms != last_ms) {  // liveness for stall detection, once a millisecond (vDSO clock)
       last_ms = now_ms;
       status.loop_monotonic_ns.store(abi::monotonic_ns(), std::memory_order_relaxed);

@@ -26,10 +26,26 @@ FlowTable::Sizes FlowTable::sizes_for(uint32_t capacity, uint32_t partitions) {
   return s;
 }
 
-FlowTable::FlowTable(Conn* entries, FlowBucket* buckets, Sizes sizes, uint32_t partitions, uint32_t seed)
+FlowTable::FlowTable(Conn* entries, FlowBucket* buckets, Sizes sizes, uint32_t partitions, uint64_t seed)
     : entries_(entries), buckets_(buckets), sizes_(sizes),
       partitions_(partitions == 0 ? 1 : partitions > kMaxPartitions ? kMaxPartitions : partitions),
-      per_partition_(sizes.entries / partitions_), bucket_mask_(sizes.buckets - 1), seed_(seed) {
+      per_partition_(sizes.entries / partitions_), bucket_mask_(sizes.buckets - 1) {
+  // Expand the seed into the hash's secrets (splitmix64: every output bit depends on it).
+  uint64_t state = seed;
+  auto next = [&state] {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+#if defined(__AES__) && defined(__SSE4_1__)
+  for (__m128i& k : round_keys_) {
+    uint64_t lo = next(), hi = next();
+    k = _mm_set_epi64x(static_cast<int64_t>(hi), static_cast<int64_t>(lo));
+  }
+#else
+  sip_key_ = abi::HashKey{next(), next()};
+#endif
   for (uint32_t p = 0; p < partitions_; ++p) {
     Partition& part = parts_[p];
     part.begin = p * per_partition_;

@@ -26,9 +26,12 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__SSE4_2__)
-#include <nmmintrin.h>
+#if defined(__AES__) && defined(__SSE4_1__)
+#include <smmintrin.h>
+#include <wmmintrin.h>
 #endif
+
+#include "dataplane/abi/flow_hash.h"
 
 #include "dataplane/core/tcp_state.h"
 
@@ -47,6 +50,7 @@ static_assert(sizeof(FlowKey) == 12);
 namespace conn_flag {
 inline constexpr uint8_t kInUse = 0x01;
 inline constexpr uint8_t kFullNat = 0x02;
+inline constexpr uint8_t kSynproxy = 0x04;   // handshake answered with a cookie: sequence numbers translated
 }  // namespace conn_flag
 
 struct alignas(32) Conn {
@@ -104,7 +108,8 @@ class FlowTable {
   static Sizes sizes_for(uint32_t capacity, uint32_t partitions);
 
   // `entries` and `buckets` must be zeroed memory of Sizes' byte counts, 64-byte aligned.
-  FlowTable(Conn* entries, FlowBucket* buckets, Sizes sizes, uint32_t partitions, uint32_t seed);
+  // `seed` keys the table's hash (random per start in the data plane): see hash_words().
+  FlowTable(Conn* entries, FlowBucket* buckets, Sizes sizes, uint32_t partitions, uint64_t seed);
 
   uint32_t capacity() const { return sizes_.entries; }
   uint32_t partitions() const { return partitions_; }
@@ -186,34 +191,45 @@ class FlowTable {
   uint32_t partitions_;
   uint32_t per_partition_;
   uint32_t bucket_mask_;
-  uint32_t seed_;
+#if defined(__AES__) && defined(__SSE4_1__)
+  __m128i round_keys_[4];   // whitening key and three AES round keys, from the seed
+#else
+  abi::HashKey sip_key_;
+#endif
   Partition parts_[kMaxPartitions];
 };
 
-// Two 32-bit hashes of the 12-byte key. CRC32C is one instruction per 8 bytes; its two
-// uses read the words in different orders, which makes them different linear maps of the
-// key, so the signature adds 32 bits the bucket index does not already fix. (CRC is not a
-// PRF: someone who wants to can craft colliding tuples; all they get is their own flows
-// forwarded without state once a bucket pair fills up. Flow -> backend choice uses
-// SipHash, see abi/flow_hash.h.)
+// The table's hash: keyed, so that nobody who does not know the key (random per start)
+// can compute tuples that collide in a bucket, or aim a flood at one worker's partition.
+// (A CRC, even seeded, is linear: colliding tuples can be computed without the seed.)
+//
+// With AES-NI: the 12-byte key, whitened with a 128-bit secret, goes through three AES
+// rounds with secret round keys. Two rounds already spread every input bit over the whole
+// block; the third is margin. This is aHash's construction: not a PRF in the cryptographic
+// sense, but its output cannot be predicted or inverted without the key, which is what a
+// hash table under attack needs, at about the cost of the CRC32C it replaces (three
+// independent aesenc per packet pipeline across the burst). Without AES-NI: SipHash-1-3.
+// One 128-bit result gives the bucket, the signature, the alternative bucket and the owner.
 inline FlowHash FlowTable::hash_words(uint64_t lo, uint32_t hi) const {
-  uint32_t h1, h2;
-#if defined(__SSE4_2__)
-  h1 = _mm_crc32_u32(static_cast<uint32_t>(_mm_crc32_u64(seed_, lo)), hi);
-  h2 = static_cast<uint32_t>(_mm_crc32_u64(_mm_crc32_u32(~seed_, hi), lo));
+  uint64_t a, b;
+#if defined(__AES__) && defined(__SSE4_1__)
+  __m128i x = _mm_xor_si128(_mm_set_epi64x(static_cast<int64_t>(hi), static_cast<int64_t>(lo)), round_keys_[0]);
+  x = _mm_aesenc_si128(x, round_keys_[1]);
+  x = _mm_aesenc_si128(x, round_keys_[2]);
+  x = _mm_aesenc_si128(x, round_keys_[3]);
+  a = static_cast<uint64_t>(_mm_cvtsi128_si64(x));
+  b = static_cast<uint64_t>(_mm_extract_epi64(x, 1));
 #else
-  uint64_t a = (lo ^ seed_) * 0x9E3779B97F4A7C15ull ^ (uint64_t{hi} * 0xC2B2AE3D27D4EB4Full);
-  a ^= a >> 29;
-  a *= 0xBF58476D1CE4E5B9ull;
-  h1 = static_cast<uint32_t>(a >> 32);
-  h2 = static_cast<uint32_t>(a);
+  uint64_t words[2] = {lo, hi};
+  a = abi::siphash<1, 3>(sip_key_, words, 12);
+  b = a * 0x9E3779B97F4A7C15ull;
 #endif
   FlowHash h{};
-  h.bucket = h1 & bucket_mask_;
-  h.sig = h2;
-  uint32_t alt = (h2 ^ (h1 >> 7) ^ (h2 >> 13)) & bucket_mask_;
+  h.bucket = static_cast<uint32_t>(a) & bucket_mask_;
+  h.sig = static_cast<uint32_t>(a >> 32);
+  uint32_t alt = static_cast<uint32_t>(b) & bucket_mask_;
   h.alt = alt == h.bucket ? alt ^ 1 : alt;
-  h.owner_bits = h1 >> 16 ^ h2;
+  h.owner_bits = static_cast<uint32_t>(b >> 32);
   return h;
 }
 

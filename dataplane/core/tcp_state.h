@@ -6,6 +6,14 @@
 // picked up mid-stream, until the backend answers), established, closing once a FIN is
 // seen, closed after a RST or both FINs. The state byte is updated with a CAS, since the
 // two directions may be handled by different workers.
+//
+// Resets are not validated against the sequence window (that would need 8 more bytes per
+// entry). Instead a RST closes the entry provisionally and the endpoints judge it: a RST
+// that the receiving stack finds out of window is answered with a bare ACK (RFC 5961's
+// challenge ACK, which Linux and Windows send), and the connection goes on. Such an ACK
+// from the side that received the RST, or more data from the side that supposedly sent
+// it, proves the RST was spoofed, and the entry returns to the phase it had. A real reset
+// is answered by nothing, and the entry expires after the closed timeout as before.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +34,9 @@ inline constexpr uint8_t kFinFromClient = 0x04;
 inline constexpr uint8_t kFinFromBackend = 0x08;
 inline constexpr uint8_t kSynAckSeen = 0x10;
 inline constexpr uint8_t kMidstream = 0x20;   // created without a SYN
+inline constexpr uint8_t kRstFromBackend = 0x40;  // closed by a RST the backend side sent (else the client)
 inline constexpr uint8_t kDead = 0x80;        // being removed: lookups ignore it
+inline constexpr uint8_t kBothFins = kFinFromClient | kFinFromBackend;
 }  // namespace conn_state
 
 constexpr TcpPhase phase_of(uint8_t state) { return static_cast<TcpPhase>(state & conn_state::kPhaseMask); }
@@ -40,14 +50,46 @@ constexpr uint8_t initial_state(bool syn) {
              : static_cast<uint8_t>(static_cast<uint8_t>(TcpPhase::SynSeen) | conn_state::kMidstream);
 }
 
-// The state after one packet with `flags` travelling in `dir`.
-constexpr uint8_t tcp_next(uint8_t state, Dir dir, uint8_t flags) {
+// Closed by a RST rather than by both FINs: provisional, see the top of this file.
+constexpr bool closed_by_rst(uint8_t state) {
+  return phase_of(state) == TcpPhase::Closed && (state & conn_state::kBothFins) != conn_state::kBothFins;
+}
+
+// Whether a packet after a RST shows the connection alive: a bare ACK (a challenge ACK)
+// from the side the RST went to, or data from the side it claimed to come from. A FIN or
+// SYN never counts, and neither does a second RST.
+constexpr bool proves_rst_spoofed(uint8_t state, Dir dir, uint8_t flags, bool payload) {
+  if (flags & (tcp_bit::RST | tcp_bit::SYN | tcp_bit::FIN)) return false;
+  const Dir rst_from = (state & conn_state::kRstFromBackend) ? Dir::FromBackend : Dir::FromClient;
+  if (dir != rst_from) return (flags & tcp_bit::ACK) != 0 && !payload;
+  return payload;
+}
+
+// The phase a connection closed by a spoofed RST returns to, from what the state remembers.
+constexpr TcpPhase phase_before_rst(uint8_t state) {
+  using namespace conn_state;
+  if (state & kBothFins) return TcpPhase::Closing;
+  if (state & (kSynAckSeen | kMidstream)) return TcpPhase::Established;
+  return TcpPhase::SynSeen;
+}
+
+// The state after one packet with `flags` travelling in `dir`; `payload`: it carries data.
+constexpr uint8_t tcp_next(uint8_t state, Dir dir, uint8_t flags, bool payload = false) {
   using namespace conn_state;
   if (state & kDead) return state;
   // Closed is where a connection ends: a late FIN must not reopen it with the closing
   // timeout. (A new client SYN on the tuple is a new connection; the worker handles it.)
-  if (phase_of(state) == TcpPhase::Closed) return state;
-  if (flags & tcp_bit::RST) return with_phase(state, TcpPhase::Closed);
+  // Only a RST's closing can be undone, by proof that the RST was spoofed.
+  if (phase_of(state) == TcpPhase::Closed) {
+    if (closed_by_rst(state) && proves_rst_spoofed(state, dir, flags, payload)) {
+      return with_phase(static_cast<uint8_t>(state & ~kRstFromBackend), phase_before_rst(state));
+    }
+    return state;
+  }
+  if (flags & tcp_bit::RST) {
+    state = dir == Dir::FromBackend ? static_cast<uint8_t>(state | kRstFromBackend) : static_cast<uint8_t>(state & ~kRstFromBackend);
+    return with_phase(state, TcpPhase::Closed);
+  }
   if (flags & tcp_bit::FIN) {
     state |= dir == Dir::FromClient ? kFinFromClient : kFinFromBackend;
     bool both = (state & (kFinFromClient | kFinFromBackend)) == (kFinFromClient | kFinFromBackend);
@@ -74,5 +116,10 @@ constexpr bool is_new_connection_on_old_tuple(uint8_t state, Dir dir, uint8_t fl
 
 // Connections that have not proven themselves; evicted first when the table is full.
 constexpr bool is_embryonic(uint8_t state) { return phase_of(state) == TcpPhase::SynSeen; }
+
+// A connection attempt the backend has not answered at all yet (its own, short timeout).
+constexpr bool is_unanswered(uint8_t state) {
+  return phase_of(state) == TcpPhase::SynSeen && (state & conn_state::kSynAckSeen) == 0;
+}
 
 }  // namespace fulcrum::dp

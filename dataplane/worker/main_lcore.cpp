@@ -1,8 +1,10 @@
+// The main lcore: ARP in and out, held packets, the poll loop. The neighbour policy (what
+// to keep, re-ask or forget) is in main_lcore_neighbours.cpp. See main_lcore.h.
 #include "dataplane/worker/main_lcore.h"
 
 #include <rte_arp.h>
-#include <rte_lcore.h>
 #include <rte_ether.h>
+#include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -17,8 +19,8 @@ MainLcore::MainLcore(Shared& shared, abi::WorkerStatus& status, rte_mempool* poo
     : shared_(shared), status_(status), pool_(pool) {
   status_.role = static_cast<uint32_t>(abi::WorkerRole::Main);
   status_.lcore_id = rte_lcore_id();
-  // It reads the tables (VIP and SNAT addresses for ARP), so it takes part in the publish
-  // protocol like a worker: online, reporting the generation it has seen.
+  // It reads the tables (VIP and SNAT addresses for ARP, backends to pin), so it takes part
+  // in the publish protocol like a worker: online, reporting the generation it has seen.
   const abi::TablesRegion* tables = shared_.tables.load(std::memory_order_acquire);
   if (tables != nullptr) abi::worker_online(*tables, status_);
   else status_.online.store(1, std::memory_order_seq_cst);
@@ -31,6 +33,12 @@ MainLcore::~MainLcore() {
 
 void MainLcore::add_static(uint32_t addr_be, const MacBytes& mac, uint8_t port) {
   shared_.neighbours.set(addr_be, NeighState::Static, mac, port, 0);
+  config_pins_.push_back(addr_be);
+  if (NeighMeta* meta = shared_.neighbours.meta(addr_be)) meta->pinned = true;
+}
+
+void MainLcore::pin(uint32_t addr_be) {
+  if (addr_be != 0) config_pins_.push_back(addr_be);
 }
 
 void MainLcore::emit(MainOutput& out, rte_mbuf* m, Verdict::Kind kind, uint8_t port, DropReason why) {
@@ -49,20 +57,72 @@ bool MainLcore::ours(uint32_t addr_be, uint8_t port) const {
   return view_.slot != nullptr && abi::local_addr_kind(*view_.slot, addr_be) != 0;
 }
 
-MainLcore::Resolving* MainLcore::resolving(uint32_t addr_be, bool create) {
-  Resolving* free_slot = nullptr;
+bool MainLcore::on_link(uint32_t addr_be, uint8_t port) const {
+  const PortInfo& info = shared_.ports[port];
+  uint32_t mask = info.prefix_len == 0 ? 0 : rte_cpu_to_be_32(~uint32_t{0} << (32 - info.prefix_len));
+  return addr_be != 0 && (addr_be & mask) == (info.addr_be & mask) && !is_bad_source(addr_be) &&
+         !shared_.is_port_addr(addr_be);
+}
+
+MainLcore::Resolving* MainLcore::resolving(uint32_t addr_be) {
   for (Resolving& r : resolving_) {
     if (r.addr_be == addr_be) return &r;
-    if (r.addr_be == 0 && free_slot == nullptr) free_slot = &r;
   }
-  if (!create || free_slot == nullptr) return nullptr;
-  *free_slot = Resolving{addr_be, 0, 0, 0};
-  return free_slot;
+  return nullptr;
+}
+
+MainLcore::Need MainLcore::need_of(uint32_t addr_be, Need at_least) {
+  NeighMeta* meta = shared_.neighbours.meta(addr_be);
+  return meta != nullptr && meta->pinned ? Need::Pinned : at_least;
+}
+
+// A free slot, else the oldest slot of a lower need (whose held packets, if any, are
+// dropped: they were waiting for a next hop that matters less). Background work may use
+// at most kMaxBackground slots.
+MainLcore::Resolving* MainLcore::free_resolving(Need need) {
+  Resolving* free_slot = nullptr;
+  Resolving* victim = nullptr;
+  uint32_t in_background = 0;
+  for (Resolving& r : resolving_) {
+    if (r.addr_be == 0) {
+      if (free_slot == nullptr) free_slot = &r;
+      continue;
+    }
+    in_background += r.need == Need::Background;
+    if (r.need < need && (victim == nullptr || r.need < victim->need ||
+                          (r.need == victim->need && r.last_request_ms < victim->last_request_ms))) {
+      victim = &r;
+    }
+  }
+  if (need == Need::Background) return in_background < kMaxBackground ? free_slot : nullptr;
+  if (free_slot != nullptr) return free_slot;
+  if (victim == nullptr) return nullptr;
+  const uint32_t addr = victim->addr_be;
+  *victim = Resolving{};
+  fail_held(addr);  // a background slot holds none; asked again at a later aging pass
+  return victim;
+}
+
+bool MainLcore::resolve(uint32_t addr_be, uint8_t port, Need need, uint64_t now_ms, MainOutput& out) {
+  need = need_of(addr_be, need);
+  if (Resolving* r = resolving(addr_be)) {
+    if (r->need < need) r->need = need;  // now someone waits for it
+    return true;
+  }
+  Resolving* r = free_resolving(need);
+  if (r == nullptr) return false;
+  *r = Resolving{addr_be, port, 0, need, now_ms};
+  if (request(addr_be, port, out)) r->tries = 1;
+  return true;
+}
+
+void MainLcore::refresh_view() {
+  const abi::TablesRegion* tables = shared_.tables.load(std::memory_order_acquire);
+  view_ = tables != nullptr ? abi::begin_burst(*tables, status_) : abi::TableView{};
 }
 
 void MainLcore::process(rte_mbuf** pkts, uint16_t n, uint64_t now_ms, MainOutput& out) {
-  const abi::TablesRegion* tables = shared_.tables.load(std::memory_order_acquire);
-  view_ = tables != nullptr ? abi::begin_burst(*tables, status_) : abi::TableView{};
+  refresh_view();
   for (uint16_t i = 0; i < n; ++i) {
     const auto* eth = rte_pktmbuf_mtod(pkts[i], const rte_ether_hdr*);
     bool is_arp = pkts[i]->data_len >= 14 &&
@@ -74,6 +134,8 @@ void MainLcore::process(rte_mbuf** pkts, uint16_t n, uint64_t now_ms, MainOutput
   }
 }
 
+// Every ARP frame ends in exactly one counter: arp_replies (we answered it), arp_learned
+// (it taught or confirmed a neighbour), or a drop reason.
 void MainLcore::handle_arp(rte_mbuf* m, uint64_t now_ms, MainOutput& out) {
   auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
   uint16_t l3 = eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN) ? 18 : 14;
@@ -90,31 +152,24 @@ void MainLcore::handle_arp(rte_mbuf* m, uint64_t now_ms, MainOutput& out) {
     return;
   }
   const uint32_t sip = arp->arp_data.arp_sip, tip = arp->arp_data.arp_tip;
+  if (sip != 0 && (shared_.is_port_addr(sip) || (view_.slot != nullptr && abi::local_addr_kind(*view_.slot, sip) != 0))) {
+    emit(out, m, Verdict::Kind::Drop, 0, DropReason::ArpBadSource);
+    return;
+  }
   MacBytes sha;
   std::memcpy(sha.data(), arp->arp_data.arp_sha.addr_bytes, 6);
+  const bool asks_us = op == RTE_ARP_OP_REQUEST && ours(tip, port);
+  const DropReason refused = learn(sip, sha, port, asks_us, now_ms, out);
+  if (!asks_us) {
+    if (refused != DropReason::kCount) emit(out, m, Verdict::Kind::Drop, 0, refused);
+    else {
+      count(WorkerCounter::ArpLearned);
+      emit(out, m, Verdict::Kind::Consumed, 0);
+    }
+    return;
+  }
+  // Answer in place (an ARP probe, sender 0.0.0.0, is answered too: RFC 5227).
   const PortInfo& info = shared_.ports[port];
-  uint32_t mask = info.prefix_len == 0 ? 0 : rte_cpu_to_be_32(~uint32_t{0} << (32 - info.prefix_len));
-  bool on_link = sip != 0 && (sip & mask) == (info.addr_be & mask) && !is_bad_source(sip);
-
-  // Learn: always refresh a neighbour we know or are asking for; create one when it asks
-  // for us (it is about to talk to us). Static entries are never overwritten.
-  NeighView known;
-  bool exists = shared_.neighbours.lookup(sip, &known);
-  bool for_us = ours(tip, port);
-  if (on_link && !(exists && known.state == NeighState::Static) && (exists || for_us)) {
-    shared_.neighbours.set(sip, NeighState::Reachable, sha, port, now_ms);
-    if (Resolving* r = resolving(sip, false)) *r = Resolving{};
-    release_held(sip, out);
-  }
-  if (op == RTE_ARP_OP_REPLY) {
-    emit(out, m, Verdict::Kind::Consumed, 0);  // learned above (or unsolicited and ignored)
-    return;
-  }
-  if (!for_us) {
-    emit(out, m, Verdict::Kind::Drop, 0, DropReason::ArpNotForUs);
-    return;
-  }
-  // Reply in place.
   arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
   arp->arp_data.arp_tha = arp->arp_data.arp_sha;
   arp->arp_data.arp_tip = sip;
@@ -124,6 +179,53 @@ void MainLcore::handle_arp(rte_mbuf* m, uint64_t now_ms, MainOutput& out) {
   std::memcpy(eth->src_addr.addr_bytes, info.mac.data(), 6);
   count(WorkerCounter::ArpReplies);
   emit(out, m, Verdict::Kind::Tx, port);
+}
+
+DropReason MainLcore::learn(uint32_t sip, const MacBytes& sha, uint8_t port, bool asks_us, uint64_t now_ms,
+                            MainOutput& out) {
+  const DropReason not_taken = asks_us ? DropReason::ArpNotForUs : DropReason::ArpUnsolicited;
+  if (!on_link(sip, port)) return asks_us ? DropReason::kCount : not_taken;  // answered, not learned
+  NeighView known;
+  if (!shared_.neighbours.lookup(sip, &known)) {
+    // A host that asks for us is about to talk to us: learn it. Nothing else creates an
+    // entry (a reply nobody asked for, or a request for another host).
+    if (!asks_us) return not_taken;
+    if (shared_.neighbours.set(sip, NeighState::Reachable, sha, port, now_ms)) {
+      shared_.neighbours.meta(sip)->confirmed_ms = now_ms;
+    }
+    return DropReason::kCount;
+  }
+  if (known.state == NeighState::Static) return asks_us ? DropReason::kCount : not_taken;
+  Resolving* r = resolving(sip);
+  if (!known.usable() || (known.mac == sha && known.port == port)) {
+    // Being resolved or failed (we use no MAC for it: the first answer wins), or the MAC
+    // we have, confirmed.
+    shared_.neighbours.set(sip, NeighState::Reachable, sha, port, now_ms);
+    shared_.neighbours.meta(sip)->confirmed_ms = now_ms;
+    if (r != nullptr) *r = Resolving{};
+    release_held(sip, out);
+    return DropReason::kCount;
+  }
+  // Another MAC for a live neighbour: a spoof, or a real move. Keep the MAC we have and ask
+  // (at most once a second: a flood of claims must not become a flood of requests);
+  // remember the claim, which wins only if the MAC we have does not answer.
+  const NeighMeta* meta = shared_.neighbours.meta(sip);
+  if (r == nullptr && meta != nullptr && now_ms - meta->confirmed_ms >= kRetryMs &&
+      resolve(sip, known.port, Need::Held, now_ms, out)) {
+    r = resolving(sip);
+  }
+  if (r != nullptr) {
+    // One MAC heard again and again is a candidate; a spray of random ones never is.
+    if (r->has_candidate && r->candidate == sha && r->candidate_port == port) {
+      if (r->candidate_heard < 255) ++r->candidate_heard;
+    } else {
+      r->has_candidate = true;
+      r->candidate = sha;
+      r->candidate_port = port;
+      r->candidate_heard = 1;
+    }
+  }
+  return asks_us ? DropReason::kCount : DropReason::ArpUnsolicited;
 }
 
 void MainLcore::handle_held(rte_mbuf* m, uint64_t now_ms, MainOutput& out) {
@@ -143,25 +245,28 @@ void MainLcore::handle_held(rte_mbuf* m, uint64_t now_ms, MainOutput& out) {
   }
   uint32_t for_hop = 0;
   for (uint32_t k = 0; k < held_count_; ++k) for_hop += held_[k].next_hop_be == hop;
-  Resolving* r = resolving(hop, true);
-  if (held_count_ == kMaxHeld || for_hop >= kMaxHeldPerHop || r == nullptr) {
+  if (held_count_ == kMaxHeld || for_hop >= kMaxHeldPerHop) {
+    emit(out, m, Verdict::Kind::Drop, 0, DropReason::NeighbourQueueFull);
+    return;
+  }
+  // An entry (Incomplete) first, so the ARP answer finds it; then a resolution slot. A
+  // packet is held only when both exist, so it can never be stranded.
+  bool exists = shared_.neighbours.lookup(hop, &nv);
+  if (!exists && !shared_.neighbours.set(hop, NeighState::Incomplete, MacBytes{}, port, now_ms)) {
+    emit(out, m, Verdict::Kind::Drop, 0, DropReason::NeighbourQueueFull);
+    return;
+  }
+  if (!resolve(hop, port, Need::Held, now_ms, out)) {
+    if (!exists) forget(hop);
     emit(out, m, Verdict::Kind::Drop, 0, DropReason::NeighbourQueueFull);
     return;
   }
   held_[held_count_++] = Held{m, hop, port};
-  if (r->tries == 0) {
-    r->port = port;
-    shared_.neighbours.set(hop, NeighState::Incomplete, MacBytes{}, port, now_ms);
-    if (request(hop, port, out)) {
-      r->tries = 1;
-      r->last_request_ms = now_ms;
-    }
-  }
 }
 
 void MainLcore::release_held(uint32_t addr_be, MainOutput& out) {
   NeighView nv;
-  if (!shared_.neighbours.lookup(addr_be, &nv)) return;
+  if (!shared_.neighbours.lookup(addr_be, &nv) || !nv.usable()) return;
   uint32_t kept = 0;
   for (uint32_t k = 0; k < held_count_; ++k) {
     Held& h = held_[k];
@@ -219,53 +324,7 @@ bool MainLcore::request(uint32_t addr_be, uint8_t port, MainOutput& out) {
   return true;
 }
 
-void MainLcore::tick(uint64_t now_ms, MainOutput& out) {
-  for (Resolving& r : resolving_) {
-    if (r.addr_be == 0 || now_ms - r.last_request_ms < kRetryMs) continue;
-    if (r.tries >= kTries) {
-      shared_.neighbours.set_state(r.addr_be, NeighState::Failed, now_ms);
-      fail_held(r.addr_be);
-      r = Resolving{};
-      continue;
-    }
-    if (request(r.addr_be, r.port, out)) {
-      ++r.tries;
-      r.last_request_ms = now_ms;
-    }
-  }
-  if (now_ms - last_aging_ms_ < kRetryMs) return;
-  last_aging_ms_ = now_ms;
-  // Age: a Reachable entry not confirmed for 30 s goes Stale and is asked for again
-  // (still used meanwhile); a Failed one is asked for again every 5 s.
-  shared_.neighbours.for_each([&](uint32_t addr, const NeighView& v, uint64_t updated) {
-    bool reask = (v.state == NeighState::Reachable && now_ms - updated >= kReachableMs) ||
-                 (v.state == NeighState::Failed && now_ms - updated >= kFailedRetryMs);
-    if (!reask) return;
-    Resolving* r = resolving(addr, true);
-    if (r == nullptr || r->tries != 0) return;
-    if (v.state == NeighState::Reachable) shared_.neighbours.set_state(addr, NeighState::Stale, now_ms);
-    else shared_.neighbours.set_state(addr, NeighState::Failed, now_ms);  // restart its retry clock
-    r->port = v.port;
-    if (request(addr, v.port, out)) {
-      r->tries = 1;
-      r->last_request_ms = now_ms;
-    }
-  });
-}
-
-uint32_t MainLcore::poll(uint64_t now_ms) {
-  MainOutput out;
-  rte_mbuf* pkts[kBurst];
-  unsigned n = rte_ring_sc_dequeue_burst(shared_.to_main, reinterpret_cast<void**>(pkts), kBurst, nullptr);
-  process(pkts, static_cast<uint16_t>(n), now_ms, out);
-  if (n == 0) {
-    const abi::TablesRegion* tables = shared_.tables.load(std::memory_order_acquire);
-    view_ = tables != nullptr ? abi::begin_burst(*tables, status_) : abi::TableView{};
-  }
-  uint32_t learned = kernel_ == nullptr ? 0 : kernel_->poll([&](const KernelNeighbours::Entry& e) {
-    learn_from_kernel(e, now_ms, out);  // issue 11
-  });
-  tick(now_ms, out);
+void MainLcore::flush(MainOutput& out) {
   for (uint16_t i = 0; i < out.count; ++i) {
     rte_mbuf* m = out.mbufs[i];
     if (out.verdicts[i].kind != Verdict::Kind::Tx) {
@@ -278,7 +337,33 @@ uint32_t MainLcore::poll(uint64_t now_ms) {
       count_drop(DropReason::MainRingFull);
     }
   }
-  return n + out.count + learned;
+  out.count = 0;
+}
+
+uint32_t MainLcore::poll(uint64_t now_ms) {
+  MainOutput out;
+  rte_mbuf* pkts[kBurst];
+  uint32_t handled = 0, sent = 0;
+  // The priority ring first, each up to its budget: resolution and held traffic are never
+  // queued behind a flood of requests.
+  for (rte_ring* ring : {shared_.to_main_prio, shared_.to_main}) {
+    for (uint32_t taken = 0; taken < kPollBudget;) {
+      unsigned n = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+      if (n == 0) break;
+      process(pkts, static_cast<uint16_t>(n), now_ms, out);
+      taken += n;
+      handled += n;
+      sent += out.count;
+      flush(out);
+    }
+  }
+  uint32_t learned = kernel_ == nullptr ? 0 : kernel_->poll([&](const KernelNeighbours::Entry& e) {
+    learn_from_kernel(e, now_ms, out);  // issue 11
+  });
+  tick(now_ms, out);
+  sent += out.count;
+  flush(out);
+  return handled + sent + learned;
 }
 
 }  // namespace fulcrum::dp

@@ -34,7 +34,18 @@ std::unique_ptr<Shared> Shared::create(const SharedOptions& options, std::string
              " entries): give EAL more memory (-m, or hugepages) or lower dataplane.conntrack_entries";
     return nullptr;
   }
-  uint32_t seed = options.flow_seed != 0 ? options.flow_seed : static_cast<uint32_t>(rte_rand());
+  if (options.flood.synproxy) {
+    s->synproxy_mem_ = rte_zmalloc("fulcrum_synproxy_seq", size_t{sizes.entries} * sizeof(uint32_t), 64);
+    if (s->synproxy_mem_ == nullptr) {
+      *error = "cannot allocate the SYN proxy's sequence array (" + std::to_string(sizes.entries * 4ull >> 20) +
+               " MiB): give EAL more memory or set dataplane.synproxy = false";
+      return nullptr;
+    }
+    s->synproxy_seq = static_cast<std::atomic<uint32_t>*>(s->synproxy_mem_);
+  }
+  uint64_t seed = options.flow_seed != 0 ? options.flow_seed : rte_rand();
+  // The cookie key must not be derivable from the table's: a second, independent secret.
+  s->cookie_key = options.flow_seed != 0 ? abi::HashKey{seed * 0x9E3779B97F4A7C15ull, ~seed} : abi::HashKey{rte_rand(), rte_rand()};
   s->flows_ = std::make_unique<FlowTable>(static_cast<Conn*>(s->entry_mem_),
                                           static_cast<FlowBucket*>(s->bucket_mem_), sizes,
                                           options.workers, seed);
@@ -52,10 +63,11 @@ std::unique_ptr<Shared> Shared::create(const SharedOptions& options, std::string
       return nullptr;
     }
   }
-  s->to_main = rte_ring_create(unique_name("to_main").c_str(), 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);
-  s->from_main = rte_ring_create(unique_name("from_main").c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  s->to_main = rte_ring_create(unique_name("to_main").c_str(), 2048, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  s->to_main_prio = rte_ring_create(unique_name("to_main_prio").c_str(), 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  s->from_main = rte_ring_create(unique_name("from_main").c_str(), 2048, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
   s->to_kernel = rte_ring_create(unique_name("to_kernel").c_str(), 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);  // issue 11
-  if (s->to_main == nullptr || s->from_main == nullptr || s->to_kernel == nullptr) {
+  if (s->to_main == nullptr || s->to_main_prio == nullptr || s->from_main == nullptr || s->to_kernel == nullptr) {
     *error = std::string("cannot create the main-lcore rings: ") + rte_strerror(rte_errno);
     return nullptr;
   }
@@ -65,8 +77,10 @@ std::unique_ptr<Shared> Shared::create(const SharedOptions& options, std::string
 Shared::~Shared() {
   for (rte_ring* r : handoff) rte_ring_free(r);
   rte_ring_free(to_main);
+  rte_ring_free(to_main_prio);
   rte_ring_free(from_main);
   rte_ring_free(to_kernel);
+  rte_free(synproxy_mem_);
   rte_free(qsbr);
   flows_.reset();
   rte_free(entry_mem_);

@@ -9,12 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/abi/flow_hash.h"
 #include "dataplane/abi/status.h"
 #include "dataplane/abi/tables.h"
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/neighbours.h"
 #include "dataplane/core/routes.h"
 
+struct rte_mempool;
 struct rte_rcu_qsbr;
 struct rte_ring;
 
@@ -39,13 +41,26 @@ struct PortInfo {
 
 struct TimeoutsMs {
   uint32_t by_phase[4];          // indexed by TcpPhase
+  uint32_t syn_unanswered;       // SynSeen that the backend has not answered at all
+
+  uint32_t for_state(uint8_t state) const {
+    return is_unanswered(state) ? syn_unanswered : by_phase[static_cast<uint8_t>(phase_of(state))];
+  }
+};
+
+// Flood defence settings of [dataplane] (docs/dataplane.md, "Under attack").
+struct FloodOptions {
+  uint32_t breaker_rate = 125'000;   // new flows per second per worker; 0: no breaker
+  uint32_t high_water_pct = 90;      // of a worker's entries: evict embryonic ones by age above it
+  bool synproxy = false;             // reserve the sequence-translation array
 };
 
 struct SharedOptions {
   uint32_t workers = 1;
   uint32_t conntrack_entries = 1u << 20;
-  TimeoutsMs timeouts{{60'000, 900'000, 120'000, 10'000}};
-  uint32_t flow_seed = 0;        // 0: random
+  TimeoutsMs timeouts{{60'000, 900'000, 120'000, 10'000}, 5'000};
+  FloodOptions flood;
+  uint64_t flow_seed = 0;        // keys the flow table's hash and the SYN cookies; 0: random
 };
 
 class Shared {
@@ -67,6 +82,7 @@ class Shared {
 
   uint32_t workers() const { return options_.workers; }
   const TimeoutsMs& timeouts() const { return options_.timeouts; }
+  const FloodOptions& flood() const { return options_.flood; }
 
   FlowTable& flows() { return *flows_; }
   NeighbourTable neighbours;
@@ -79,7 +95,18 @@ class Shared {
 
   rte_rcu_qsbr* qsbr = nullptr;          // workers' quiescent states, for flow-entry reuse
   rte_ring* handoff[FlowTable::kMaxPartitions] = {};   // to each worker: its flows' first packets
-  rte_ring* to_main = nullptr;          // ARP and packets waiting for a next hop
+  // To the main lcore, two rings so that a flood of ARP requests cannot crowd out what
+  // resolution needs: `to_main_prio` takes ARP from neighbours being resolved and packets
+  // waiting for a next hop, `to_main` the ARP requests for our addresses.
+  rte_ring* to_main = nullptr;
+  rte_ring* to_main_prio = nullptr;
+  // Packet buffers for what workers originate besides rewriting a received packet (the
+  // SYN proxy's SYN towards a backend when the client's ACK carried data). Set by main.
+  rte_mempool* pool = nullptr;
+  // SYN proxy: per connection entry, the ISN given to the client (before the backend's
+  // SYN-ACK) and then the sequence delta; null unless FloodOptions::synproxy.
+  std::atomic<uint32_t>* synproxy_seq = nullptr;
+  abi::HashKey cookie_key;              // SYN cookies (random per start; any worker checks any)
   // The main lcore's outgoing packets (ARP), sent by worker 0 on its own TX queue: virtual
   // NICs such as net_af_packet offer no more TX queues than RX queues. mbuf->port holds
   // the egress port index.
@@ -93,6 +120,7 @@ class Shared {
   SharedOptions options_;
   void* entry_mem_ = nullptr;
   void* bucket_mem_ = nullptr;
+  void* synproxy_mem_ = nullptr;
   std::unique_ptr<FlowTable> flows_;
   std::vector<uint8_t> port_by_dpdk_ = std::vector<uint8_t>(64, 0xFF);
 };

@@ -1,8 +1,9 @@
 // The burst function: parse, look up, translate. See worker.h and docs/dataplane.md.
 #include "dataplane/worker/worker.h"
 
+#include <rte_arp.h>
+#include <rte_cycles.h>
 #include <rte_ether.h>
-#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
@@ -18,24 +19,24 @@ using abi::WorkerCounter;
 namespace {
 
 constexpr uint16_t kPrefetchAhead = 4;
-
-bool addressed_to(const uint8_t* frame, const MacBytes& mac) {
-  static constexpr uint8_t kBroadcast[6] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
-  return std::memcmp(frame, mac.data(), 6) == 0 || std::memcmp(frame, kBroadcast, 6) == 0;
-}
+constexpr uint8_t kBroadcastMac[6] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
 
 }  // namespace
 
 Worker::Worker(Shared& shared, uint32_t index, abi::WorkerStatus& status)
     : shared_(shared), flows_(shared.flows()), index_(index), status_(status),
-      snat_(index, shared.workers()) {
-  batches_ = static_cast<Batch*>(rte_zmalloc("fulcrum_worker_batches", sizeof(Batch) * kBatches, 64));
+      snat_(index, shared.workers(), abi::kMaxSnatPools), guard_(shared.workers(), shared.flood().breaker_rate, status),
+      batches_(kBatches) {
   sweep_cursor_ = flows_.partition_begin(index_);
   evict_cursor_ = sweep_cursor_;
+  age_cursor_ = sweep_cursor_;
+  evict_age_ms_ = shared.timeouts().by_phase[static_cast<uint8_t>(TcpPhase::SynSeen)] / 2;
   for (const PortInfo& p : shared_.ports) punt_ports_ |= p.exception_port != kNoPort;  // issue 11
 }
 
-Worker::~Worker() { rte_free(batches_); }
+Worker::~Worker() {
+  for (uint32_t k = 0; k < parked_count_; ++k) rte_pktmbuf_free(parked_[k].m);
+}
 
 void Worker::start() {
   status_.lcore_id = rte_lcore_id();
@@ -72,7 +73,15 @@ void Worker::drop(BurstOutput& out, uint16_t i, DropReason reason) {
   status_.drops[static_cast<size_t>(reason)].add(1);
 }
 
-void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOutput& out) {
+bool Worker::is_own_address(uint32_t addr_be) const {
+  return shared_.is_port_addr(addr_be) || (view_.slot != nullptr && abi::local_addr_kind(*view_.slot, addr_be) != 0);
+}
+
+void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOutput& out, bool from_nic) {
+  // The last point before the burst takes table references: make sure no retirement in it
+  // will have to wait for a grace period (see kBurstReserve).
+  if (batch_closed_ + kBurstReserve >= kBatches) reclaim(true);
+  in_burst_ = true;
   refresh_view();
   neigh_version_ = shared_.neighbours.version();
   created_count_ = 0;
@@ -91,21 +100,34 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
     bytes += m->pkt_len;
     uint8_t port = shared_.port_index(m->port);
     const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
-    if (port == 0xFF || m->data_len < 6 || !addressed_to(data, shared_.ports[port].mac)) {
-      drop(out, i, m->data_len < 6 ? DropReason::FrameTooShort : DropReason::L2NotForUs);
+    if (m->data_len < 14) {
+      drop(out, i, DropReason::FrameTooShort);
+      continue;
+    }
+    const bool unicast = port != 0xFF && std::memcmp(data, shared_.ports[port].mac.data(), 6) == 0;
+    const bool broadcast = port != 0xFF && std::memcmp(data, kBroadcastMac, 6) == 0;
+    if (!unicast && !broadcast) {
+      drop(out, i, DropReason::L2NotForUs);
       continue;
     }
     bool csum_ok = shared_.ports[port].rx_ip_checksum &&
                    (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
     ParsedFrame f = parse_frame(data, m->data_len, m->pkt_len, csum_ok);
+    if (broadcast && f.kind != FrameKind::Arp && f.kind != FrameKind::Drop) {
+      // RFC 1812 5.3.4: IP in a link-layer broadcast is not forwarded. With several
+      // balancers on one segment, each would forward its own copy.
+      drop(out, i, DropReason::L2NotForUs);
+      continue;
+    }
     if (f.has_options) count(WorkerCounter::IpOptions);
+    in_port_ = port;
     switch (f.kind) {
       case FrameKind::Drop:
         drop(out, i, f.drop);
         break;
       case FrameKind::Arp:
         if (punt_ports_ && punt_arp(out, i, port, data, f)) break;  // issue 11: the host's ARP
-        set_verdict(out, i, Verdict::Kind::ToMain);
+        handle_arp(m, f, port, out, i);
         break;
       case FrameKind::OtherIp:
         drop(out, i, DropReason::IpUnsupportedProtocol);
@@ -123,6 +145,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
         Pending& p = tcp[ntcp++];
         p.m = m;
         p.i = i;
+        p.port = port;
         p.f = f;
         // Addresses and ports are adjacent in the headers: two loads, and the key is
         // stored as the same two words (see FlowTable::hash_words).
@@ -138,8 +161,10 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
       }
     }
   }
-  count(WorkerCounter::RxPackets, n);
-  count(WorkerCounter::RxBytes, bytes);
+  if (from_nic) {
+    count(WorkerCounter::RxPackets, n);
+    count(WorkerCounter::RxBytes, bytes);
+  }
 
   // Pass 2: the buckets are (being) fetched; prefetch the entry their signature points to.
   for (uint16_t k = 0; k < ntcp; ++k) {
@@ -151,7 +176,8 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
   NewFlow fresh[kBurst];
   uint16_t nfresh = 0;
   for (uint16_t k = 0; k < ntcp; ++k) {
-    if (!handle_tcp(tcp[k], out, now_ms) && prepare_new_flow(tcp[k], out, fresh[nfresh])) ++nfresh;
+    in_port_ = tcp[k].port;
+    if (!handle_tcp(tcp[k], out, now_ms) && prepare_new_flow(tcp[k], out, fresh[nfresh], now_ms)) ++nfresh;
   }
   for (uint16_t k = 0; k < nfresh; ++k) commit_new_flow(fresh[k], fresh, k, out, now_ms);
 
@@ -164,13 +190,57 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
     }
     for (uint32_t c = 0; c < created_count_; ++c) retire(created_[c]);
   }
+  in_burst_ = false;
 }
 
-void Worker::touch(Conn& c, Dir dir, uint8_t tcp_flags, uint32_t now_ms) {
+// ARP is filtered here, so that a flood of it cannot reach the main lcore: requests for
+// one of our addresses go to its ring; ARP from a neighbour we know (an answer to our
+// request, or one that may announce a new MAC) to its priority ring; the rest is dropped.
+void Worker::handle_arp(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOutput& out, uint16_t i) {
+  if (m->data_len < f.l3 + sizeof(rte_arp_hdr)) {
+    drop(out, i, DropReason::ArpMalformed);
+    return;
+  }
+  const auto* arp = reinterpret_cast<const rte_arp_hdr*>(rte_pktmbuf_mtod(m, const uint8_t*) + f.l3);
+  const uint16_t op = rte_be_to_cpu_16(arp->arp_opcode);
+  if (arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) || arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
+      arp->arp_hlen != 6 || arp->arp_plen != 4 || (op != RTE_ARP_OP_REQUEST && op != RTE_ARP_OP_REPLY)) {
+    drop(out, i, DropReason::ArpMalformed);
+    return;
+  }
+  const uint32_t sip = arp->arp_data.arp_sip, tip = arp->arp_data.arp_tip;
+  if (sip != 0 && is_own_address(sip)) {
+    drop(out, i, DropReason::ArpBadSource);
+    return;
+  }
+  NeighView nv;
+  const bool known = sip != 0 && shared_.neighbours.lookup(sip, &nv);
+  const bool for_us = tip == shared_.ports[port].addr_be ||
+                      (view_.slot != nullptr && abi::local_addr_kind(*view_.slot, tip) != 0);
+  // The priority ring carries what resolution needs: answers for a neighbour being resolved,
+  // and a live neighbour speaking with the MAC we have (confirmation). A live neighbour's
+  // address with another MAC is a claim of change, or a spoof: it takes the ordinary ring,
+  // so that a flood of such claims can never crowd out the real owner's answers.
+  const bool relevant = known && nv.state != NeighState::Static && (op == RTE_ARP_OP_REPLY || for_us || sip == tip);
+  const bool confirms = relevant && (!nv.usable() || std::memcmp(nv.mac.data(), arp->arp_data.arp_sha.addr_bytes, 6) == 0);
+  if (confirms) {
+    set_verdict(out, i, Verdict::Kind::ToMainPrio);
+  } else if (relevant || (op == RTE_ARP_OP_REQUEST && for_us)) {
+    set_verdict(out, i, Verdict::Kind::ToMain);
+  } else {
+    drop(out, i, op == RTE_ARP_OP_REPLY ? DropReason::ArpUnsolicited : DropReason::ArpNotForUs);
+  }
+}
+
+void Worker::touch(Conn& c, Dir dir, uint8_t tcp_flags, bool payload, uint32_t now_ms) {
   uint8_t cur = c.state.load(std::memory_order_relaxed);
   for (;;) {
-    uint8_t next = tcp_next(cur, dir, tcp_flags);
-    if (next == cur || c.state.compare_exchange_weak(cur, next, std::memory_order_relaxed)) break;
+    uint8_t next = tcp_next(cur, dir, tcp_flags, payload);
+    if (next == cur) break;
+    if (c.state.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
+      if (phase_of(cur) == TcpPhase::Closed) count(WorkerCounter::RstRevived);
+      break;
+    }
   }
   // Written only when it changes (once a millisecond at most): the entry's cache line is
   // shared with whichever worker handles the other direction.
@@ -183,37 +253,50 @@ bool Worker::handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms) {
   Conn& c = flows_.entry(ref.index);
   const uint8_t flags = p.f.tcp_flags;
   if (ref.dir == Dir::FromBackend) {
-    touch(c, Dir::FromBackend, flags, now_ms);
+    if ((c.flags & conn_flag::kSynproxy) && synproxy_backend_handshake(p, c, ref.index, out, now_ms)) return true;
+    touch(c, Dir::FromBackend, flags, p.payload(), now_ms);
     reply(p.m, p.f, out, p.i, c);
     return true;
   }
-  if (is_new_connection_on_old_tuple(c.state.load(std::memory_order_relaxed), Dir::FromClient, flags)) {
+  const uint8_t state = c.state.load(std::memory_order_relaxed);
+  bool renew = is_new_connection_on_old_tuple(state, Dir::FromClient, flags);
+  // A retransmitted SYN whose backend never answered, and has gone down or away since:
+  // a new choice, rather than retrying a dead backend for as long as the client does.
+  const bool repick = !renew && (flags & (tcp_bit::SYN | tcp_bit::ACK)) == tcp_bit::SYN && is_unanswered(state) &&
+                      !(c.flags & conn_flag::kSynproxy) && view_.slot != nullptr && c.backend_id < abi::kMaxBackends &&
+                      abi::unusable_for_new_connections(view_.slot->backend_flags[c.backend_id]);
+  if (renew || repick) {
     uint32_t owner = flows_.partition_of(ref.index);
     if (owner != index_) {
       count(WorkerCounter::HandedOff);
       set_verdict(out, p.i, Verdict::Kind::Handoff, static_cast<uint8_t>(owner));
       return true;
     }
+    if (repick) count(WorkerCounter::SynRepicked);
     retire(ref.index);  // the client reuses the tuple: a new connection, a new choice
     return false;
+  }
+  if ((c.flags & conn_flag::kSynproxy) && !(state & conn_state::kSynAckSeen)) {
+    synproxy_park(p, ref.index, out, now_ms);
+    return true;
   }
   forward_existing(p, c, out, now_ms);
   return true;
 }
 
 void Worker::forward_existing(Pending& p, Conn& c, BurstOutput& out, uint32_t now_ms) {
-  touch(c, Dir::FromClient, p.f.tcp_flags, now_ms);
-  if (view_.slot != nullptr && c.backend_id < abi::kMaxBackends) {
-    uint8_t bf = view_.slot->backend_flags[c.backend_id];
-    bool down = (bf & abi::backend_flag::kStateMask) == static_cast<uint8_t>(abi::BackendState::Down);
-    if (down && (bf & abi::backend_flag::kResetWhenDown)) {
-      uint8_t cur = c.state.load(std::memory_order_relaxed);
-      while (!c.state.compare_exchange_weak(cur, with_phase(cur, TcpPhase::Closed), std::memory_order_relaxed)) {
-      }
-      status_.drops[static_cast<size_t>(DropReason::BackendDownReset)].add(1);
-      reset_client(p.m, p.f, out, p.i);
-      return;
+  touch(c, Dir::FromClient, p.f.tcp_flags, p.payload(), now_ms);
+  if (view_.slot != nullptr && c.backend_id < abi::kMaxBackends && abi::resets_flows(view_.slot->backend_flags[c.backend_id])) {
+    uint8_t cur = c.state.load(std::memory_order_relaxed);
+    while (!c.state.compare_exchange_weak(cur, with_phase(cur, TcpPhase::Closed), std::memory_order_relaxed)) {
     }
+    // Never answer a RST with a RST (RFC 793): the client is closing anyway.
+    if (p.f.tcp_flags & tcp_bit::RST) drop(out, p.i, DropReason::BackendDownReset);
+    else reset_client(p.m, p.f, out, p.i);
+    return;
+  }
+  if ((c.flags & conn_flag::kSynproxy) && (p.f.tcp_flags & tcp_bit::ACK)) {
+    shift_seq(p.m, p.f, shared_.synproxy_seq[&c - &flows_.entry(0)].load(std::memory_order_acquire), true);
   }
   forward(p.m, p.f, out, p.i, c.backend_addr(), c.backend_port(), (c.flags & conn_flag::kFullNat) != 0,
           c.snat_addr(), c.snat_port());
@@ -227,11 +310,15 @@ void Worker::forward(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16
   nat_rewrite(ip, tcp, fullnat ? snat_addr : ip->src_addr, fullnat ? snat_port : tcp->src_port, backend_addr,
               backend_port);
   if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
-  count(WorkerCounter::Forwarded);
-  route_out(m, backend_addr, out, i);
+  if (route_out(m, backend_addr, out, i)) count(WorkerCounter::Forwarded);
 }
 
 void Worker::reply(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, const Conn& c) {
+  if (c.flags & conn_flag::kSynproxy) {
+    // The client knows the sequence numbers the cookie began, not the backend's.
+    uint32_t delta = shared_.synproxy_seq[&c - &flows_.entry(0)].load(std::memory_order_acquire);
+    shift_seq(m, f, -static_cast<int64_t>(delta), false);
+  }
   uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + f.l3);
   auto* tcp = reinterpret_cast<rte_tcp_hdr*>(data + f.l4);
@@ -239,37 +326,44 @@ void Worker::reply(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t
   // (fullnat); the client must see the VIP answering it.
   nat_rewrite(ip, tcp, c.vip_addr(), c.vip_port(), c.client_addr(), c.client_port());
   if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
-  count(WorkerCounter::Forwarded);
-  route_out(m, c.client_addr(), out, i);
+  if (route_out(m, c.client_addr(), out, i)) count(WorkerCounter::Forwarded);
 }
 
-void Worker::route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t i) {
+bool Worker::route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t i, bool originated) {
   NextHop& cached = next_hops_[(dst_be * 2654435761u) >> 26];
   static_assert(kNextHopCache == 64, "the index above takes the top 6 bits");
-  if (cached.dst_be != dst_be || cached.version != neigh_version_) {
+  NextHop hop = cached;
+  if (hop.dst_be != dst_be || hop.version != neigh_version_) {
     RouteResult r;
     if (!shared_.routes.lookup(dst_be, &r)) {
       drop(out, i, DropReason::NoRoute);
-      return;
+      return false;
     }
     NeighView nv;
-    bool known = shared_.neighbours.lookup(r.next_hop_be, &nv);
+    uint32_t version = 1;
+    bool known = shared_.neighbours.lookup(r.next_hop_be, &nv, &version);
     if (!known || !nv.usable()) {
+      if (originated) {
+        drop(out, i, DropReason::UnresolvedReply);
+        return false;
+      }
       if (known && nv.state == NeighState::Failed) {
         drop(out, i, DropReason::NeighbourFailed);
-        return;
+        return false;
       }
       m->hash.usr = r.next_hop_be;  // for the main lcore, which resolves and sends it
       count(WorkerCounter::NeighbourHeld);
       set_verdict(out, i, Verdict::Kind::Hold, r.port);
-      return;
+      return true;
     }
-    cached = NextHop{dst_be, neigh_version_, r.port, nv.mac};
+    hop = NextHop{dst_be, version, r.port, nv.mac};
+    if (version == neigh_version_) cached = hop;  // only what is valid for this burst's version
   }
   auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-  std::memcpy(eth->dst_addr.addr_bytes, cached.mac.data(), 6);
-  std::memcpy(eth->src_addr.addr_bytes, shared_.ports[cached.port].mac.data(), 6);
-  set_verdict(out, i, Verdict::Kind::Tx, cached.port);
+  std::memcpy(eth->dst_addr.addr_bytes, hop.mac.data(), 6);
+  std::memcpy(eth->src_addr.addr_bytes, shared_.ports[hop.port].mac.data(), 6);
+  set_verdict(out, i, Verdict::Kind::Tx, hop.port);
+  return true;
 }
 
 }  // namespace fulcrum::dp

@@ -7,11 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "dataplane/abi/counters.h"
 #include "dataplane/abi/publish.h"
 #include "dataplane/core/packet_parse.h"
 #include "dataplane/core/snat_ports.h"
+#include "dataplane/worker/flood_guard.h"
 #include "dataplane/worker/shared.h"
 
 struct rte_mbuf;
@@ -24,10 +26,12 @@ struct Verdict {
   enum class Kind : uint8_t {
     Tx,        // send on port `target`
     Drop,      // free; counted under `reason`
-    ToMain,    // ARP: the main lcore answers and learns
+    ToMain,    // ARP request for one of our addresses: the main lcore answers and learns
     Hold,      // next hop `mbuf->hash.usr` on port `target` unresolved: main lcore holds it
     Handoff,   // first packet of a flow owned by worker `target`
     Consumed,  // used up without being a drop (an ARP reply we learned from)
+    ToMainPrio,  // ARP from a neighbour being resolved: the main lcore's priority ring
+    Kept,      // the worker keeps the mbuf (parked until the SYN proxy's backend answers)
     Punt,      // not the data plane's: to the kernel interface of the RX port (issue 11)
   };
   Kind kind = Kind::Drop;
@@ -53,16 +57,24 @@ class alignas(64) Worker {
   void start();
   void stop();
 
-  // Decides the fate of up to kBurst packets; out.verdicts[i] is for pkts[i].
-  void process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOutput& out);
+  // Decides the fate of up to kBurst packets; out.verdicts[i] is for pkts[i]. `from_nic`:
+  // the packets were received from a port (counted in rx_packets), not handed over by
+  // another worker (counted when they were received there).
+  void process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOutput& out, bool from_nic = true);
   // Transmits, frees and enqueues as decided (queue `tx_queue` of each port).
   void dispatch(BurstOutput& out, uint16_t tx_queue);
-  // Between bursts: report quiescence, reclaim freed entries, expire idle connections.
-  void maintain(uint32_t now_ms);
+  // Between bursts: report quiescence, reclaim freed entries, expire idle connections,
+  // evict embryonic ones above the high-water mark, release parked packets.
+  void maintain(uint32_t now_ms, uint16_t tx_queue);
   // Keeps the table generation this worker reports current while no packets arrive.
   void idle_tick();
+  // SYN proxy: client packets parked until their backend answered that may go now (or
+  // are dropped after waiting too long); maintain() calls it and dispatches `out`.
+  void release_parked(uint32_t now_ms, BurstOutput& out);
+  uint32_t parked() const { return parked_count_; }
 
   uint32_t index() const { return index_; }
+  const FloodGuard& flood_guard() const { return guard_; }
 
  private:
   struct Pending;   // one TCP packet between the passes of process_burst
@@ -71,16 +83,20 @@ class alignas(64) Worker {
   void refresh_view();
   void set_verdict(BurstOutput& out, uint16_t i, Verdict::Kind kind, uint8_t target = 0);
   void drop(BurstOutput& out, uint16_t i, abi::DropReason reason);
+  bool is_own_address(uint32_t addr_be) const;
   // issue 11 (worker_punt.cpp): on a port with a kernel interface, what the data plane does
   // not want goes to the kernel instead of being dropped. True if out.verdicts[i] is Punt.
   bool punt_instead(BurstOutput& out, uint16_t i, abi::DropReason reason);
   bool punt_arp(BurstOutput& out, uint16_t i, uint8_t port, const uint8_t* data, const ParsedFrame& f);
 
+  void handle_arp(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOutput& out, uint16_t i);
   // false: the packet starts a new flow, for prepare_new_flow().
   bool handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms);
   // New flows are handled in two passes over the burst, so that the memory they touch
   // (the reverse key's index bucket, the entry to fill) is fetched for all of them at once.
-  bool prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf);
+  bool prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_t now_ms);
+  bool forward_without_entry(Pending& p, BurstOutput& out);
+  bool choose_snat(Pending& p, const abi::Vip& vip, const abi::Backend& be, NewFlow& nf);
   void commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_earlier, BurstOutput& out, uint32_t now_ms);
   void forward_existing(Pending& p, Conn& c, BurstOutput& out, uint32_t now_ms);
   void handle_icmp(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t now_ms);
@@ -88,13 +104,33 @@ class alignas(64) Worker {
                uint16_t backend_port, bool fullnat, uint32_t snat_addr, uint16_t snat_port);
   void reply(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, const Conn& c);
   void reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i);
-  void route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t i);
+  // `originated`: a packet this node makes up (echo reply, reset, SYN cookie) rather than
+  // one it forwards; such a packet is never held for an unresolved next hop (the
+  // destination may be a spoofed address) but dropped as unresolved_reply.
+  // True when the packet leaves (Tx) or waits for its next hop (Hold); false when dropped.
+  // Callers count a packet's success only then, so that every packet is counted once.
+  bool route_out(rte_mbuf* m, uint32_t dst_be, BurstOutput& out, uint16_t i, bool originated = false);
   bool translate_icmp_error(rte_mbuf* m, const ParsedFrame& f, uint32_t now_ms);
 
-  void touch(Conn& c, Dir dir, uint8_t tcp_flags, uint32_t now_ms);
+  // SYN proxy (worker_synproxy.cpp).
+  bool synproxy_active(const abi::Vip& vip) const;
+  void synproxy_answer_syn(Pending& p, const abi::Vip& vip, BurstOutput& out, uint32_t now_ms);
+  // A cookie-validated ACK: 0 if it is not one, else the MSS the cookie carries.
+  uint16_t synproxy_check_ack(const Pending& p, uint32_t now_ms) const;
+  void synproxy_open_backend(NewFlow& nf, Conn& c, BurstOutput& out);
+  // Backend packets of a proxied connection still waiting for its SYN-ACK; true if handled.
+  bool synproxy_backend_handshake(Pending& p, Conn& c, uint32_t index, BurstOutput& out, uint32_t now_ms);
+  // Client packets of a proxied connection before the backend answered: parked or dropped.
+  void synproxy_park(Pending& p, uint32_t index, BurstOutput& out, uint32_t now_ms);
+  void shift_seq(rte_mbuf* m, const ParsedFrame& f, int64_t delta, bool ack_field);
+
+  void touch(Conn& c, Dir dir, uint8_t tcp_flags, bool payload, uint32_t now_ms);
   void retire(uint32_t index);             // unpublish, count closed, free after grace
   void defer_free(uint32_t index);         // free (and release its SNAT port) after grace
-  uint32_t evict_embryonic(uint32_t want);
+  uint32_t evict_embryonic(uint32_t want, uint32_t min_idle_ms, uint32_t now_ms);
+  uint32_t evict_snat_holders(const NewFlow& nf, uint32_t now_ms);
+  void evict_above_high_water(uint32_t now_ms);
+  void release_snat(const Conn& c);
   void sweep(uint32_t now_ms);
   void reclaim(bool wait);
   void close_batch();
@@ -106,6 +142,7 @@ class alignas(64) Worker {
   const uint32_t index_;
   abi::WorkerStatus& status_;
   SnatPorts snat_;
+  FloodGuard guard_;
 
   // The table generation used by the current burst.
   const abi::TablesRegion* tables_ = nullptr;
@@ -122,29 +159,53 @@ class alignas(64) Worker {
   static constexpr uint32_t kNextHopCache = 64;
   NextHop next_hops_[kNextHopCache];
   uint32_t neigh_version_ = 0;   // the neighbour table's version at the start of the burst
+  uint8_t in_port_ = 0;          // port index of the packet being handled
   // Entries created in the current burst: withdrawn if the burst turns out to have raced
   // with a table rewrite.
   uint32_t created_[kBurst];
   uint32_t created_count_ = 0;
 
   // Flow entries waiting for a grace period before reuse: batches, each closed with an
-  // RCU token. Fixed arrays: nothing is allocated once the worker runs.
+  // RCU token. Fixed arrays: nothing is allocated once the worker runs. Inside a burst the
+  // worker holds table references and must not report quiescence, so it never waits for a
+  // grace period there: process_burst() starts only with kBurstReserve free batches, more
+  // than one burst can fill (at most 32 packets x (8 evictions + 2) retirements).
   static constexpr uint32_t kBatchSize = 256;
   static constexpr uint32_t kBatches = 64;
+  static constexpr uint32_t kBurstReserve = 3;
   struct Batch {
     uint64_t token = 0;
     uint32_t count = 0;
     uint32_t entries[kBatchSize];
   };
-  Batch* batches_;            // ring of kBatches
+  std::vector<Batch> batches_;  // ring of kBatches
   uint32_t batch_head_ = 0;   // oldest closed batch
   uint32_t batch_closed_ = 0; // closed batches waiting
   uint32_t open_ = 0;         // index of the batch being filled
+  bool in_burst_ = false;
+
+  // SYN proxy: client packets that arrived before the backend's SYN-ACK, released (or
+  // dropped after kParkMs) by maintain().
+  struct Parked {
+    rte_mbuf* m = nullptr;
+    uint32_t entry = 0;
+    uint32_t since_ms = 0;
+    ParsedFrame f;
+  };
+  static constexpr uint32_t kParkSlots = 64;
+  static constexpr uint32_t kParkMs = 1000;
+  Parked parked_[kParkSlots];
+  uint32_t parked_count_ = 0;
 
   uint32_t sweep_cursor_;
   uint32_t evict_cursor_;
+  uint32_t age_cursor_;
   uint32_t last_sweep_ms_ = 0;
   uint64_t sweep_owed_milli_ = 0;  // entries owed to the sweep, x1000
+  // Embryonic eviction by age: entries idle at least this long go first; halved while a
+  // whole pass leaves the partition above its high-water mark, reset once below.
+  uint32_t evict_age_ms_;
+  uint32_t age_pass_start_ = 0;
   bool punt_ports_ = false;        // issue 11: some port has a kernel interface
 };
 

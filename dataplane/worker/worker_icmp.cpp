@@ -42,12 +42,15 @@ void Worker::handle_icmp(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, ui
   }
   const uint8_t type = icmp[0];
   if (type == kDestUnreachable || type == kTimeExceeded) {
+    if (ip->time_to_live <= 1) {
+      drop(out, i, DropReason::IpTtlExceeded);
+      return;
+    }
     if (!translate_icmp_error(m, f, now_ms)) {
       drop(out, i, DropReason::IcmpNoFlow);
       return;
     }
-    count(WorkerCounter::IcmpErrorsTranslated);
-    route_out(m, ip->dst_addr, out, i);
+    if (route_out(m, ip->dst_addr, out, i)) count(WorkerCounter::IcmpErrorsTranslated);
     return;
   }
   const abi::TableSlot* slot = view_.slot;
@@ -59,6 +62,10 @@ void Worker::handle_icmp(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, ui
   }
   if (type != kEchoRequest) {
     drop(out, i, DropReason::IcmpUnsupported);
+    return;
+  }
+  if (is_own_address(ip->src_addr)) {  // we would answer ourselves
+    drop(out, i, DropReason::IpBadSource);
     return;
   }
   // Echo reply in place: swap the addresses (the header checksum does not change), fresh
@@ -80,8 +87,9 @@ void Worker::handle_icmp(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, ui
   sum = d.apply(sum);
   std::memcpy(icmp + 2, &sum, 2);
   if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
-  count(WorkerCounter::IcmpEchoReplies);
-  route_out(m, ip->dst_addr, out, i);
+  // The requester may be a spoofed on-link address: never hold the reply and ask ARP for
+  // it (a ping flood would fill the neighbour table); a real host has ARPed for us.
+  if (route_out(m, ip->dst_addr, out, i, /*originated=*/true)) count(WorkerCounter::IcmpEchoReplies);
 }
 
 // An ICMP error quotes the IP header and at least 8 bytes of the packet that caused it:
@@ -98,7 +106,6 @@ bool Worker::translate_icmp_error(rte_mbuf* m, const ParsedFrame& f, uint32_t no
   if (quoted_len < 20 || (inner->version_ihl >> 4) != 4) return false;
   uint32_t inner_ihl = (inner->version_ihl & 0x0F) * 4u;
   if (inner_ihl < 20 || quoted_len < inner_ihl + 8 || inner->next_proto_id != 6) return false;
-  if (ip->time_to_live <= 1) return false;
   uint8_t* inner_l4 = icmp + 8 + inner_ihl;
   uint16_t inner_sport, inner_dport;
   std::memcpy(&inner_sport, inner_l4, 2);
@@ -134,6 +141,16 @@ bool Worker::translate_icmp_error(rte_mbuf* m, const ParsedFrame& f, uint32_t no
   addrs.replace32(inner->dst_addr, q_dst);
   ports.replace16(inner_sport, q_sport);
   ports.replace16(inner_dport, q_dport);
+  if ((c.flags & conn_flag::kSynproxy) && ref.dir == Dir::FromClient) {
+    // A proxied connection's reply carried the client's view of the backend's sequence
+    // numbers; the backend checks the quoted one against its own (PMTUD), so restore it.
+    uint32_t seq_be;
+    std::memcpy(&seq_be, inner_l4 + 4, 4);
+    uint32_t delta = shared_.synproxy_seq[ref.index].load(std::memory_order_acquire);
+    uint32_t restored = rte_cpu_to_be_32(rte_be_to_cpu_32(seq_be) + delta);
+    ports.replace32(seq_be, restored);
+    std::memcpy(inner_l4 + 4, &restored, 4);
+  }
   inner->src_addr = q_src;
   inner->dst_addr = q_dst;
   inner->hdr_checksum = addrs.apply(inner->hdr_checksum);
@@ -203,8 +220,7 @@ void Worker::reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, u
   tcp->cksum = 0;
   tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
   rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - 40));
-  count(WorkerCounter::ResetsSent);
-  route_out(m, client, out, i);
+  if (route_out(m, client, out, i, /*originated=*/true)) count(WorkerCounter::ResetsSent);
 }
 
 }  // namespace fulcrum::dp

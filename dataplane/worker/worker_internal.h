@@ -9,10 +9,12 @@ namespace fulcrum::dp {
 struct Worker::Pending {
   rte_mbuf* m;
   uint16_t i;
+  uint8_t port;         // ingress port index
   ParsedFrame f;
   FlowKey key;
   FlowHash h;
   uint64_t candidate;   // home-bucket slot whose signature matched (0: none)
+  bool payload() const { return f.l4_len > f.tcp_header_len; }
 };
 
 // One new flow between prepare_new_flow() and commit_new_flow().
@@ -25,6 +27,7 @@ struct Worker::NewFlow {
   FlowHash rev_hash;
   bool fullnat;
   bool syn;
+  uint16_t synproxy_mss;  // a cookie-validated ACK: the connection is proxied (MSS for the backend)
 };
 
 }  // namespace fulcrum::dp

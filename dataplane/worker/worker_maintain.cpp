@@ -9,7 +9,9 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
-#include "dataplane/worker/worker.h"
+#include <algorithm>
+
+#include "dataplane/worker/worker_internal.h"
 
 namespace fulcrum::dp {
 
@@ -20,6 +22,18 @@ namespace {
 constexpr uint32_t kSweepPeriodMs = 1000;
 constexpr uint32_t kMaxSweepPerCall = 512;
 constexpr uint32_t kEvictScan = 64;
+constexpr uint32_t kAgeScanPerCall = 256;
+constexpr uint32_t kMinEvictAgeMs = 100;       // the adaptive age never goes below this
+constexpr uint32_t kSnatHolderMinIdleMs = 1000;  // a handshake younger than this is left alone
+constexpr uint32_t kSnatHolderScan = 256;
+
+// An embryonic entry idle for at least `min_idle_ms`.
+bool evictable(const Conn& c, uint32_t now_ms, uint32_t min_idle_ms) {
+  uint8_t st = c.state.load(std::memory_order_relaxed);
+  if (!(c.flags & conn_flag::kInUse) || (st & conn_state::kDead) || !is_embryonic(st)) return false;
+  uint32_t idle = now_ms - c.last_seen.load(std::memory_order_relaxed);
+  return static_cast<int32_t>(idle) >= 0 && idle >= min_idle_ms;
+}
 }  // namespace
 
 void Worker::defer_free(uint32_t index) {
@@ -38,22 +52,30 @@ void Worker::retire(uint32_t index) {
 void Worker::close_batch() {
   Batch& b = batches_[open_];
   if (b.count == 0) return;
-  if (batch_closed_ + 1 == kBatches) reclaim(true);  // ring full: wait for the oldest
+  // Ring full: wait for the oldest batch's grace period. Never inside a burst (the worker
+  // would report a quiescent state while holding entries): process_burst() starts with
+  // kBurstReserve free batches, more than a burst can fill.
+  if (batch_closed_ + 1 == kBatches) reclaim(!in_burst_);
   b.token = rte_rcu_qsbr_start(shared_.qsbr);
   ++batch_closed_;
   open_ = (open_ + 1) % kBatches;
   batches_[open_].count = 0;
 }
 
+void Worker::release_snat(const Conn& c) {
+  snat_.release(SnatPorts::Key{c.snat_addr(), c.backend_addr(), c.backend_port()}, c.snat_port());
+}
+
 void Worker::reclaim(bool wait) {
-  // This worker holds no entry here; saying so first lets a waiting check finish.
-  rte_rcu_qsbr_quiescent(shared_.qsbr, index_);
+  // This worker holds no entry here; saying so first lets a waiting check finish. Inside a
+  // burst it holds some: there it only collects batches that are already free.
+  if (!in_burst_) rte_rcu_qsbr_quiescent(shared_.qsbr, index_);
   while (batch_closed_ > 0) {
     Batch& b = batches_[batch_head_];
-    if (rte_rcu_qsbr_check(shared_.qsbr, b.token, wait) != 1) return;
+    if (rte_rcu_qsbr_check(shared_.qsbr, b.token, wait && !in_burst_) != 1) return;
     for (uint32_t k = 0; k < b.count; ++k) {
       Conn& c = flows_.entry(b.entries[k]);
-      if (c.flags & conn_flag::kFullNat) snat_.release(c.snat_addr(), c.snat_port());
+      if (c.flags & conn_flag::kFullNat) release_snat(c);
       flows_.free(b.entries[k]);
     }
     b.count = 0;
@@ -62,21 +84,67 @@ void Worker::reclaim(bool wait) {
   }
 }
 
-uint32_t Worker::evict_embryonic(uint32_t want) {
+uint32_t Worker::evict_embryonic(uint32_t want, uint32_t min_idle_ms, uint32_t now_ms) {
   uint32_t begin = flows_.partition_begin(index_), end = flows_.partition_end(index_);
   uint32_t evicted = 0;
   for (uint32_t n = 0; n < kEvictScan && evicted < want; ++n) {
     uint32_t idx = evict_cursor_;
     evict_cursor_ = evict_cursor_ + 1 == end ? begin : evict_cursor_ + 1;
-    Conn& c = flows_.entry(idx);
-    uint8_t st = c.state.load(std::memory_order_relaxed);
-    if ((c.flags & conn_flag::kInUse) && !(st & conn_state::kDead) && is_embryonic(st)) {
+    if (evictable(flows_.entry(idx), now_ms, min_idle_ms)) {
       retire(idx);
       ++evicted;
     }
   }
   count(WorkerCounter::ConntrackEvicted, evicted);
   return evicted;
+}
+
+// No SNAT port left towards a backend: the embryonic entries holding its ports (half-open
+// handshakes, a slow SYN flood's) give them back after a grace period, oldest first in
+// the sense that none younger than kSnatHolderMinIdleMs is touched.
+uint32_t Worker::evict_snat_holders(const NewFlow& nf, uint32_t now_ms) {
+  uint32_t begin = flows_.partition_begin(index_), end = flows_.partition_end(index_);
+  uint32_t evicted = 0;
+  for (uint32_t n = 0; n < kSnatHolderScan && evicted < 8; ++n) {
+    uint32_t idx = evict_cursor_;
+    evict_cursor_ = evict_cursor_ + 1 == end ? begin : evict_cursor_ + 1;
+    const Conn& c = flows_.entry(idx);
+    if (!(c.flags & conn_flag::kFullNat) || c.backend_addr() != nf.be->addr_be || c.backend_port() != nf.be->port_be) continue;
+    if (!evictable(c, now_ms, kSnatHolderMinIdleMs)) continue;
+    retire(idx);
+    ++evicted;
+  }
+  count(WorkerCounter::ConntrackEvicted, evicted);
+  return evicted;
+}
+
+// Above the high-water mark, embryonic entries idle at least evict_age_ms_ go, a slice per
+// loop. Under a flood of handshakes that never complete, their ages spread evenly over the
+// SYN timeout, so the oldest go first and a legitimate handshake admitted a moment ago is
+// not the one evicted. A pass that leaves the partition above the mark halves the age.
+void Worker::evict_above_high_water(uint32_t now_ms) {
+  const uint32_t begin = flows_.partition_begin(index_), end = flows_.partition_end(index_);
+  const uint32_t size = end - begin;
+  const uint32_t high = static_cast<uint32_t>(uint64_t{size} * shared_.flood().high_water_pct / 100);
+  const uint32_t initial_age = shared_.timeouts().by_phase[static_cast<uint8_t>(TcpPhase::SynSeen)] / 2;
+  if (flows_.in_use(index_) <= high) {
+    if (flows_.in_use(index_) + size / 20 < high) evict_age_ms_ = initial_age;
+    age_pass_start_ = age_cursor_;
+    return;
+  }
+  uint32_t evicted = 0;
+  for (uint32_t n = 0; n < kAgeScanPerCall && flows_.in_use(index_) > high; ++n) {
+    uint32_t idx = age_cursor_;
+    age_cursor_ = age_cursor_ + 1 == end ? begin : age_cursor_ + 1;
+    if (evictable(flows_.entry(idx), now_ms, evict_age_ms_)) {
+      retire(idx);
+      ++evicted;
+    }
+    if (age_cursor_ == age_pass_start_ && flows_.in_use(index_) > high) {
+      evict_age_ms_ = std::max(evict_age_ms_ / 2, kMinEvictAgeMs);
+    }
+  }
+  count(WorkerCounter::EmbryonicAged, evicted);
 }
 
 void Worker::sweep(uint32_t now_ms) {
@@ -104,7 +172,7 @@ void Worker::sweep(uint32_t now_ms) {
     if (st & conn_state::kDead) continue;
     // Unsigned difference: correct across the 49-day wrap of the millisecond clock.
     uint32_t idle = now_ms - c.last_seen.load(std::memory_order_relaxed);
-    if (static_cast<int32_t>(idle) >= 0 && idle >= t.by_phase[static_cast<uint8_t>(phase_of(st))]) {
+    if (static_cast<int32_t>(idle) >= 0 && idle >= t.for_state(st)) {
       retire(idx);
       ++expired;
     }
@@ -112,8 +180,15 @@ void Worker::sweep(uint32_t now_ms) {
   count(WorkerCounter::ConntrackExpired, expired);
 }
 
-void Worker::maintain(uint32_t now_ms) {
+void Worker::maintain(uint32_t now_ms, uint16_t tx_queue) {
+  guard_.tick(now_ms);
   sweep(now_ms);
+  evict_above_high_water(now_ms);
+  if (parked_count_ != 0) {
+    BurstOutput out;
+    release_parked(now_ms, out);
+    if (out.count != 0) dispatch(out, tx_queue);
+  }
   close_batch();
   reclaim(false);
   status_.conntrack_entries.store(flows_.in_use(index_), std::memory_order_relaxed);
@@ -137,14 +212,20 @@ void Worker::dispatch(BurstOutput& out, uint16_t tx_queue) {
       case Verdict::Kind::Consumed:
         rte_pktmbuf_free(m);
         break;
+      case Verdict::Kind::Kept:
+        break;
       case Verdict::Kind::Hold:
         m->port = v.target;  // egress port index for the main lcore (next hop in hash.usr)
         [[fallthrough]];
+      case Verdict::Kind::ToMainPrio:
+        if (rte_ring_mp_enqueue(shared_.to_main_prio, m) != 0) drop_now(m, DropReason::MainRingFull);
+        break;
       case Verdict::Kind::ToMain:
         if (rte_ring_mp_enqueue(shared_.to_main, m) != 0) drop_now(m, DropReason::MainRingFull);
         break;
       case Verdict::Kind::Punt:  // issue 11: the main lcore writes it to the kernel interface
         if (rte_ring_mp_enqueue(shared_.to_kernel, m) != 0) drop_now(m, DropReason::KernelPathFull);
+        else count(WorkerCounter::PuntedToKernel);  // counted once, when it is on its way
         break;
       case Verdict::Kind::Handoff:
         if (rte_ring_mp_enqueue(shared_.handoff[v.target], m) != 0) drop_now(m, DropReason::HandoffRingFull);

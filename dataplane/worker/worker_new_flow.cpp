@@ -1,14 +1,20 @@
 // New flows: choosing a backend with Maglev and creating the connection entry.
 //
-// Done in two passes over the burst's new flows. prepare_new_flow() decides everything
-// that needs no entry (VIP, backend, handoff to the owning worker, the SNAT port), builds
+// Done in two passes over the burst. prepare_new_flow() decides everything that needs no
+// entry (VIP, flood defences, backend, handoff to the owning worker, the SNAT port), builds
 // the reply key, and prefetches the memory the commit will write: the reply key's index
 // bucket and the entry itself. commit_new_flow() then publishes each flow with that memory
 // already on its way, instead of stalling on two cache misses per SYN in turn.
+//
+// Without an entry a packet can still be forwarded (docs/dataplane.md, "Table pressure"):
+// a nat flow by Maglev towards the backend, and a nat backend's packet back to its client,
+// because the config allows each backend address:port in one nat VIP only.
+#include <rte_cycles.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
 #include "dataplane/abi/flow_hash.h"
+#include "dataplane/worker/rewrite.h"
 #include "dataplane/worker/worker_internal.h"
 
 namespace fulcrum::dp {
@@ -35,9 +41,15 @@ const abi::Backend* pick_backend(const abi::TableSlot& slot, const abi::Vip& vip
   return be.id < abi::kMaxBackends ? &be : nullptr;
 }
 
+constexpr uint32_t kEvictPerNewFlow = 8;
+// Retirements one burst can cause: per packet, the evictions of a new flow plus a retired
+// old tuple and a failed publish (or a tables_changed withdrawal). The worker keeps this
+// much room in its grace-period batches before every burst.
+static_assert(3 * 256 >= kBurst * (kEvictPerNewFlow + 2), "Worker::kBurstReserve batches must hold a burst's retirements");
+
 }  // namespace
 
-bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf) {
+bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_t now_ms) {
   const abi::TableSlot* slot = view_.slot;
   if (slot == nullptr) {
     drop(out, p.i, DropReason::NoTables);
@@ -45,17 +57,43 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf) {
   }
   int vi = abi::find_vip(*slot, p.key.dst_addr, p.key.dst_port, abi::kProtoTcp);
   if (vi < 0) {
-    drop(out, p.i, DropReason::NotForUs);
+    forward_without_entry(p, out);
+    return false;
+  }
+  // A source that is one of our own addresses can only be spoofed; as a client it would
+  // take reply keys (and SNAT ports) from real flows.
+  if (is_own_address(p.key.src_addr)) {
+    drop(out, p.i, DropReason::IpBadSource);
     return false;
   }
   const abi::Vip& vip = slot->vips[vi];
+  const uint8_t flags = p.f.tcp_flags;
+  const bool syn = (flags & (tcp_bit::SYN | tcp_bit::ACK)) == tcp_bit::SYN;
+  if (syn && !guard_.admit_syn(vip, rte_rdtsc())) {
+    drop(out, p.i, DropReason::NewConnRateLimited);
+    return false;
+  }
+  guard_.note_new_flow(now_ms);
   const bool fullnat = vip.mode == static_cast<uint8_t>(abi::ForwardMode::FullNat);
+  uint16_t proxy_mss = 0;
+  if (vip.synproxy != static_cast<uint8_t>(abi::Synproxy::Off) && shared_.synproxy_seq != nullptr) {
+    if (syn && synproxy_active(vip)) {
+      synproxy_answer_syn(p, vip, out, now_ms);  // no state at all until the client's ACK
+      return false;
+    }
+    if (!syn && !(flags & (tcp_bit::RST | tcp_bit::SYN))) {
+      proxy_mss = synproxy_check_ack(p, now_ms);
+      if (proxy_mss == 0 && synproxy_active(vip)) {
+        drop(out, p.i, DropReason::SynproxyBadCookie);
+        return false;
+      }
+    }
+  }
   const abi::Backend* be = pick_backend(*slot, vip, p.key);
   if (be == nullptr) {
     drop(out, p.i, DropReason::NoBackend);
     return false;
   }
-  const uint8_t flags = p.f.tcp_flags;
   if (flags & tcp_bit::RST) {
     // A reset for a flow we have no entry for (e.g. after a restart): in nat mode Maglev
     // still knows where it goes; it creates no state.
@@ -69,9 +107,16 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf) {
     set_verdict(out, p.i, Verdict::Kind::Handoff, static_cast<uint8_t>(owner));
     return false;
   }
+  if (!fullnat && proxy_mss == 0 && guard_.tripped()) {
+    // The breaker: above the worker's new-flow rate, nat flows get no entry; both
+    // directions still find their way (see the top of this file).
+    count(WorkerCounter::BreakerStateless);
+    forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
+    return false;
+  }
   uint32_t e = flows_.alloc(index_);
   if (e == FlowRef::kNone) {
-    evict_embryonic(8);  // room for the next new flow, after a grace period
+    evict_embryonic(kEvictPerNewFlow, evict_age_ms_, now_ms);  // room for the next new flow, after a grace period
     if (fullnat) {
       drop(out, p.i, DropReason::ConntrackFull);
     } else {
@@ -81,24 +126,66 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf) {
     return false;
   }
   nf = NewFlow{&p, &vip, be, e, FlowKey{be->addr_be, p.key.src_addr, be->port_be, p.key.src_port}, {}, fullnat,
-               (flags & (tcp_bit::SYN | tcp_bit::ACK)) == tcp_bit::SYN};
-  if (fullnat) {
-    uint16_t sport = 0;
-    uint32_t naddrs = vip.snat_count <= abi::kMaxSnatAddrs ? vip.snat_count : 0;
-    for (uint32_t k = 0; k < naddrs && sport == 0; ++k) {
-      nf.rev.dst_addr = vip.snat_addrs_be[(p.h.sig + k) % naddrs];
-      sport = snat_.alloc(nf.rev.dst_addr, p.h.sig);
-    }
-    if (sport == 0) {
-      flows_.free(e);  // never visible: no grace period needed
-      drop(out, p.i, DropReason::SnatExhausted);
-      return false;
-    }
-    nf.rev.dst_port = sport;
+               syn, proxy_mss};
+  if (fullnat && !choose_snat(p, vip, *be, nf)) {
+    flows_.free(e);  // never visible: no grace period needed
+    evict_snat_holders(nf, now_ms);
+    drop(out, p.i, DropReason::SnatExhausted);
+    return false;
   }
   nf.rev_hash = flows_.hash(nf.rev);
   flows_.prefetch(nf.rev_hash);
   rte_prefetch0_write(&flows_.entry(e));
+  return true;
+}
+
+// A source port on one of the VIP's SNAT addresses, towards this backend.
+bool Worker::choose_snat(Pending& p, const abi::Vip& vip, const abi::Backend& be, NewFlow& nf) {
+  uint32_t naddrs = vip.snat_count <= abi::kMaxSnatAddrs ? vip.snat_count : 0;
+  for (uint32_t k = 0; k < naddrs; ++k) {
+    uint32_t snat = vip.snat_addrs_be[(p.h.sig + k) % naddrs];
+    uint16_t sport = snat_.alloc(SnatPorts::Key{snat, be.addr_be, be.port_be}, p.h.sig);
+    if (sport != 0) {
+      nf.rev.dst_addr = snat;
+      nf.rev.dst_port = sport;
+      return true;
+    }
+  }
+  return false;
+}
+
+// A TCP packet that matches no entry and is not to a VIP. A nat backend answering a client
+// we have no entry for (the table was full, the breaker tripped, or the data plane
+// restarted) is translated back from its VIP; anything else is not ours.
+bool Worker::forward_without_entry(Pending& p, BurstOutput& out) {
+  const abi::TableSlot& slot = *view_.slot;
+  const uint8_t dst_kind = abi::local_addr_kind(slot, p.key.dst_addr);
+  if (dst_kind & abi::local_addr::kSnat) {
+    drop(out, p.i, DropReason::SnatNoEntry);
+    return false;
+  }
+  int b = dst_kind == 0 && !shared_.is_port_addr(p.key.dst_addr) ? abi::find_nat_backend(slot, p.key.src_addr, p.key.src_port) : -1;
+  const abi::Backend* be = b >= 0 ? &slot.backends[b] : nullptr;
+  const abi::Vip* vip = be != nullptr && be->vip < std::min(slot.hdr.vip_count, abi::kMaxVips) ? &slot.vips[be->vip] : nullptr;
+  if (vip == nullptr || vip->mode != static_cast<uint8_t>(abi::ForwardMode::Nat)) {
+    drop(out, p.i, DropReason::NotForUs);
+    return false;
+  }
+  // Only from where that backend is: a client-side host must not get its packets sent on
+  // with the VIP as their source.
+  RouteResult r;
+  if (!shared_.routes.lookup(p.key.src_addr, &r) || r.port != p.port) {
+    drop(out, p.i, DropReason::IpBadSource);
+    return false;
+  }
+  uint8_t* data = rte_pktmbuf_mtod(p.m, uint8_t*);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + p.f.l3);
+  auto* tcp = reinterpret_cast<rte_tcp_hdr*>(data + p.f.l4);
+  nat_rewrite(ip, tcp, vip->addr_be, vip->port_be, ip->dst_addr, tcp->dst_port);
+  if (p.m->pkt_len > p.f.l3 + uint32_t{p.f.ip_total}) {
+    rte_pktmbuf_trim(p.m, static_cast<uint16_t>(p.m->pkt_len - p.f.l3 - p.f.ip_total));
+  }
+  if (route_out(p.m, p.key.dst_addr, out, p.i)) count(WorkerCounter::StatelessReplies);
   return true;
 }
 
@@ -108,11 +195,12 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
   // entry, the second must use it.
   for (uint16_t k = 0; k < n_earlier; ++k) {
     if (earlier[k].p->h.sig != p.h.sig || !(earlier[k].p->key == p.key)) continue;
-    if (nf.fullnat) snat_.release(nf.rev.dst_addr, nf.rev.dst_port);
+    if (nf.fullnat) snat_.release(SnatPorts::Key{nf.rev.dst_addr, nf.be->addr_be, nf.be->port_be}, nf.rev.dst_port);
     flows_.free(nf.entry);  // never visible
     FlowRef ref = flows_.lookup(p.key, p.h);
-    if (ref.found()) forward_existing(p, flows_.entry(ref.index), out, now_ms);
-    else drop(out, p.i, DropReason::ConntrackFull);  // the first one could not be published
+    if (!ref.found()) drop(out, p.i, DropReason::ConntrackFull);  // the first one could not be published
+    else if (flows_.entry(ref.index).flags & conn_flag::kSynproxy) synproxy_park(p, ref.index, out, now_ms);
+    else forward_existing(p, flows_.entry(ref.index), out, now_ms);
     return;
   }
   Conn& c = flows_.entry(nf.entry);
@@ -120,13 +208,22 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
   c.rev = nf.rev;
   c.backend_id = nf.be->id;
   if (nf.fullnat) c.flags |= conn_flag::kFullNat;
-  PublishResult r = flows_.publish(nf.entry, p.h, nf.rev_hash, initial_state(nf.syn), now_ms);
+  if (nf.synproxy_mss != 0) {
+    c.flags |= conn_flag::kSynproxy;
+    // Until the backend's SYN-ACK: the ISN the cookie gave the client.
+    uint32_t ack;
+    std::memcpy(&ack, rte_pktmbuf_mtod_offset(p.m, const uint8_t*, p.f.l4 + 8), 4);
+    shared_.synproxy_seq[nf.entry].store(rte_be_to_cpu_32(ack) - 1, std::memory_order_relaxed);
+  }
+  PublishResult r = flows_.publish(nf.entry, p.h, nf.rev_hash, initial_state(nf.syn || nf.synproxy_mss != 0), now_ms);
   if (r != PublishResult::Ok) {
     defer_free(nf.entry);  // a reader may have glimpsed the forward key
     if (r == PublishResult::ReverseConflict) {
       drop(out, p.i, DropReason::NatConflict);
     } else if (nf.fullnat) {
       drop(out, p.i, DropReason::ConntrackFull);
+    } else if (nf.synproxy_mss != 0) {
+      drop(out, p.i, DropReason::ConntrackFull);  // the client retransmits; its cookie stays good
     } else {
       count(WorkerCounter::StatelessForwards);
       forward(p.m, p.f, out, p.i, nf.be->addr_be, nf.be->port_be, false, 0, 0);
@@ -135,9 +232,13 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
   }
   created_[created_count_++] = nf.entry;
   count(WorkerCounter::NewConnections);
-  if (!nf.syn) count(WorkerCounter::MidstreamPickups);
+  if (!nf.syn && nf.synproxy_mss == 0) count(WorkerCounter::MidstreamPickups);
   status_.vip_new_connections[nf.vip->vip_id % abi::kMaxVips].add(1);
   status_.backend_opened[nf.be->id].add(1);
+  if (nf.synproxy_mss != 0) {
+    synproxy_open_backend(nf, c, out);
+    return;
+  }
   forward(p.m, p.f, out, p.i, nf.be->addr_be, nf.be->port_be, nf.fullnat, c.rev.dst_addr, c.rev.dst_port);
 }
 

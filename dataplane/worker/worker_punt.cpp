@@ -60,8 +60,7 @@ bool Worker::punt_instead(BurstOutput& out, uint16_t i, DropReason reason) {
   }
   out.verdicts[i].kind = Verdict::Kind::Punt;
   out.verdicts[i].target = port;
-  count(WorkerCounter::PuntedToKernel);
-  return true;
+  return true;  // counted by dispatch(), once the frame is on its way (punted_to_kernel)
 }
 
 // ARP on a port with a kernel interface: requests for a VIP or SNAT address are the data
@@ -78,8 +77,7 @@ bool Worker::punt_arp(BurstOutput& out, uint16_t i, uint8_t port, const uint8_t*
   }
   out.verdicts[i].kind = Verdict::Kind::Punt;
   out.verdicts[i].target = port;
-  count(WorkerCounter::PuntedToKernel);
-  return true;
+  return true;  // counted by dispatch(), once the frame is on its way (punted_to_kernel)
 }
 
 }  // namespace fulcrum::dp

@@ -7,6 +7,9 @@
 //   baseline     the same harness, the function only swaps the MACs: the harness's cost
 //   established  ACKs of F established nat flows, in random order
 //   syn          SYNs of F new flows (the table is emptied, untimed, between rounds)
+//   synproxy_syn          SYNs to a SYN-proxied VIP: each answered with a cookie, no state
+//   synproxy_established  ACKs of F established connections made through the SYN proxy
+//                         (sequence translation on every packet)
 // for F = 1,000 and 1,000,000. Cycles from the TSC; subtract the baseline for the data
 // plane's own cost.
 #include "tests/bench/dataplane_bench.h"
@@ -118,7 +121,7 @@ struct Result {
 
 class Bench {
  public:
-  Bench(uint32_t workers, uint32_t capacity) : workers_(workers) {
+  Bench(uint32_t workers, uint32_t capacity, abi::Synproxy synproxy = abi::Synproxy::Off) : workers_(workers) {
     std::string why;
     std::string base = "/fulcrum-bench-" + std::to_string(getpid()) + "-" + std::to_string(serial_++);
     tables_name_ = base + "-t";
@@ -131,6 +134,10 @@ class Bench {
     dp::SharedOptions so;
     so.workers = workers;
     so.conntrack_entries = capacity;
+    // The SYN case measures creating state at full speed: the breaker (which would stop
+    // creating it above 125,000 new flows/s) is off.
+    so.flood.breaker_rate = 0;
+    so.flood.synproxy = synproxy != abi::Synproxy::Off;
     shared_ = dp::Shared::create(so, &why);
     if (!shared_) {
       std::fprintf(stderr, "lb-bench: %s\n", why.c_str());
@@ -146,6 +153,7 @@ class Bench {
     v.addr_be = htonl(kVip);
     v.port_be = htons(80);
     v.hash_key = abi::HashKey{0xBE9C4, 0x5EED};
+    v.synproxy = synproxy;
     for (uint16_t b = 1; b <= 10; ++b) {
       uint32_t addr = htonl(0xC6120200u + 10 + b);
       v.backends.push_back({addr, htons(80), b, 1, abi::BackendState::Active});
@@ -202,13 +210,75 @@ class Bench {
     for (uint32_t w = 0; w < workers_; ++w) worker(w).stop();
   }
 
+  // Untimed: the SYN proxy's handshake for every flow, one packet at a time on its owning
+  // worker: SYN (cookie), the client's ACK (the entry, the SYN to the backend), the
+  // backend's SYN-ACK (the delta).
+  void establish_proxied(const std::vector<Flow>& flows) {
+    for (uint32_t w = 0; w < workers_; ++w) worker(w).start();
+    Template syn, ack;
+    syn.fill(dp::tcp_bit::SYN);
+    ack.fill(dp::tcp_bit::ACK);
+    dp::BurstOutput out;
+    for (uint32_t i = 0; i < flows.size(); ++i) {
+      const Flow& f = flows[i];
+      dp::FlowKey k{f.src_be, htonl(kVip), f.sport_be, htons(80)};
+      dp::Worker& w = worker(shared_->flows().owner_of(shared_->flows().hash(k)));
+      auto one = [&](const uint8_t* frame, uint16_t port) {
+        rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+        std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame, 60);
+        m->data_len = m->pkt_len = 60;
+        m->port = port;
+        w.process_burst(&m, 1, 1000, out);
+        uint32_t seq;
+        std::memcpy(&seq, rte_pktmbuf_mtod(out.mbufs[0], uint8_t*) + 38, 4);
+        uint32_t dst;
+        std::memcpy(&dst, rte_pktmbuf_mtod(out.mbufs[0], uint8_t*) + 30, 4);
+        rte_pktmbuf_free(out.mbufs[0]);
+        return std::pair{ntohl(seq), dst};
+      };
+      uint8_t frame[60];
+      std::memcpy(frame, syn.bytes, 60);
+      std::memcpy(frame + 14 + 12, &f.src_be, 4);
+      std::memcpy(frame + 14 + 10, &f.ip_csum, 2);
+      std::memcpy(frame + 34, &f.sport_be, 2);
+      const uint32_t cookie = one(frame, 0).first;
+      std::memcpy(frame, ack.bytes, 60);
+      std::memcpy(frame + 14 + 12, &f.src_be, 4);
+      std::memcpy(frame + 14 + 10, &f.ip_csum, 2);
+      std::memcpy(frame + 34, &f.sport_be, 2);
+      uint32_t seq = htonl(1), ack_no = htonl(cookie + 1);
+      std::memcpy(frame + 38, &seq, 4);
+      std::memcpy(frame + 42, &ack_no, 4);
+      const uint32_t backend = one(frame, 0).second;
+      // The backend's SYN-ACK: from backend:80 to the client (nat), on the backend port
+      // (its MAC 02:00:00:00:02:01), with its own IPv4 checksum.
+      std::memcpy(frame, ack.bytes, 60);
+      frame[4] = 0x02;
+      frame[5] = 0x01;
+      std::memcpy(frame + 14 + 12, &backend, 4);
+      std::memcpy(frame + 14 + 16, &f.src_be, 4);
+      frame[34] = 0;
+      frame[35] = 80;
+      std::memcpy(frame + 36, &f.sport_be, 2);
+      uint32_t bseq = htonl(777777), back = htonl(1);
+      std::memcpy(frame + 38, &bseq, 4);
+      std::memcpy(frame + 42, &back, 4);
+      frame[47] = dp::tcp_bit::SYN | dp::tcp_bit::ACK;
+      frame[14 + 10] = frame[14 + 11] = 0;
+      uint16_t csum = dp::csum_finish(dp::csum_partial(frame + 14, 20));
+      std::memcpy(frame + 14 + 10, &csum, 2);
+      one(frame, 1);
+    }
+    for (uint32_t w = 0; w < workers_; ++w) worker(w).stop();
+  }
+
   // Untimed: retires every entry (the sweep, with the clock past every timeout).
   void empty(uint32_t& now_ms) {
     for (uint32_t w = 0; w < workers_; ++w) worker(w).start();
     now_ms += 2'000'000;
     uint32_t rounds = shared_->flows().capacity() / workers_ / 512 + 4;
     for (uint32_t r = 0; r < rounds; ++r) {
-      for (uint32_t w = 0; w < workers_; ++w) worker(w).maintain(now_ms);
+      for (uint32_t w = 0; w < workers_; ++w) worker(w).maintain(now_ms, 0);
     }
     for (uint32_t w = 0; w < workers_; ++w) worker(w).stop();
   }
@@ -328,6 +398,47 @@ Result syn(uint32_t flows_n, double seconds) {
   return measure("syn", flows_n, 1, {packets, cycles});
 }
 
+Result synproxy_syn(uint32_t flows_n, double seconds) {
+  Bench b(1, capacity_for(flows_n), abi::Synproxy::On);
+  auto flows = make_flows(flows_n, 4);
+  auto order = random_order(flows_n, 1u << 22, 13);
+  Template t;
+  t.fill(dp::tcp_bit::SYN);
+  size_t pos = 0;
+  rte_mbuf* pkts[kBurst];
+  dp::BurstOutput out;
+  b.worker(0).start();
+  auto pc = timed(seconds, [&] {
+    generate(b.pool(), pkts, t, flows, order, pos);
+    b.worker(0).process_burst(pkts, kBurst, 2000, out);
+    rte_pktmbuf_free_bulk(out.mbufs, kBurst);
+    return kBurst;
+  });
+  b.worker(0).stop();
+  return measure("synproxy_syn", flows_n, 1, pc);
+}
+
+Result synproxy_established(uint32_t flows_n, double seconds) {
+  Bench b(1, capacity_for(flows_n), abi::Synproxy::On);
+  auto flows = make_flows(flows_n, 5);
+  b.establish_proxied(flows);
+  auto order = random_order(flows_n, 1u << 22, 7);
+  Template t;
+  t.fill(dp::tcp_bit::ACK);
+  size_t pos = 0;
+  rte_mbuf* pkts[kBurst];
+  dp::BurstOutput out;
+  b.worker(0).start();
+  auto pc = timed(seconds, [&] {
+    generate(b.pool(), pkts, t, flows, order, pos);
+    b.worker(0).process_burst(pkts, kBurst, 2000, out);
+    rte_pktmbuf_free_bulk(out.mbufs, kBurst);
+    return kBurst;
+  });
+  b.worker(0).stop();
+  return measure("synproxy_established", flows_n, 1, pc);
+}
+
 // Established flows with `workers` workers on their own lcores, sharing one table: every
 // worker sends packets of all flows, so most lookups hit entries another worker owns.
 struct ScalingArgs {
@@ -423,6 +534,8 @@ int run_dataplane(const DataplaneBenchOptions& o, std::ostream& out) {
     if (o.only.empty() || o.only == "baseline") results.push_back(baseline(flows, o.seconds));
     if (o.only.empty() || o.only == "established") results.push_back(established(flows, o.seconds));
     if (o.only.empty() || o.only == "syn") results.push_back(syn(flows, o.seconds));
+    if (o.only.empty() || o.only == "synproxy_syn") results.push_back(synproxy_syn(flows, o.seconds));
+    if (o.only.empty() || o.only == "synproxy_established") results.push_back(synproxy_established(flows, o.seconds));
   }
   std::vector<Result> scaling;
   if (o.scaling) {
@@ -453,14 +566,14 @@ int run_dataplane(const DataplaneBenchOptions& o, std::ostream& out) {
     out << "}\n";
   } else {
     out << "CPU: " << cpu_model() << ", TSC " << ghz << " GHz, " << (o.hugepages ? "hugepages" : "no hugepages (4 KiB pages)") << "\n";
-    std::snprintf(line, sizeof line, "%-12s %10s %10s %18s %22s\n", "case", "flows", "Mpps", "cycles/packet", "minus baseline");
+    std::snprintf(line, sizeof line, "%-21s %10s %10s %18s %22s\n", "case", "flows", "Mpps", "cycles/packet", "minus baseline");
     out << line;
     for (const Result& r : results) {
       double base = 0;
       for (const Result& b : results) {
         if (std::strcmp(b.name, "baseline") == 0 && b.flows == r.flows) base = b.cycles_per_packet;
       }
-      std::snprintf(line, sizeof line, "%-12s %10u %10.2f %18.1f %22.1f\n", r.name, r.flows, r.mpps, r.cycles_per_packet,
+      std::snprintf(line, sizeof line, "%-21s %10u %10.2f %18.1f %22.1f\n", r.name, r.flows, r.mpps, r.cycles_per_packet,
                     r.cycles_per_packet - base);
       out << line;
     }

@@ -107,6 +107,13 @@ KeepAlive::KeepAlive(const Topology& topo, const std::string& ip, uint16_t port)
   if (in.ok()) fd_ = connect_to(ip, port, 3000, nullptr);
 }
 
+uint16_t KeepAlive::local_port() const {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  if (fd_ < 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) return 0;
+  return ntohs(a.sin_port);
+}
+
 KeepAlive::~KeepAlive() {
   if (fd_ >= 0) close(fd_);
 }
@@ -146,11 +153,13 @@ Load::Load(const Topology& topo, const std::string& ip, uint16_t port, int threa
       NetnsScope in(topo.client_ns);
       while (!stop_.load()) {
         auto at = Clock::now();
-        std::string body = http_once(ip, port, timeout_ms);
+        std::string error;
+        std::string body = http_once(ip, port, timeout_ms, &error);
         ++total_;
         if (body.empty()) ++failed_;
         std::lock_guard lock(mu_);
         outcomes_.push_back({at, !body.empty(), name_of(body)});
+        if (body.empty() && first_error_.empty()) first_error_ = error;
       }
     });
   }

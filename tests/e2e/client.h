@@ -25,6 +25,7 @@ class KeepAlive {
   KeepAlive(const Topology& topo, const std::string& ip, uint16_t port);  // connects from the client namespace
   ~KeepAlive();
   bool connected() const { return fd_ >= 0; }
+  uint16_t local_port() const;  // the client's source port (host order), 0 if not connected
   // GET / on this connection: the body, or "" if the connection failed.
   std::string get(int timeout_ms = 3000);
 
@@ -54,6 +55,10 @@ class Load {
   // Time of the last failure (epoch of steady_clock if none).
   std::chrono::steady_clock::time_point last_failure() const;
   std::map<std::string, int> by_backend() const;
+  std::string first_error() const {
+    std::lock_guard lock(mu_);
+    return first_error_;
+  }
 
  private:
   struct Outcome {
@@ -66,6 +71,7 @@ class Load {
   std::atomic<int> total_{0}, failed_{0};
   mutable std::mutex mu_;
   std::vector<Outcome> outcomes_;
+  std::string first_error_;
 };
 
 }  // namespace fulcrum::test

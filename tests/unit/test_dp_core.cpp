@@ -261,7 +261,7 @@ std::string state_str(uint8_t s) {
   if (s & cs::kSynAckSeen) out += "|SynAck";
   if (s & cs::kMidstream) out += "|Mid";
   if (s & cs::kDead) out += "|Dead";
-  if (s & 0x40) out += "|0x40";
+  if (s & cs::kRstFromBackend) out += "|RstB";
   return out;
 }
 
@@ -274,6 +274,7 @@ TEST(TcpState, InitialStates) {
 
 TEST(TcpState, TransitionTable) {
   const uint8_t SA = cs::kSynAckSeen, FC = cs::kFinFromClient, FB = cs::kFinFromBackend, MID = cs::kMidstream;
+  const uint8_t RB = cs::kRstFromBackend;
   const Step steps[] = {
       // Three-way handshake.
       {"backend SYN-ACK is remembered", kSyn, B, tb::SYN | tb::ACK, kSyn | SA},
@@ -304,11 +305,11 @@ TEST(TcpState, TransitionTable) {
       {"backend FIN on embryonic", kSyn | SA, B, tb::FIN | tb::ACK, kClosing | SA | FB},
       // Resets from either side, in every phase.
       {"client RST in SynSeen", kSyn, C, tb::RST, kClosed},
-      {"backend RST in SynSeen (refused)", kSyn, B, tb::RST | tb::ACK, kClosed},
+      {"backend RST in SynSeen (refused)", kSyn, B, tb::RST | tb::ACK, kClosed | RB},
       {"client RST established", kEst | SA, C, tb::RST, kClosed | SA},
-      {"backend RST established", kEst | SA, B, tb::RST | tb::ACK, kClosed | SA},
+      {"backend RST established", kEst | SA, B, tb::RST | tb::ACK, kClosed | SA | RB},
       {"client RST while closing", kClosing | SA | FC, C, tb::RST, kClosed | SA | FC},
-      {"backend RST while closing", kClosing | SA | FB, B, tb::RST, kClosed | SA | FB},
+      {"backend RST while closing", kClosing | SA | FB, B, tb::RST, kClosed | SA | FB | RB},
       {"RST+FIN counts as RST", kEst | SA, C, tb::RST | tb::FIN, kClosed | SA},
       {"RST on closed", kClosed | SA | FC | FB, B, tb::RST, kClosed | SA | FC | FB},
       // Mid-stream pickup: embryonic until the backend answers.
@@ -316,13 +317,14 @@ TEST(TcpState, TransitionTable) {
       {"mid-stream: client ACK keeps it embryonic", kSyn | MID, C, tb::ACK, kSyn | MID},
       {"mid-stream: backend ACK establishes", kSyn | MID, B, tb::ACK, kEst | MID},
       {"mid-stream: backend data establishes", kSyn | MID, B, tb::ACK | tb::PSH, kEst | MID},
-      {"mid-stream: backend RST closes", kSyn | MID, B, tb::RST, kClosed | MID},
-      {"mid-stream: backend RST+ACK closes", kSyn | MID, B, tb::RST | tb::ACK, kClosed | MID},
+      {"mid-stream: backend RST closes", kSyn | MID, B, tb::RST, kClosed | MID | RB},
+      {"mid-stream: backend RST+ACK closes", kSyn | MID, B, tb::RST | tb::ACK, kClosed | MID | RB},
       {"mid-stream: backend bare SYN is no answer", kSyn | MID, B, tb::SYN, kSyn | MID},
       {"mid-stream: backend SYN-ACK is a handshake", kSyn | MID, B, tb::SYN | tb::ACK, kSyn | MID | SA},
       {"mid-stream: then client ACK establishes", kSyn | MID | SA, C, tb::ACK, kEst | MID | SA},
       {"mid-stream: backend FIN", kSyn | MID, B, tb::FIN | tb::ACK, kClosing | MID | FB},
       {"mid-stream established: data", kEst | MID, C, tb::ACK, kEst | MID},
+      {"client RST after backend RST", kClosed | SA | RB, C, tb::RST, kClosed | SA | RB},
   };
   for (const Step& s : steps) {
     uint8_t got = tcp_next(s.state, s.dir, s.flags);
@@ -369,13 +371,16 @@ TEST(TcpState, ExhaustiveProperties) {
           ASSERT_EQ(n, s) << "a dead entry must never change";
           continue;
         }
-        // Only phase bits change; the flag bits only accumulate.
-        ASSERT_EQ(n & s & ~cs::kPhaseMask, s & ~cs::kPhaseMask) << "a state bit was cleared";
+        // Only phase bits change; the flag bits only accumulate (but for the RST's direction,
+        // which a later RST or a revival rewrites).
+        const uint8_t kept = static_cast<uint8_t>(~(cs::kPhaseMask | cs::kRstFromBackend));
+        ASSERT_EQ(n & s & kept, s & kept) << "a state bit was cleared";
         ASSERT_EQ(n & cs::kDead, 0) << "tcp_next never marks an entry dead";
         if (f & tb::RST) {
           ASSERT_EQ(phase_of(n), TcpPhase::Closed);
         }
-        if (phase_of(n) == TcpPhase::Established && phase_of(s) != TcpPhase::Established) {
+        if (phase_of(n) == TcpPhase::Established && phase_of(s) != TcpPhase::Established &&
+            phase_of(s) != TcpPhase::Closed) {
           // Established only through a proven handshake or a backend answer.
           bool client_ack = d == C && (n & cs::kSynAckSeen) && (f & tb::ACK) && !(f & tb::SYN);
           bool backend_answer = d == B && (s & cs::kMidstream) && !(f & tb::SYN);
@@ -402,15 +407,18 @@ TEST(TcpState, NewConnectionOnOldTupleOnlyForClientSynOnClosed) {
 }
 
 // Closed is where a connection ends: only a new client SYN (a new connection on the same
-// tuple, handled by the caller) leaves it. A late FIN must not reopen it with the long
-// closing timeout.
+// tuple, handled by the caller) leaves it, or proof that the RST which closed it was spoofed
+// (a bare ACK from the other side, or data from the RST's own side). A late FIN must not
+// reopen it with the long closing timeout.
 TEST(TcpState, ClosedIsTerminal) {
   for (int st = 0; st < 256; ++st) {
     const auto s = static_cast<uint8_t>(st);
     if (phase_of(s) != TcpPhase::Closed || (s & cs::kDead)) continue;
     for (Dir d : {C, B}) {
       for (int fl = 0; fl < 64; ++fl) {
-        uint8_t n = tcp_next(s, d, static_cast<uint8_t>(fl));
+        for (bool payload : {false, true}) {
+        uint8_t n = tcp_next(s, d, static_cast<uint8_t>(fl), payload);
+        if (closed_by_rst(s) && !(fl & (tb::RST | tb::SYN | tb::FIN))) continue;  // revival, tested below
         if (phase_of(n) != TcpPhase::Closed) {
           ADD_FAILURE() << "regression: tcp_state.h tcp_next(): a connection closed by a RST goes back to Closing on a "
                           "later FIN (" << state_str(s) << " + FIN from " << (d == C ? "client" : "backend")
@@ -418,9 +426,39 @@ TEST(TcpState, ClosedIsTerminal) {
                           "10 s closed one. Fix: return `state` unchanged when phase_of(state) == Closed, "
                           "before the FIN branch.";
         }
+        }
       }
     }
   }
+}
+
+// A spoofed RST closes the entry only provisionally: the endpoint that receives it answers a
+// RST outside its window with a bare challenge ACK (RFC 5961), and data keeps coming from
+// the side the RST claimed to come from; either proves the RST false.
+TEST(TcpState, SpoofedRstIsUndoneByTheEndpointsReaction) {
+  const uint8_t SA = cs::kSynAckSeen, FC = cs::kFinFromClient;
+  const uint8_t est = kEst | SA;
+  // A RST "from the client" (spoofed) reaches the backend, which answers with a challenge ACK.
+  uint8_t s = tcp_next(est, C, tb::RST);
+  ASSERT_TRUE(closed_by_rst(s));
+  EXPECT_EQ(tcp_next(s, B, tb::ACK, false), est) << "challenge ACK from the backend revives";
+  EXPECT_EQ(tcp_next(s, B, tb::ACK | tb::PSH, true), s) << "backend data in flight after a real RST does not";
+  EXPECT_EQ(tcp_next(s, C, tb::ACK | tb::PSH, true), est) << "the 'resetting' client goes on sending data";
+  EXPECT_EQ(tcp_next(s, C, tb::ACK, false), s) << "a bare ACK from the RST's own side proves nothing";
+  EXPECT_EQ(tcp_next(s, B, tb::FIN | tb::ACK, false), s) << "a FIN never revives";
+  EXPECT_EQ(tcp_next(s, B, tb::RST, false), s);
+  // A RST "from the backend" (spoofed towards the client): the client's challenge ACK.
+  s = tcp_next(est, B, tb::RST | tb::ACK);
+  ASSERT_TRUE(s & cs::kRstFromBackend);
+  EXPECT_EQ(tcp_next(s, C, tb::ACK, false), est);
+  EXPECT_EQ(tcp_next(s, B, tb::ACK, true), est);
+  // The phase comes back: closing keeps its FIN, an unanswered attempt stays embryonic.
+  EXPECT_EQ(tcp_next(tcp_next(kClosing | SA | FC, C, tb::RST), B, tb::ACK), kClosing | SA | FC);
+  EXPECT_EQ(tcp_next(tcp_next(kSyn, C, tb::RST), C, tb::ACK | tb::PSH, true), kSyn);
+  // Closed by both FINs: nothing revives it.
+  const uint8_t fins = kClosed | SA | cs::kBothFins;
+  EXPECT_EQ(tcp_next(fins, B, tb::ACK, false), fins);
+  EXPECT_EQ(tcp_next(fins, C, tb::ACK, true), fins);
 }
 
 // ================================================================== packet_parse
@@ -998,24 +1036,66 @@ TEST(Neighbours, ForEachVisitsEveryEntryWithItsTime) {
   ASSERT_TRUE(t.set_state(htonl(0x0A000000 + 5 * 7919), NeighState::Stale, 99999));
   want[htonl(0x0A000000 + 5 * 7919)].second = 99999;
   std::map<uint32_t, std::pair<uint8_t, uint64_t>> seen;
-  t.for_each([&](uint32_t a, const NeighView& v, uint64_t updated) {
-    EXPECT_TRUE(seen.emplace(a, std::pair{v.port, updated}).second) << "visited twice";
+  t.for_each([&](uint32_t a, const NeighView& v, const NeighMeta& meta) {
+    EXPECT_TRUE(seen.emplace(a, std::pair{v.port, meta.updated_ms}).second) << "visited twice";
   });
   EXPECT_EQ(seen, want);
   EXPECT_EQ(t.size(), 300u);
 }
 
-TEST(Neighbours, TableRefusesNewEntriesWhenHalfFullButStillUpdates) {
+// Full (half the slots), a new neighbour takes the place of the least recently updated one
+// that is neither static nor pinned; with none such, it is refused and nothing changes.
+TEST(Neighbours, FullTableEvictsTheOldestUnpinnedEntry) {
   NeighbourTable t;
   uint32_t i = 1;
-  for (; t.size() < NeighbourTable::kSize / 2; ++i)
-    ASSERT_TRUE(t.set(htonl(i), NeighState::Reachable, MacBytes{}, 0, 0)) << i;
-  EXPECT_FALSE(t.set(htonl(i), NeighState::Reachable, MacBytes{}, 0, 0));
-  EXPECT_EQ(t.size(), NeighbourTable::kSize / 2);
-  EXPECT_TRUE(t.set(htonl(1), NeighState::Stale, mac_of(2, 0, 0, 0, 0, 1), 0, 0));
+  for (; t.size() < NeighbourTable::kCapacity; ++i)
+    ASSERT_TRUE(t.set(htonl(i), NeighState::Reachable, MacBytes{}, 0, 1000 + i)) << i;
+  t.meta(htonl(1))->pinned = true;                                   // oldest, but pinned
+  ASSERT_TRUE(t.set(htonl(2), NeighState::Static, MacBytes{}, 0, 1002));  // next, but static
+  EXPECT_EQ(t.eviction_candidate(), htonl(3));
+  ASSERT_TRUE(t.set(htonl(i), NeighState::Incomplete, MacBytes{}, 0, 99999));
+  EXPECT_EQ(t.size(), NeighbourTable::kCapacity);
   NeighView v;
-  for (uint32_t k = 1; k < i; ++k) ASSERT_TRUE(t.lookup(htonl(k), &v)) << k;
-  EXPECT_FALSE(t.lookup(htonl(i), &v));
+  EXPECT_FALSE(t.lookup(htonl(3), &v)) << "the oldest unpinned, non-static entry made room";
+  for (uint32_t k = 1; k <= i; ++k) {
+    if (k != 3) {
+      ASSERT_TRUE(t.lookup(htonl(k), &v)) << k;
+    }
+  }
+  // Everything pinned or static: refused.
+  NeighbourTable full;
+  for (uint32_t k = 1; full.size() < NeighbourTable::kCapacity; ++k) {
+    ASSERT_TRUE(full.set(htonl(k), NeighState::Static, MacBytes{}, 0, 0));
+  }
+  EXPECT_FALSE(full.set(htonl(0x0A0A0A0A), NeighState::Incomplete, MacBytes{}, 0, 0));
+  EXPECT_FALSE(full.lookup(htonl(0x0A0A0A0A), &v));
+}
+
+// Removal shifts later members of a probe run back; against a map oracle, after random
+// inserts and removals, every present key is found with its own value and no absent key is.
+TEST(Neighbours, RandomInsertAndRemoveAgreeWithAMap) {
+  NeighbourTable t;
+  std::map<uint32_t, uint8_t> oracle;
+  std::mt19937 rng(11);
+  for (int step = 0; step < 200000; ++step) {
+    // Few distinct keys clustered in a few homes: long probe runs, many shifts.
+    uint32_t a = htonl(0x0A000000u + (rng() % 3000) * 4096u + (rng() % 3));
+    if (rng() % 3 == 0) {
+      EXPECT_EQ(t.remove(a), oracle.erase(a) == 1);
+    } else if (oracle.size() < NeighbourTable::kCapacity || oracle.count(a)) {
+      uint8_t port = static_cast<uint8_t>(rng() % 8);
+      ASSERT_TRUE(t.set(a, NeighState::Reachable, MacBytes{}, port, step));
+      oracle[a] = port;
+    }
+    if (step % 5000 == 0) {
+      ASSERT_EQ(t.size(), oracle.size());
+      for (auto [addr, port] : oracle) {
+        NeighView v;
+        ASSERT_TRUE(t.lookup(addr, &v)) << step;
+        ASSERT_EQ(v.port, port);
+      }
+    }
+  }
 }
 
 // Workers cache next hops while version() is unchanged: every change of a MAC, port or
@@ -1046,7 +1126,8 @@ TEST(Neighbours, VersionChangesWithEveryVisibleChange) {
 
 // The writer encodes, in every MAC it writes, the address it is for and a version; a
 // reader must only ever see a (MAC, port) the writer wrote for that very address, with a
-// version no older than the last it saw (entries never move; words are single stores).
+// version no older than the last it saw. Meanwhile other entries come and go, so removals
+// shift tracked entries under the reader: the sequence lock must hide every move.
 TEST(Neighbours, ConcurrentReaderSeesOnlyWrittenValues) {
   constexpr uint32_t kAddrs = 1000;
   constexpr uint32_t kRounds = 3000;  // versions fit the MAC's last 16 bits
@@ -1055,8 +1136,9 @@ TEST(Neighbours, ConcurrentReaderSeesOnlyWrittenValues) {
   auto port_of = [](uint32_t i) { return static_cast<uint8_t>(i % 7); };
   std::vector<std::atomic<uint32_t>> written(kAddrs);  // highest version written (or about to be)
   std::atomic<bool> started{false}, done{false};
-  uint64_t reads = 0, hits = 0;
+  uint64_t reads = 0, hits = 0, gave_up = 0;
   std::string failure;
+  auto churn_of = [](uint32_t i) { return htonl(0x0B000001u + i * 41u); };
 
   std::thread reader([&] {
     std::vector<uint32_t> last(kAddrs, 0);
@@ -1067,9 +1149,14 @@ TEST(Neighbours, ConcurrentReaderSeesOnlyWrittenValues) {
       for (int k = 0; k < 256 && failure.empty(); ++k) {
         uint32_t i = rng() % kAddrs;
         NeighView v;
-        bool found = t.lookup(addr_of(i), &v);
+        uint32_t seen_version = 0;
+        bool found = t.lookup(addr_of(i), &v, &seen_version);
         uint32_t high = written[i].load(std::memory_order_acquire);
         ++reads;
+        if (!found && (seen_version & 1)) {
+          ++gave_up;  // the writer never paused: no consistent read (a worker would hold the packet)
+          continue;
+        }
         if (!found) {
           if (seen[i]) failure = "entry " + std::to_string(i) + " vanished";
           continue;
@@ -1107,30 +1194,38 @@ TEST(Neighbours, ConcurrentReaderSeesOnlyWrittenValues) {
       m[5] = static_cast<uint8_t>(version);
       writer_ok = t.set(a, round == 0 ? NeighState::Incomplete : NeighState::Reachable, m, port_of(i), round);
     }
+    for (uint32_t c = 0; c < 600; ++c) {
+      if ((c + round) % 2) t.remove(churn_of(c));
+      else t.set(churn_of(c), NeighState::Reachable, MacBytes{}, 0, round);
+    }
   }
+  for (uint32_t c = 0; c < 600; ++c) t.remove(churn_of(c));
   done.store(true, std::memory_order_release);
   reader.join();
   EXPECT_TRUE(writer_ok);
   EXPECT_EQ(failure, "");
   EXPECT_EQ(t.size(), kAddrs);
   EXPECT_GT(hits, 0u);
-  std::printf("[          ] neighbour reader: %llu lookups, %llu found, during %u writes\n",
-              static_cast<unsigned long long>(reads), static_cast<unsigned long long>(hits), kAddrs * kRounds);
+  std::printf("[          ] neighbour reader: %llu lookups, %llu found, %llu without a consistent read, during %u writes\n",
+              static_cast<unsigned long long>(reads), static_cast<unsigned long long>(hits),
+              static_cast<unsigned long long>(gave_up), kAddrs * kRounds);
 }
 
 // ================================================================== snat_ports
 
+SnatPorts::Key pair_key(uint32_t snat, uint8_t backend) { return {snat, ip4(198, 18, 2, backend), htons(80)}; }
+
 TEST(SnatPorts, WorkersShareEveryPortExactlyOnce) {
-  const uint32_t addr = ip4(198, 18, 9, 1);
+  const SnatPorts::Key k = pair_key(ip4(198, 18, 9, 1), 11);
   for (uint32_t workers : {1u, 2u, 3u, 5u, 8u, 31u}) {
     SCOPED_TRACE("workers " + std::to_string(workers));
     std::vector<int> owner(65536, -1);
     uint32_t total = 0;
     for (uint32_t w = 0; w < workers; ++w) {
-      SnatPorts s(w, workers);
+      SnatPorts s(w, workers, 4);
       uint32_t got = 0;
       for (uint32_t hint = 0;; hint = hint * 1103515245u + 12345u) {
-        uint16_t port_be = s.alloc(addr, hint);
+        uint16_t port_be = s.alloc(k, hint);
         if (port_be == 0) break;
         uint16_t port = ntohs(port_be);
         ASSERT_GE(port, 1024) << "worker " << w;
@@ -1140,8 +1235,8 @@ TEST(SnatPorts, WorkersShareEveryPortExactlyOnce) {
         ASSERT_LE(got, s.share());
       }
       EXPECT_EQ(got, s.share()) << "worker " << w << " must get its whole share";
-      EXPECT_EQ(s.in_use(addr), s.share());
-      EXPECT_EQ(s.alloc(addr, 0), 0) << "share used up";
+      EXPECT_EQ(s.in_use(k), s.share());
+      EXPECT_EQ(s.alloc(k, 0), 0) << "share used up";
       uint32_t expect_share = (65536 - 1024) / workers + (w < (65536 - 1024) % workers ? 1 : 0);
       EXPECT_EQ(s.share(), expect_share);
       total += got;
@@ -1152,92 +1247,96 @@ TEST(SnatPorts, WorkersShareEveryPortExactlyOnce) {
 }
 
 TEST(SnatPorts, ReleaseMakesAPortReusable) {
-  const uint32_t addr = ip4(198, 18, 9, 1);
-  SnatPorts s(1, 4);
+  const SnatPorts::Key k = pair_key(ip4(198, 18, 9, 1), 11);
+  SnatPorts s(1, 4, 4);
   std::vector<uint16_t> ports;
-  for (uint16_t p; (p = s.alloc(addr, 0)) != 0;) ports.push_back(p);
+  for (uint16_t p; (p = s.alloc(k, 0)) != 0;) ports.push_back(p);
   ASSERT_EQ(ports.size(), s.share());
   uint16_t freed = ports[1234];
-  s.release(addr, freed);
-  EXPECT_EQ(s.in_use(addr), s.share() - 1);
-  EXPECT_EQ(s.alloc(addr, 99), freed) << "the only free port";
-  EXPECT_EQ(s.alloc(addr, 0), 0);
-  // Releasing what is not ours, twice, or on an unknown address changes nothing.
-  s.release(addr, htons(1024));          // worker 0's port
-  s.release(addr, htons(80));            // below the range
-  s.release(ip4(198, 18, 9, 2), freed);  // another address
-  EXPECT_EQ(s.in_use(addr), s.share());
-  s.release(addr, freed);
-  s.release(addr, freed);
-  EXPECT_EQ(s.in_use(addr), s.share() - 1);
+  s.release(k, freed);
+  EXPECT_EQ(s.in_use(k), s.share() - 1);
+  EXPECT_EQ(s.alloc(k, 99), freed) << "the only free port";
+  EXPECT_EQ(s.alloc(k, 0), 0);
+  // Releasing what is not ours, twice, or on an unknown pair changes nothing.
+  s.release(k, htons(1024));                               // worker 0's port
+  s.release(k, htons(80));                                 // below the range
+  s.release(pair_key(ip4(198, 18, 9, 2), 11), freed);     // another SNAT address
+  s.release(pair_key(ip4(198, 18, 9, 1), 12), freed);      // another backend
+  EXPECT_EQ(s.in_use(k), s.share());
+  s.release(k, freed);
+  s.release(k, freed);
+  EXPECT_EQ(s.in_use(k), s.share() - 1);
 }
 
 TEST(SnatPorts, FreedPortIsNotHandedOutAgainAtOnce) {
-  const uint32_t addr = ip4(198, 18, 9, 1);
-  SnatPorts s(0, 2);
+  const SnatPorts::Key k = pair_key(ip4(198, 18, 9, 1), 11);
+  SnatPorts s(0, 2, 4);
   for (uint32_t hint : {0u, 1u, 63u, 64u, 12345u}) {
-    uint16_t p = s.alloc(addr, hint);
+    uint16_t p = s.alloc(k, hint);
     ASSERT_NE(p, 0);
-    s.release(addr, p);
+    s.release(k, p);
     std::set<uint16_t> next;
-    for (int k = 0; k < 100; ++k) {
-      uint16_t q = s.alloc(addr, hint + static_cast<uint32_t>(k));
+    for (int n = 0; n < 100; ++n) {
+      uint16_t q = s.alloc(k, hint + static_cast<uint32_t>(n));
       ASSERT_NE(q, 0);
-      EXPECT_NE(q, p) << "port " << ntohs(p) << " reused " << k + 1 << " allocations after its release";
+      EXPECT_NE(q, p) << "port " << ntohs(p) << " reused " << n + 1 << " allocations after its release";
       next.insert(q);
     }
     EXPECT_EQ(next.size(), 100u);
-    for (uint16_t q : next) s.release(addr, q);
+    for (uint16_t q : next) s.release(k, q);
   }
-  EXPECT_EQ(s.in_use(addr), 0u);
+  EXPECT_EQ(s.in_use(k), 0u);
 }
 
-TEST(SnatPorts, AddressesAreIndependent) {
-  SnatPorts s(0, 1);
-  const uint32_t a = ip4(198, 18, 9, 1), b = ip4(198, 18, 9, 2);
-  std::set<uint16_t> pa;
-  for (uint16_t p; (p = s.alloc(a, 7)) != 0;) pa.insert(p);
-  EXPECT_EQ(pa.size(), 64512u);
-  EXPECT_EQ(s.in_use(b), 0u);
-  uint16_t first_b = s.alloc(b, 7);
-  EXPECT_NE(first_b, 0) << "a full address does not exhaust another";
-  EXPECT_EQ(s.in_use(b), 1u);
-  EXPECT_EQ(s.in_use(a), 64512u);
-  s.release(b, first_b);
-  EXPECT_EQ(s.in_use(a), 64512u) << "releasing on b does not touch a";
-  EXPECT_EQ(s.in_use(b), 0u);
+// The point of per-backend pools: ports pinned towards one backend (a slow SYN flood) leave
+// every port free towards the others, on the same SNAT address.
+TEST(SnatPorts, BackendsOfOneSnatAddressHaveTheirOwnPorts) {
+  SnatPorts s(0, 1, 8);
+  const uint32_t snat = ip4(198, 18, 9, 1);
+  std::set<uint16_t> flood;
+  for (uint16_t p; (p = s.alloc(pair_key(snat, 11), 7)) != 0;) flood.insert(p);
+  EXPECT_EQ(flood.size(), 64512u);
+  EXPECT_EQ(s.alloc(pair_key(snat, 11), 7), 0) << "this backend's share is used up";
+  std::set<uint16_t> other;
+  for (uint16_t p; (p = s.alloc(pair_key(snat, 12), 7)) != 0;) other.insert(p);
+  EXPECT_EQ(other.size(), 64512u) << "another backend gets all 64,512 ports of the same address";
+  SnatPorts::Key other_port{snat, ip4(198, 18, 2, 11), htons(8080)};
+  EXPECT_NE(s.alloc(other_port, 0), 0) << "another port of the same backend host too";
+  EXPECT_NE(s.alloc(pair_key(ip4(198, 18, 9, 2), 11), 0), 0) << "and another SNAT address";
+  EXPECT_EQ(s.pools_in_use(), 4u);
 }
 
-TEST(SnatPorts, AtMost64Addresses) {
-  SnatPorts s(0, 2);
-  std::vector<std::pair<uint32_t, uint16_t>> held;
-  for (uint32_t i = 0; i < SnatPorts::kMaxAddrs; ++i) {
-    uint32_t a = ip4(198, 18, 10, static_cast<uint8_t>(i + 1));
-    uint16_t p = s.alloc(a, 0);
-    ASSERT_NE(p, 0) << "address " << i;
-    held.emplace_back(a, p);
+// Pools are bounded (the config checks the number of pairs); a pool with no port in use is
+// given to a new pair (SNAT addresses and backends change with reloads).
+TEST(SnatPorts, PoolLimitAndReuseOfIdlePools) {
+  SnatPorts s(0, 2, 16);
+  std::vector<std::pair<SnatPorts::Key, uint16_t>> held;
+  for (uint8_t b = 0; b < 16; ++b) {
+    SnatPorts::Key k = pair_key(ip4(198, 18, 10, 1), static_cast<uint8_t>(10 + b));
+    uint16_t p = s.alloc(k, 0);
+    ASSERT_NE(p, 0) << "pair " << int{b};
+    held.emplace_back(k, p);
   }
-  EXPECT_EQ(s.alloc(ip4(198, 18, 11, 1), 0), 0) << "a 65th address";
-  for (auto [a, p] : held) EXPECT_NE(s.alloc(a, 0), 0) << "known addresses keep working";
-}
-
-// The header promises 0 only while more than kMaxAddrs addresses are *in use*. SNAT pools
-// come from the control plane's tables and change on reload, so an address whose every
-// port has been released must make room for a new one.
-TEST(SnatPorts, AddressWithNoPortInUseMakesRoom) {
-  SnatPorts s(0, 2);
-  for (uint32_t i = 0; i < SnatPorts::kMaxAddrs; ++i) {
-    uint32_t a = ip4(198, 18, 10, static_cast<uint8_t>(i + 1));
-    uint16_t p = s.alloc(a, 0);
-    ASSERT_NE(p, 0);
-    s.release(a, p);
-    ASSERT_EQ(s.in_use(a), 0u);
+  const SnatPorts::Key extra = pair_key(ip4(198, 18, 11, 1), 11);
+  EXPECT_EQ(s.alloc(extra, 0), 0) << "a 17th pair while all 16 pools hold ports";
+  for (auto& [k, p] : held) EXPECT_NE(s.alloc(k, 0), 0) << "known pairs keep working";
+  for (auto& [k, p] : held) {
+    s.release(k, p);
+    s.release(k, static_cast<uint16_t>(0));
   }
-  if (s.alloc(ip4(198, 18, 11, 1), 0) == 0) {
-    ADD_FAILURE() << "regression: snat_ports.cpp SnatPorts::find(): a pool, once bound to an address, is never given "
-                    "back, even with no port in use; after 64 distinct SNAT addresses have ever been used "
-                    "(e.g. across config reloads) every new address gets 0 (snat_exhausted) until restart. "
-                    "Fix: when creating, reuse a pool whose used == 0 (keeping its cursor) if no empty one is left.";
+  // Free everything of the fifth pair.
+  SnatPorts::Key idle = held[4].first;
+  for (uint32_t port = 1024; port < 65536; ++port) s.release(idle, htons(static_cast<uint16_t>(port)));
+  ASSERT_EQ(s.in_use(idle), 0u);
+  uint16_t p = s.alloc(extra, 0);
+  EXPECT_NE(p, 0) << "an idle pool makes room for the new pair";
+  EXPECT_EQ(s.in_use(extra), 1u);
+  EXPECT_EQ(s.in_use(idle), 0u);
+  EXPECT_EQ(s.pools_in_use(), 16u);
+  for (size_t i = 0; i < held.size(); ++i) {
+    if (i != 4) {
+      EXPECT_EQ(s.in_use(held[i].first), 1u) << i;
+    }
   }
 }
 
