@@ -14,8 +14,11 @@ void MainLcore::learn_from_kernel(const KernelNeighbours::Entry& e, uint64_t now
   // A kernel that gave up is not final for Fulcrum: its own retries (kTries) decide Failed,
   // and each retry asks the kernel again.
   if (!e.usable) return;
+  // The kernel validated the answer (its own ARP): its MAC is taken as it is, also when it
+  // changed, which Fulcrum's ARP policy would question (main_lcore_neighbours.cpp).
   shared_.neighbours.set(e.addr_be, NeighState::Reachable, e.mac, e.port, now_ms);
-  if (Resolving* r = resolving(e.addr_be, false)) *r = Resolving{};
+  if (auto* meta = shared_.neighbours.meta(e.addr_be)) meta->confirmed_ms = now_ms;
+  if (Resolving* r = resolving(e.addr_be)) *r = Resolving{};
   release_held(e.addr_be, out);
 }
 
