@@ -55,7 +55,8 @@ namespace fulcrum::abi {
   X(SynproxyBadCookie, "synproxy_bad_cookie", "ACK to a SYN-proxied VIP with no valid cookie and no connection") \
   X(UnresolvedReply, "unresolved_reply", "packet this node originates (echo reply, reset, cookie) to a next hop not yet resolved") \
   X(SnatNoEntry, "snat_no_entry", "packet to a SNAT address that matches no connection")    \
-  X(SynproxyNotParked, "synproxy_not_parked", "client data before the proxied backend answered: no parking slot, or waited over 1 s")
+  X(SynproxyNotParked, "synproxy_not_parked", "client data before the proxied backend answered: no parking slot, or waited over 1 s") \
+  X(KernelPathFull, "kernel_path_full", "ring to a port's kernel interface, or that interface, full")
 
 #define FULCRUM_WORKER_COUNTERS(X)                                                           \
   X(RxPackets, "rx_packets", "packets received")                                             \
@@ -85,7 +86,9 @@ namespace fulcrum::abi {
   X(RstRevived, "rst_revived", "connections closed by a RST that the other side showed alive (spoofed RST)") \
   X(SynRepicked, "syn_repicked", "client SYN retransmissions moved off a backend that went down or away") \
   X(NeighboursExpired, "neighbours_expired", "neighbour entries garbage-collected (failed, unused, evicted)") \
-  X(EmbryonicAged, "embryonic_aged", "embryonic entries evicted by age above the table's high-water mark")
+  X(EmbryonicAged, "embryonic_aged", "embryonic entries evicted by age above the table's high-water mark") \
+  X(PuntedToKernel, "punted_to_kernel", "frames not for the data plane sent to the port's kernel interface") \
+  X(FromKernel, "from_kernel", "frames the kernel sent out through a port's kernel interface")
 
 #define FULCRUM_ENUM_ENTRY(id, name, help) id,
 enum class DropReason : uint16_t { FULCRUM_DROP_REASONS(FULCRUM_ENUM_ENTRY) kCount };

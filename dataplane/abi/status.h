@@ -60,14 +60,14 @@ struct alignas(64) WorkerStatus {
   Counter vip_drops[kMaxVips];                // new-flow packets of a VIP dropped (no_backend, conntrack_full, ...)
 };
 static_assert(offsetof(WorkerStatus, counters) == 64);
-static_assert(kWorkerCounterCount == 28 && kDropReasonCount == 42,
+static_assert(kWorkerCounterCount == 30 && kDropReasonCount == 43,
               "counter sets changed: bump kAbiVersion and update these numbers");
 static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);
 static_assert(offsetof(WorkerStatus, backend_opened) ==
               64 + 8 * (kWorkerCounterCount + kDropReasonCount + kMaxVips));
-static_assert(offsetof(WorkerStatus, backend_traffic) == 133'760);  // backend_closed ends at 133,744; aligned to 64
-static_assert(offsetof(WorkerStatus, vip_drops) == 133'760 + 16 * kMaxBackends);
-static_assert(sizeof(WorkerStatus) == 266'880);
+static_assert(offsetof(WorkerStatus, backend_traffic) == 133'824);  // backend_closed ends at 133,768; aligned to 64
+static_assert(offsetof(WorkerStatus, vip_drops) == 133'824 + 16 * kMaxBackends);
+static_assert(sizeof(WorkerStatus) == 266'944);
 
 struct alignas(64) StatusHeader {
   uint64_t magic;
