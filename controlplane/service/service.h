@@ -28,6 +28,9 @@
 #include <vector>
 
 #include "config/loader/lb_config.h"
+#include "controlplane/announce/announce_policy.h"
+#include "controlplane/announce/announce_worker.h"
+#include "controlplane/announce/node_state.h"
 #include "controlplane/health/health_checker.h"
 #include "controlplane/service/api_error.h"
 #include "controlplane/service/dataplane_link.h"
@@ -87,6 +90,13 @@ class Service {
   // A dry run of another file.
   Reply config_diff(const std::string& path);
   Reply conn_list(const ConnQuery& query);
+  // ---- issue 12 (service_node.cpp): this node in a site of several.
+  // Drained: every VIP withdrawn from the routers (persisted); answered once the routing
+  // daemon took the withdrawal (or the announcement, for undrain).
+  Reply node_drain(bool drain);
+  // The control plane is exiting: withdraws every VIP if withdraw_on_exit (waits for the
+  // routing daemon up to a few seconds). Loop thread.
+  void shutdown();
 
   // The answer of a Deferred once ready (then forgotten), else nullopt.
   std::optional<Expected<Json>> take_answer(uint64_t id);
@@ -142,7 +152,7 @@ class Service {
 
  private:
   struct PendingAnswer {
-    enum class Kind { Publish, Job, Conns } kind = Kind::Publish;
+    enum class Kind { Publish, Job, Conns, Announce } kind = Kind::Publish;  // Announce: the plan `seq` taken by BIRD
     uint64_t seq = 0;          // Publish: the change it waits for; Conns: the data plane's request
     Json result;               // Publish: the answer, "generation" added once published
     std::optional<Expected<Json>> ready;
@@ -209,6 +219,22 @@ class Service {
   Traffic backend_traffic(const BackendRt& b) const;
   Traffic vip_traffic(const VipRt& v) const;
   Json config_file_json();
+
+  // ---- issue 12: announcing over BGP, node drain, fingerprints (service_node.cpp)
+  std::string start_node();                 // at create(): node state, the announcer
+  NodeFacts node_facts() const;
+  std::vector<VipFacts> vip_facts() const;  // parallel to vips_
+  void update_announcements();              // decide; hand a changed plan to the announcer
+  void settle_announce(PendingAnswer& p);   // a node drain's answer, once the daemon took it
+  Json node_json();                          // `status`'s "node"
+  // `vip list`'s announcement and fingerprint fields, for each VIP (parallel to vips_).
+  std::vector<Json> vip_node_json();
+  NodeState node_;
+  std::unique_ptr<AnnounceWorker> announcer_;  // none without [controlplane.bgp]
+  std::vector<AnnouncedRoute> planned_routes_;
+  uint64_t announce_seq_ = 0;                // the latest plan handed to the announcer
+  bool stopping_ = false;
+  std::map<uint16_t, std::pair<uint64_t, uint64_t>> fingerprints_;  // VIP id -> (generation, fingerprint)
 
   mutable std::mutex mu_;
   config::LbConfig config_;

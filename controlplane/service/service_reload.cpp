@@ -19,6 +19,7 @@ std::vector<std::string> controlplane_restart_keys(const config::ControlplaneCon
   if (a.socket_group != b.socket_group) keys.push_back("controlplane.socket_group");
   if (a.metrics != b.metrics) keys.push_back("controlplane.metrics");
   if (a.state_dir != b.state_dir) keys.push_back("controlplane.state_dir");
+  config::bgp_restart_keys(a.bgp, b.bgp, &keys);  // issue 12
   return keys;
 }
 
@@ -70,6 +71,7 @@ std::vector<std::string> describe_changes(const std::vector<config::VipConfig>& 
     if (old->mode != v.mode || old->snat_be != v.snat_be) out.push_back(p + "forwarding mode or SNAT pool changed");
     if (old->maglev_size != v.maglev_size || old->hash_seed != v.hash_seed) out.push_back(p + "Maglev table size or seed changed");
     if (old->on_backend_down != v.on_backend_down) out.push_back(p + "on_backend_down changed");
+    if (old->min_healthy_backends != v.min_healthy_backends) out.push_back(p + "min_healthy_backends changed");
     if (!(old->health == v.health)) out.push_back(p + "health check changed (" + check_words(old->health, v.health) + ")");
     for (const auto& b : old->backends) {
       bool kept = false;
