@@ -24,7 +24,8 @@ struct BirdLine {
 struct BirdReply {
   std::vector<BirdLine> lines;  // all of them, the final one last
   int code() const { return lines.empty() ? 0 : lines.back().code; }
-  bool ok() const { return code() > 0 && code() < 8000; }
+  // 0000 ends a table ("OK"); 8xxx/9xxx are errors.
+  bool ok() const { return !lines.empty() && code() < 8000; }
   // The final line's text, or the first error line's (what a person should read).
   std::string message() const;
 };
