@@ -447,7 +447,7 @@ TEST_F(CpOperator, DocsNameEveryVerbAndFlagAndTheyWork) {
     if (v.find(' ') != std::string::npos) groups.insert(v.substr(0, v.find(' ')));
   }
   std::regex use(R"(lbctl((?: (?:-s|-c|--socket|--config|--answer-timeout) [^ `]+| -[a-zA-Z-]+)*) ([a-z]+)(?: ([a-z]+))?)");
-  for (const char* file : {"docs/lbctl.md", "docs/config.md", "docs/operations.md", "docs/architecture.md", "docs/dataplane.md",
+  for (const char* file : {"docs/lbctl.md", "docs/config.md", "docs/operations.md", "docs/architecture.md", "docs/dataplane.md", "docs/deployment.md",
                            "README.md", "config/example.toml", "config/demo.toml"}) {
     std::string text = read_file(root + "/" + file);
     std::regex code(R"(`([^`\n]+)`|```[a-z]*\n([\s\S]*?)```|# ([^\n]*))");
