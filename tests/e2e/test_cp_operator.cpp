@@ -412,6 +412,8 @@ TEST_F(CpOperator, DocsNameEveryVerbAndFlagAndTheyWork) {
       {"maint backend", {"maint backend b2 --vip web", 0}},
       {"unmaint backend", {"unmaint backend b2 --vip web", 0}},
       {"health backend", {"health backend b3 down --vip web", 0}},
+      {"node drain", {"node drain --wait --timeout 2", 0}},  // no [controlplane.bgp]: only recorded
+      {"node undrain", {"node undrain", 0}},
       {"state list", {"state list", 0}},
       {"state clear", {"state clear b3 --vip web", 0}},
       {"state clear", {"state clear --all", 0}},
