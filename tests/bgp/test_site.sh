@@ -14,10 +14,12 @@
 #      that VIP, B keeps serving it, A keeps the other VIP;
 #   3. `lbctl node drain --wait` on A under a steady request loop: 0 failed requests, A ends
 #      with no route and no active connection; `undrain` brings its routes back;
-#   4. kill -9 of A's data plane: its routes are withdrawn within 1 s; new connections keep
+#   4. kill -9 of A's control plane, then of its data plane: its routes are withdrawn
+#      within 1 s by BFD and check link alone; new connections keep
 #      succeeding through B; nat downloads that were going through A finish through B on the
 #      same backend; fullnat ones through A break (asserted);
-#   5. a restart of both of A's planes: A announces again without manual steps.
+#   5. a restart of both of A's planes: A announces again without manual steps;
+#   6. SIGTERM of A's control plane withdraws its VIPs; started again, it announces them.
 # A shell test, not gtest: it is all processes and `ip`, and topology.sh is the rig.
 # Skips (exit 77) without root, bird2, nft, nginx or curl.
 set -euo pipefail
@@ -369,24 +371,30 @@ t=$(now_ms)
 wait_for 15 paths_are "$VIP_NAT" "A B" && wait_for 5 paths_are "$VIP_FULL" "A B" &&
   ok "undrain: A announces again after $(( $(now_ms) - t )) ms" || fail "undrain: paths '$(paths $VIP_NAT)'"
 
-# ---- 4. kill -9 of A's data plane
+# ---- 4. kill -9 of A's control plane, then of its data plane
 # Ten conversations (tests/bgp/echo.py) to each echo VIP, nat 198.18.0.30:7000 and fullnat
 # 198.18.0.40:7000, from source ports 20000-20019; the router's ECMP hash spreads them, and
 # A's connection table says which ones it carries (P(none through A) = 2^-10 per VIP).
-talk() { in_ns "$NS_CLI" python3 "$ECHO" talk "$1" 7000 "$2" 7 >"$RUN/$3.result" 2>&1 || true; }
+talk() { in_ns "$NS_CLI" python3 "$ECHO" talk "$1" 7000 "$2" 9 >"$RUN/$3.result" 2>&1 || true; }
 declare -a JOBS=() NAT_PORTS=() FULL_PORTS=()
 for ((p = 20000; p < 20010; p++)); do NAT_PORTS+=($p); talk "$VIP_ECHO" "$p" "nat$p" & JOBS+=($!); done
 for ((p = 20010; p < 20020; p++)); do FULL_PORTS+=($p); talk "$VIP_ECHO_FULL" "$p" "full$p" & JOBS+=($!); done
-sleep 2
+sleep 2.5
 lbctl A conn list --vip echo >"$RUN/conns-echo.A"
 lbctl A conn list --vip echo-full >"$RUN/conns-echo-full.A"
+# A's control plane dies first (kill -9: no withdrawal of its own). BIRD keeps A's routes
+# and the data plane keeps forwarding; what withdraws them below is BFD and check link alone.
+kill -9 "${CP_PID[A]}"
+wait "${CP_PID[A]}" 2>/dev/null || true
+sleep 1
+paths_are "$VIP_NAT" "A B" && ok "A's routes stay while only its control plane is dead" || fail "paths '$(paths $VIP_NAT)' after kill -9 of A's control plane"
 through_a() { grep -q "198.18.1.2:$2\b" "$RUN/conns-$1.A"; }
 kill -9 "${DP_PID[A]}"
 t=$(now_ms)
 if wait_for 5 paths_are "$VIP_NAT" "B"; then
   withdraw_ms=$(( $(now_ms) - t ))
   wait_for 2 paths_are "$VIP_FULL" "B" || true
-  echo "FIGURE withdraw: A's routes gone from the router $withdraw_ms ms after kill -9 of its data plane"
+  echo "FIGURE withdraw: A's routes gone from the router $withdraw_ms ms after kill -9 of its data plane (its control plane already dead)"
   ((withdraw_ms <= 1000)) && ok "withdrawn within 1 s" || fail "withdrawal took $withdraw_ms ms (> 1 s)"
 else
   fail "A's routes not withdrawn: paths '$(paths $VIP_NAT)'"
@@ -395,7 +403,7 @@ failed=0
 for ((k = 0; k < 20; k++)); do [[ -n $(get "$VIP_NAT") && -n $(get "$VIP_FULL") ]] || failed=$((failed + 1)); done
 ((failed == 0)) && ok "new connections succeed through B: 20/20 to each VIP" || fail "$failed of 20 new connection pairs failed"
 for j in "${JOBS[@]}"; do wait "$j" || true; done
-# "complete" when the conversation lasted its 7 s without error on a single backend.
+# "complete" when the conversation lasted its 9 s without error on a single backend.
 result() { local r; r=$(cat "$RUN/$1.result"); [[ $r == *"error -"* && $r != *backends*,* ]] && echo "complete ($r)" || echo "broken ($r)"; }
 nat_a=0 nat_ok=0 full_a=0 full_broken=0
 for p in "${NAT_PORTS[@]}"; do
@@ -435,6 +443,19 @@ if wait_for 40 paths_are "$VIP_NAT" "A B" && wait_for 5 paths_are "$VIP_FULL" "A
 else
   fail "A did not rejoin: paths '$(paths $VIP_NAT)'"
 fi
+
+# ---- 6. SIGTERM of the control plane withdraws the node's VIPs (withdraw_on_exit)
+kill "${CP_PID[A]}"
+t=$(now_ms)
+if wait_for 5 paths_are "$VIP_NAT" "B"; then
+  echo "FIGURE shutdown: A's routes withdrawn $(( $(now_ms) - t )) ms after SIGTERM of its control plane"
+  ok "a stopping control plane withdraws its VIPs"
+else
+  fail "SIGTERM of A's control plane left paths '$(paths $VIP_NAT)'"
+fi
+wait "${CP_PID[A]}" 2>/dev/null || true
+start_cp A
+wait_for 15 paths_are "$VIP_NAT" "A B" && ok "announced again after the control plane's restart" || fail "not announced after restart"
 
 echo "runtime: $(( ($(now_ms) - T0) / 1000 )) s, $FAILURES failure(s)"
 ((FAILURES == 0))
