@@ -792,6 +792,13 @@ std::optional<LbConfig> parse_config(const toml::table& root, const std::string&
   for (VipDraft& d : parse_vips(root, found, cfg.dataplane, net_ok)) {
     if (d.cfg.min_healthy_backends && !cfg.controlplane.bgp) {
       d.s.error("min_healthy_backends", "has no effect without [controlplane.bgp] (nothing is announced)");
+    } else if (!d.cfg.min_healthy_backends && cfg.controlplane.bgp && !d.cfg.backends.empty() &&
+               cfg.controlplane.bgp->min_healthy_backends > d.cfg.backends.size()) {
+      // A VIP with backends that could never be announced is a mistake; one without any is
+      // a VIP being set up (it is not announced, and lbctl vip list says why).
+      d.s.error("backends", std::to_string(d.cfg.backends.size()) + " backend(s), fewer than controlplane.bgp.min_healthy_backends (" +
+                                std::to_string(cfg.controlplane.bgp->min_healthy_backends) +
+                                "): it would never be announced; set min_healthy_backends in this VIP");
     }
     cfg.vips.push_back(std::move(d.cfg));
   }

@@ -144,6 +144,16 @@ Reply Service::prepare_reload(const std::string& path, bool dry_run, bool is_rel
     job->changes.push_back("publish_timeout_ms " + std::to_string(config_.controlplane.publish_timeout_ms) + " -> " +
                            std::to_string(next->controlplane.publish_timeout_ms));
   }
+  if (config_.controlplane.bgp && next->controlplane.bgp) {  // issue 12: the rest of [controlplane.bgp] needs a restart
+    const config::BgpConfig &was = *config_.controlplane.bgp, &now = *next->controlplane.bgp;
+    if (was.min_healthy_backends != now.min_healthy_backends) {
+      job->changes.push_back("bgp.min_healthy_backends " + std::to_string(was.min_healthy_backends) + " -> " +
+                             std::to_string(now.min_healthy_backends));
+    }
+    if (was.withdraw_on_exit != now.withdraw_on_exit) {
+      job->changes.push_back(std::string("bgp.withdraw_on_exit ") + (now.withdraw_on_exit ? "on" : "off"));
+    }
+  }
   OperatorState state = migrate_state(operator_state_, config_, *next, &job->state_notes);
   bool order_only = job->changes.empty() && job->state_notes.empty();
   if (order_only && !dry_run) {

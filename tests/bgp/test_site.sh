@@ -11,7 +11,8 @@
 #   1. both nodes announce both VIPs, the tables' fingerprints are equal on both nodes,
 #      new connections are spread over both nodes;
 #   2. all of the nat VIP's backends down on A only (A's health checks blocked): A withdraws
-#      that VIP, B keeps serving it, A keeps the other VIP;
+#      that VIP, B keeps serving it, A keeps the other VIP; the same with one backend down
+#      after a reload sets min_healthy_backends = 2;
 #   3. `lbctl node drain --wait` on A under a steady request loop: 0 failed requests, A ends
 #      with no route and no active connection; `undrain` brings its routes back;
 #   4. kill -9 of A's control plane, then of its data plane: its routes are withdrawn
@@ -327,27 +328,40 @@ echo "FIGURE spread: 60 new connections -> node A $spread_a, node B $spread_b ($
   fail "spread A $spread_a / B $spread_b, $failed failed"
 
 # ---- 2. the nat VIP's backends down on A only
-in_ns "${NS[A]}" nft -f - <<EOF
-table ip site_test {
-  chain out {
-    type filter hook output priority 0;
-    ip daddr { 198.18.2.11, 198.18.2.12 } tcp dport 80 drop
-  }
+# A's health checks of backends are cut (A cannot reach them, B can): (a) of b1 and b2, all
+# of web's: A withdraws web's address, keeps web-full's (b3 is usable); (b) after a reload
+# that raises [controlplane.bgp] min_healthy_backends to 2, of b1 only: web has 1 usable
+# backend on A, withdrawn; web-full has 2, kept.
+block() {  # node A's health checks to these backends' :80 are dropped
+  printf 'table ip site_test {\n chain out {\n  type filter hook output priority 0;\n  ip daddr { %s } tcp dport 80 drop\n }\n}\n' "$1" |
+    in_ns "${NS[A]}" nft -f -
 }
-EOF
-t=$(now_ms)
-if wait_for 10 paths_are "$VIP_NAT" "B"; then
-  echo "FIGURE per-node withdrawal: A withdrew $VIP_NAT $(( $(now_ms) - t )) ms after its health checks were cut"
-  paths_are "$VIP_FULL" "A B" && ok "A keeps announcing $VIP_FULL (b3 still usable)" || fail "$VIP_FULL paths '$(paths $VIP_FULL)'"
-  failed=0
-  for ((k = 0; k < 20; k++)); do [[ -n $(get "$VIP_NAT") ]] || failed=$((failed + 1)); done
-  ((failed == 0)) && ok "B serves $VIP_NAT alone: 20/20 requests" || fail "$failed of 20 requests to $VIP_NAT failed"
-  lbctl A vip list | sed 's/^/  A: /'
-else
-  fail "A did not withdraw $VIP_NAT: paths '$(paths $VIP_NAT)'"
-fi
-in_ns "${NS[A]}" nft delete table ip site_test
-wait_for 15 paths_are "$VIP_NAT" "A B" && ok "A announces $VIP_NAT again once its backends are back" || fail "A did not re-announce"
+per_node_withdrawal() {  # label
+  local t
+  t=$(now_ms)
+  if wait_for 10 paths_are "$VIP_NAT" "B"; then
+    echo "FIGURE per-node withdrawal ($1): A withdrew $VIP_NAT $(( $(now_ms) - t )) ms after its health checks were cut"
+    paths_are "$VIP_FULL" "A B" && ok "A keeps announcing $VIP_FULL" || fail "$VIP_FULL paths '$(paths $VIP_FULL)'"
+    failed=0
+    for ((k = 0; k < 20; k++)); do [[ -n $(get "$VIP_NAT") ]] || failed=$((failed + 1)); done
+    ((failed == 0)) && ok "B serves $VIP_NAT alone: 20/20 requests" || fail "$failed of 20 requests to $VIP_NAT failed"
+    lbctl A vip list | sed 's/^/  A: /'
+  else
+    fail "A did not withdraw $VIP_NAT ($1): paths '$(paths $VIP_NAT)'"
+  fi
+  in_ns "${NS[A]}" nft delete table ip site_test
+  wait_for 15 paths_are "$VIP_NAT" "A B" && ok "A announces $VIP_NAT again once its backends are back" || fail "A did not re-announce"
+}
+block "198.18.2.11, 198.18.2.12"
+per_node_withdrawal "all of web's backends"
+sed -i 's/^link_interface = "flc"$/&\nmin_healthy_backends = 2/' "$RUN/A/lb.toml"
+lbctl A reload >/dev/null || fail "reload of A with min_healthy_backends = 2"
+# A reload must not make the node withdraw anything, even for a moment.
+stays=1
+for ((k = 0; k < 30; k++)); do paths_are "$VIP_NAT" "A B" && paths_are "$VIP_FULL" "A B" || stays=0; sleep 0.03; done
+((stays == 1)) && ok "the reload left A's routes alone" || fail "A's routes flapped during a reload"
+block "198.18.2.11"
+per_node_withdrawal "1 usable, min_healthy_backends 2"
 
 # ---- 3. node drain under a steady request loop
 ( ok_n=0 bad_n=0

@@ -99,6 +99,7 @@ TEST_F(BgpConfig_, BadValuesAreReportedAtTheirKeys) {
       {"withdraw_on_exit = 1\n", vip(), "controlplane.bgp.withdraw_on_exit"},
       {"neighbour = \"10.0.0.1\"\n", vip(), "neighbour"},
       {"", vip("min_healthy_backends = 3\n"), "3 is more than this VIP's 2 backend(s): it would never be announced"},
+      {"min_healthy_backends = 3\n", vip(), "vip[0].backends: 2 backend(s), fewer than controlplane.bgp.min_healthy_backends (3)"},
   };
   for (const Case& c : cases) {
     std::string err;
@@ -106,6 +107,15 @@ TEST_F(BgpConfig_, BadValuesAreReportedAtTheirKeys) {
     EXPECT_FALSE(cfg) << c.bgp << c.vips;
     EXPECT_NE(err.find(c.expected), std::string::npos) << "expected \"" << c.expected << "\" in:\n" << err;
   }
+}
+
+TEST_F(BgpConfig_, AVipMayLowerTheSitesMinimumOrHaveNoBackendsYet) {
+  std::string err;
+  auto cfg = load("[controlplane.bgp]\nmin_healthy_backends = 3\n",
+                  vip("min_healthy_backends = 2\n") + "[[vip]]\nname = \"new\"\naddress = \"198.18.0.11\"\nport = 80\n", &err);
+  ASSERT_TRUE(cfg) << err;
+  EXPECT_EQ(cfg->min_healthy_backends(cfg->vips[0]), 2u);
+  EXPECT_EQ(cfg->min_healthy_backends(cfg->vips[1]), 3u);
 }
 
 TEST_F(BgpConfig_, PerVipMinimumWithoutBgpIsAnError) {
