@@ -128,6 +128,7 @@ class Service {
     std::string name;
     uint64_t new_connections = 0, drops = 0, active = 0;
     Traffic traffic;
+    bool announced = false;      // issue 12: BIRD announces its address for this node
   };
   struct MetricsSnapshot {
     DataplaneCounters dp;
@@ -145,6 +146,11 @@ class Service {
     bool config_in_sync = true;
     bool xdp_steering = false;   // issue 11: some port has host_sharing = "xdp"
     XdpStats xdp;                // its XDP program's per-action counters
+    // issue 12: the node in a BGP site
+    bool node_drained = false;
+    bool bgp = false;            // [controlplane.bgp] configured (the rest is meaningful then)
+    bool bgp_in_sync = false;    // BIRD took the latest plan
+    bool bgp_daemon_up = false;  // BIRD answered the latest query
   };
   MetricsSnapshot metrics();
 
@@ -229,6 +235,7 @@ class Service {
   Json node_json();                          // `status`'s "node"
   // `vip list`'s announcement and fingerprint fields, for each VIP (parallel to vips_).
   std::vector<Json> vip_node_json();
+  void node_metrics(MetricsSnapshot& m);      // the node's and each VIP's announcement (m.vips filled)
   NodeState node_;
   std::unique_ptr<AnnounceWorker> announcer_;  // none without [controlplane.bgp]
   std::vector<AnnouncedRoute> planned_routes_;

@@ -208,6 +208,16 @@ Json Service::node_json() {
   return node;
 }
 
+void Service::node_metrics(MetricsSnapshot& m) {
+  m.node_drained = node_.drained;
+  if (!announcer_) return;
+  m.bgp = true;
+  AnnounceWorker::Snapshot s = announcer_->snapshot();
+  m.bgp_in_sync = s.applied == announce_seq_ && s.applied != 0;
+  m.bgp_daemon_up = s.daemon.reachable && s.daemon.protocol_known;
+  for (size_t i = 0; i < vips_.size() && i < m.vips.size(); ++i) m.vips[i].announced = contains(s.routes, vips_[i].cfg.addr_be);
+}
+
 std::vector<Json> Service::vip_node_json() {
   std::vector<Json> out;
   const abi::TableSlot* slot = link_.active_slot();

@@ -351,6 +351,7 @@ Service::MetricsSnapshot Service::metrics() {
     }
     m.vips.push_back(vm);
   }
+  node_metrics(m);  // issue 12
   return m;
 }
 

@@ -2,13 +2,16 @@
 """Long-lived TCP flows for the site test (tests/bgp/test_site.sh), bytes in both directions.
 
   echo.py serve NAME ADDRESS PORT          a backend: answers each 64-byte message with NAME + it
-  echo.py talk VIP PORT SPORT SECONDS      a client from source port SPORT: one exchange every 50 ms
+  echo.py talk VIP PORT SPORT DIR           a client from source port SPORT: one exchange every 50 ms,
+                                           from DIR/ready.SPORT (written after the first exchange)
+                                           until DIR/stop appears (60 s at most)
 
 Why not an HTTP download: a client that only receives sends nothing once its node dies, so
 the router never gets a packet of that connection to move to the other node; a conversation
 sends every 50 ms, as a real interactive flow does. `talk` prints
-"exchanges N backends b1[,b2] error TEXT" and exits 0 when it lasted SECONDS without error.
+"exchanges N backends b1[,b2] error TEXT" and exits 0 when it lasted until DIR/stop without error.
 """
+import os
 import socket
 import sys
 import threading
@@ -47,7 +50,7 @@ def serve(name, address, port):
         threading.Thread(target=handle, args=(c,), daemon=True).start()
 
 
-def talk(vip, port, sport, seconds):
+def talk(vip, port, sport, directory):
     n, backends, error = 0, [], ""
     try:
         c = socket.socket()
@@ -55,12 +58,14 @@ def talk(vip, port, sport, seconds):
         c.bind(("0.0.0.0", int(sport)))
         c.settimeout(8)
         c.connect((vip, int(port)))
-        end = time.monotonic() + float(seconds)
-        while time.monotonic() < end:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not os.path.exists(os.path.join(directory, "stop")):
             c.sendall(b"x" * MSG)
             name = read_exactly(c, 4 + MSG)[:4].decode().strip()
             if name not in backends:
                 backends.append(name)
+            if n == 0:
+                open(os.path.join(directory, "ready." + sport), "w").close()
             n += 1
             time.sleep(0.05)
         c.close()
