@@ -422,6 +422,7 @@ void parse_backend(VipDraft& d, Section& b, const toml::table* table, const std:
     check_health(*h, be.health, vip_health, failed);
     h->finish();
   }
+  parse_backend_limits(b, be.limits);
   b.finish();
   if (be.addr_be != 0 && be.port != 0) {
     if (auto [it, fresh] = endpoints.emplace(std::pair{be.addr_be, be.port}, be.where); !fresh) {
@@ -493,6 +494,7 @@ VipDraft parse_vip(Section& v, const toml::table* table, const DataplaneConfig& 
     cfg.on_backend_down = *down == "reset" ? DownPolicy::Reset : DownPolicy::Keep;
   }
   parse_flood_defence(s, dp, cfg);
+  parse_scheduling(s, cfg.scheduling);
   std::set<std::string> health_failed;
   std::optional<Section> health = s.table("health");
   if (health) {

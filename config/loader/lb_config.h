@@ -14,6 +14,7 @@
 #include "config/loader/dataplane_config.h"
 #include "config/loader/errors.h"
 #include "config/loader/net_parse.h"
+#include "config/loader/scheduling_config.h"
 #include "dataplane/abi/limits.h"
 
 namespace toml {
@@ -62,12 +63,13 @@ struct BackendConfig {
   uint16_t weight = 1;                 // 0 .. 1000; 0: no new flows
   InitialState state = InitialState::Active;
   HealthCheck health;                  // the VIP's check with this backend's overrides applied
+  BackendLimits limits;                // max_connections, max_new_conn_rate (scheduling_config.h)
   Location where;                      // of the [[vip.backends]] table, for messages
 
   std::string endpoint() const;        // "198.18.2.11:80"
   bool operator==(const BackendConfig& o) const {
     return name == o.name && addr_be == o.addr_be && port == o.port && weight == o.weight && state == o.state &&
-           health == o.health;
+           health == o.health && limits == o.limits;
   }
 };
 
@@ -84,6 +86,7 @@ struct VipConfig {
   uint32_t new_conn_burst = 0;         // bucket depth; 0 with a rate: rate / 10 (at least 1)
   SynproxyMode synproxy = SynproxyMode::Off;
   HealthCheck health;                  // default check for its backends
+  Scheduling scheduling;               // scheduler, retries, passive health, slow start (scheduling_config.h)
   std::vector<BackendConfig> backends;
   Location where;
 
@@ -92,7 +95,7 @@ struct VipConfig {
     return name == o.name && addr_be == o.addr_be && port == o.port && mode == o.mode && snat_be == o.snat_be &&
            maglev_size == o.maglev_size && hash_seed == o.hash_seed && on_backend_down == o.on_backend_down &&
            max_new_conn_rate == o.max_new_conn_rate && new_conn_burst == o.new_conn_burst && synproxy == o.synproxy &&
-           health == o.health && backends == o.backends;
+           health == o.health && scheduling == o.scheduling && backends == o.backends;
   }
 };
 

@@ -11,7 +11,7 @@
 
 namespace fulcrum::abi {
 
-inline constexpr uint32_t kAbiVersion = 2;
+inline constexpr uint32_t kAbiVersion = 3;
 
 inline constexpr uint32_t kMaxVips = 256;
 // Backends across all VIPs of one table generation; also the size of the stable

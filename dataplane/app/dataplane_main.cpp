@@ -21,6 +21,7 @@
 #include "dataplane/app/ports.h"
 #include "dataplane/app/tables_attachment.h"
 #include "dataplane/app/worker_loop.h"
+#include "dataplane/worker/backend_monitor.h"
 #include "dataplane/worker/main_lcore.h"
 
 namespace fulcrum::dp {
@@ -122,6 +123,7 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
   }
   TablesAttachment attachment(*shared, cfg.shm_tables);
   attachment.check();
+  BackendMonitor monitor(*shared->status, workers, shared->status->workers[workers]);
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -157,6 +159,7 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
     uint64_t now_ns = abi::monotonic_ns();
     hdr.heartbeat_monotonic_ns.store(now_ns, std::memory_order_release);
     uint32_t handled = main_lcore.poll(now_ns / 1'000'000);
+    monitor.update(shared->tables.load(std::memory_order_acquire), now_ns);  // the schedulers' load figures
     hdr.mbufs_in_use.store(rte_mempool_in_use_count(pool), std::memory_order_relaxed);
     for (uint32_t w = 0; w < workers; ++w) {
       uint32_t tripped = shared->status->workers[w].breaker_tripped.load(std::memory_order_relaxed);

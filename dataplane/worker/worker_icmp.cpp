@@ -180,7 +180,7 @@ bool Worker::translate_icmp_error(rte_mbuf* m, const ParsedFrame& f, uint32_t no
 
 // Turns the client's packet into the reset a closed port would send (RFC 793, "Reset
 // Generation"): from the VIP, no options, no payload.
-void Worker::reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i) {
+void Worker::reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, abi::WorkerCounter counted) {
   uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* in_ip = reinterpret_cast<rte_ipv4_hdr*>(data + f.l3);
   auto* in_tcp = reinterpret_cast<rte_tcp_hdr*>(data + f.l4);
@@ -220,7 +220,7 @@ void Worker::reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, u
   tcp->cksum = 0;
   tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
   rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - 40));
-  if (route_out(m, client, out, i, /*originated=*/true)) count(WorkerCounter::ResetsSent);
+  if (route_out(m, client, out, i, /*originated=*/true)) count(counted);
 }
 
 }  // namespace fulcrum::dp
