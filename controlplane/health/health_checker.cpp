@@ -378,6 +378,13 @@ void HealthChecker::add(uint64_t id, uint32_t addr_be, uint16_t port, const conf
 
 void HealthChecker::remove(uint64_t id) { impl_->remove(id); }
 
+void HealthChecker::mark_down(uint64_t id) {
+  auto it = impl_->targets.find(id);
+  if (it == impl_->targets.end()) return;
+  it->second->status.health = Health::Down;
+  it->second->status.successes_in_a_row = 0;
+}
+
 const TargetStatus* HealthChecker::status(uint64_t id) const {
   auto it = impl_->targets.find(id);
   return it == impl_->targets.end() ? nullptr : &it->second->status;

@@ -58,6 +58,9 @@ class HealthChecker {
   // deterministic offset within the interval, then every interval (start to start).
   void add(uint64_t id, uint32_t addr_be, uint16_t port, const config::HealthCheck& check, Health initial);
   void remove(uint64_t id);                    // closes its check in flight, if any; unknown id: no-op
+  // Takes a target down without a check of its own (passive health ejected it): no event
+  // now; it comes back Up, with an on_change event, after `rise` successful checks.
+  void mark_down(uint64_t id);
   const TargetStatus* status(uint64_t id) const;  // nullptr if unknown; valid until remove(id)
   size_t checks_in_flight() const;             // open check sockets (for metrics and tests)
 

@@ -1,5 +1,7 @@
 #include "controlplane/lbctl/format.h"
 
+#include "controlplane/lbctl/format_scheduling.h"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -79,9 +81,9 @@ void print_vips(std::ostream& out, const Json& vips) {
     std::string snat;
     for (const Json& a : v["snat"]) snat += (snat.empty() ? "" : ",") + a.get<std::string>();
     rows.push_back({str(v["name"]), str(v["vip"]), str(v["mode"]), snat.empty() ? "-" : snat, str(v["maglev_size"]),
-                    str(v["on_backend_down"]), str(v["backends"]), str(v["new_connections"])});
+                    str(v["on_backend_down"]), str(v["backends"]), str(v["new_connections"]), str(v["scheduler"])});
   }
-  print_table(out, {"NAME", "VIP", "MODE", "SNAT", "MAGLEV", "ON DOWN", "BACKENDS", "NEW CONNS"}, rows);
+  print_table(out, {"NAME", "VIP", "MODE", "SNAT", "MAGLEV", "ON DOWN", "BACKENDS", "NEW CONNS", "SCHEDULER"}, rows);
 }
 
 void print_backends(std::ostream& out, const Json& backends) {
@@ -93,9 +95,12 @@ void print_backends(std::ostream& out, const Json& backends) {
                     str(b["state"]) + (b.value("drained", false) ? " (drained)" : ""), str(b["health"]), weight,
                     str(b["active_connections"]), str(b["new_connections_per_s"]),
                     str(b["health_check"]) + " " + human_duration(b.value("detection_ms", 0)), str(b["health_reason"])});
+    for (std::string& cell : scheduling_cells(b)) rows.back().push_back(std::move(cell));
   }
   // DETECTS: the check type and the longest a failure can go unnoticed (interval x fall + timeout).
-  print_table(out, {"VIP", "BACKEND", "NAME", "STATE", "HEALTH", "WEIGHT", "ACTIVE", "NEW/S", "DETECTS", "LAST CHECK"}, rows);
+  std::vector<std::string> headers{"VIP", "BACKEND", "NAME", "STATE", "HEALTH", "WEIGHT", "ACTIVE", "NEW/S", "DETECTS", "LAST CHECK"};
+  for (std::string& h : scheduling_headers()) headers.push_back(std::move(h));
+  print_table(out, headers, rows);
 }
 
 void print_stats(std::ostream& out, const Json& s) {

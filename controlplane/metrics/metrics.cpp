@@ -4,6 +4,7 @@
 #include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
 
+#include "controlplane/metrics/metrics_scheduling.h"
 #include "controlplane/service/log.h"
 
 namespace fulcrum::cp {
@@ -82,6 +83,7 @@ class Collector : public prometheus::Collectable {
     MetricFamily alive = family("lb_dataplane_up", "1 if the data plane is running", MetricType::Gauge);
     add(alive, s.dataplane_alive ? 1.0 : 0.0);
     out.push_back(std::move(alive));
+    collect_scheduling(s, out);
     return out;
   }
 

@@ -9,6 +9,7 @@
 
 #include "config/loader/lb_config.h"
 #include "controlplane/health/health_checker.h"
+#include "controlplane/service/passive_health.h"
 #include "controlplane/tables/table_builder.h"
 
 namespace fulcrum::cp {
@@ -27,6 +28,11 @@ struct BackendRt {
   uint64_t opened_sample = 0;
   uint64_t sample_ms = 0;
   double new_per_s = 0;
+  // Passive health (passive_health.h) and slow start: when it last joined or came back
+  // (monotonic ms); `ramping` while the VIP's slow_start_s has not passed since.
+  PassiveState passive;
+  uint64_t up_since_ms = 0;
+  bool ramping = false;
 
   uint16_t weight() const { return weight_override.value_or(cfg.weight); }
   bool draining() const { return drained || cfg.state == config::InitialState::Draining; }

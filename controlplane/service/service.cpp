@@ -108,6 +108,7 @@ std::vector<VipRt> Service::build_model(const config::LbConfig& config, const st
         b.id = it != pub_backends.end() ? it->second : abi::kMaxBackends;
       }
       b.cfg = bc;
+      if (!old && !previous.empty()) start_ramp(vc.scheduling.slow_start_s, b, monotonic_ms());  // joined by a reload
       if (b.id < abi::kMaxBackends && !backend_ids.insert(b.id).second) b.id = abi::kMaxBackends;
       BackendKey key{vc.name, bc.endpoint()};
       b.drained = operator_state_.drained(key);
@@ -171,6 +172,7 @@ void Service::on_health(const HealthEvent& e) {
       b.health = e.health;
       b.health_reason = e.reason;
       b.health_changed_ms = monotonic_ms();
+      if (e.health == Health::Up) came_up(v, b, b.health_changed_ms);
       ++b.transitions;
       log(e.health == Health::Down ? "warning" : "info", "vip %s backend %s is %s: %s", v.cfg.name.c_str(),
           b.cfg.endpoint().c_str(), e.health == Health::Down ? "DOWN" : "UP", e.reason.c_str());
@@ -260,6 +262,8 @@ void Service::tick() {
     publish_locked("data plane (re)started");
   }
   uint64_t now = monotonic_ms();
+  run_passive_health(now);
+  if (finish_ramps(now)) publish_locked("slow start over");
   if (now - last_rate_ms_ < 1000) return;
   last_rate_ms_ = now;
   for (VipRt& v : vips_) {

@@ -22,6 +22,7 @@
 #include "config/loader/lb_config.h"
 #include "controlplane/health/health_checker.h"
 #include "controlplane/service/api_error.h"
+#include "controlplane/service/backend_figures.h"
 #include "controlplane/service/dataplane_link.h"
 #include "controlplane/service/model.h"
 #include "controlplane/service/operator_state.h"
@@ -66,10 +67,18 @@ class Service {
     bool up;
     uint64_t active, transitions;
   };
+  // Scheduling figures of one backend (service_scheduling.cpp).
+  struct BackendScheduling {
+    std::string vip, backend;
+    BackendFigures figures;
+    bool ejected = false;
+    uint64_t ejections = 0;
+  };
   struct MetricsSnapshot {
     DataplaneCounters dp;
     std::vector<std::pair<std::string, uint64_t>> vip_new_connections;
     std::vector<BackendMetrics> backends;
+    std::vector<BackendScheduling> scheduling;
     uint64_t generation = 0;
     double table_age_s = 0;
     double heartbeat_age_s = 0;
@@ -99,6 +108,17 @@ class Service {
                                  const std::function<void(const BackendKey&)>& record,
                                  const std::function<void(BackendRt&)>& apply);
   VipRt* find_vip(const std::string& name_or_endpoint);
+
+  // ---- Scheduling (service_scheduling.cpp): passive health, slow start, the figures.
+  // Samples every backend's attempt counters; ejects those over their VIP's
+  // passive.consecutive_failures (within max_ejected_percent) and publishes.
+  void run_passive_health(uint64_t now_ms);
+  // A backend that joined or recovered: readmitted (passive health) and ramping.
+  void came_up(const VipRt& v, BackendRt& b, uint64_t now_ms);
+  static void start_ramp(uint32_t slow_start_s, BackendRt& b, uint64_t now_ms);
+  bool finish_ramps(uint64_t now_ms);  // true: some ramp is over (republish)
+  void add_scheduling_json(const VipRt& v, const BackendRt& b, Json& out) const;
+  void add_scheduling_metrics(MetricsSnapshot& m) const;
 
   mutable std::mutex mu_;
   config::LbConfig config_;

@@ -15,7 +15,7 @@ Json Service::backend_json(const VipRt& v, const BackendRt& b) const {
   // The latest check's result; the reason of the last transition until the first check.
   const TargetStatus* checked = health_->status(b.target);
   const std::string& last = checked != nullptr && !checked->last_result.empty() ? checked->last_result : b.health_reason;
-  return Json{{"vip", v.cfg.name},
+  Json out{{"vip", v.cfg.name},
               {"backend", b.cfg.endpoint()},
               {"name", b.cfg.name},
               {"id", b.id},
@@ -30,6 +30,8 @@ Json Service::backend_json(const VipRt& v, const BackendRt& b) const {
               {"health_check", b.cfg.health.type == config::CheckType::Http ? "http" : "tcp"},
               {"detection_ms", b.cfg.health.detection_ms()},
               {"health_transitions", b.transitions}};
+  add_scheduling_json(v, b, out);
+  return out;
 }
 
 Json Service::status() {
@@ -80,6 +82,8 @@ Json Service::vip_list() {
                    {"snat", snat},
                    {"maglev_size", v.cfg.maglev_size},
                    {"on_backend_down", v.cfg.on_backend_down == config::DownPolicy::Reset ? "reset" : "keep"},
+                   {"scheduler", config::scheduler_name(v.cfg.scheduling.scheduler)},
+                   {"connect_retries", v.cfg.scheduling.connect_retries},
                    {"backends", v.backends.size()},
                    {"new_connections", link_.vip_new_connections(v.id)}});
   }
@@ -132,6 +136,7 @@ Service::MetricsSnapshot Service::metrics() {
       m.backends.push_back({v.cfg.name, b.cfg.endpoint(), b.health == Health::Up, link_.active_connections(b.id), b.transitions});
     }
   }
+  add_scheduling_metrics(m);
   return m;
 }
 

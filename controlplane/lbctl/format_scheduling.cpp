@@ -1,0 +1,37 @@
+#include "controlplane/lbctl/format_scheduling.h"
+
+#include <cstdio>
+
+namespace fulcrum::lbctl {
+
+std::vector<std::string> scheduling_headers() {
+  // CONNECT: SYN->SYN-ACK time (the data plane's EWMA); RETRIED: attempts moved from it to
+  // another backend; OVERFLOWS: new connections it passed on at max_connections /
+  // max_new_conn_rate; OUT BECAUSE: why it takes no new connections.
+  return {"OPEN", "CONNECT", "RETRIED", "EJECTIONS", "OVERFLOWS", "OUT BECAUSE"};
+}
+
+std::vector<std::string> scheduling_cells(const nlohmann::json& b) {
+  auto number = [&](const char* key) { return b.contains(key) ? b[key].dump() : std::string("-"); };
+  std::string connect = "-";
+  if (b.contains("connect_time_ms") && b["connect_time_ms"].is_number()) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f ms", b["connect_time_ms"].get<double>());
+    connect = buf;
+  }
+  std::string overflows = "-";
+  if (b.contains("overflows")) {
+    overflows = b["overflows"].value("max_connections", uint64_t{0}) == 0 && b["overflows"].value("max_new_conn_rate", uint64_t{0}) == 0
+                    ? "0"
+                    : b["overflows"]["max_connections"].dump() + " conn, " + b["overflows"]["max_new_conn_rate"].dump() + " rate";
+  }
+  std::string out = b.value("out_reason", std::string());
+  if (b.contains("slow_start_percent") && b["slow_start_percent"].is_number()) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "(slow start: %.0f %% of its weight)", b["slow_start_percent"].get<double>());
+    out = out.empty() ? buf : out + " " + buf;
+  }
+  return {number("open_connections"), connect, number("retried_away"), number("ejections"), overflows, out.empty() ? "-" : out};
+}
+
+}  // namespace fulcrum::lbctl
