@@ -11,6 +11,8 @@ PACKAGES=(
   # test rig, demo and benchmark
   iproute2 iputils-ping procps psmisc util-linux ethtool
   nginx-light curl wrk haproxy nftables tcpdump python3
+  # scheduling suite: a backend delayed where tc netem is missing (NFQUEUE, tests/e2e/nfq_delay.cpp)
+  iptables libnetfilter-queue-dev
   # attack suite (hostile frames, floods) and fuzzing (libFuzzer with ASan/UBSan)
   python3-scapy tcpreplay hping3 clang libclang-rt-dev
 )

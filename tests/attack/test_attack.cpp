@@ -38,7 +38,8 @@ uint64_t accounted(const LbNode& node) {
   for (abi::WorkerCounter c : {abi::WorkerCounter::Forwarded, abi::WorkerCounter::StatelessReplies, abi::WorkerCounter::IcmpEchoReplies,
                                abi::WorkerCounter::IcmpErrorsTranslated, abi::WorkerCounter::ResetsSent,
                                abi::WorkerCounter::ArpReplies, abi::WorkerCounter::ArpLearned,
-                               abi::WorkerCounter::SynproxySynAcks, abi::WorkerCounter::SynproxyEstablished}) {
+                               abi::WorkerCounter::SynproxySynAcks, abi::WorkerCounter::SynproxyEstablished,
+                               abi::WorkerCounter::ConnectRefused, abi::WorkerCounter::FullResets, abi::WorkerCounter::RetryResets}) {
     sum += node.counter(c);
   }
   return sum;
