@@ -7,6 +7,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_rcu_qsbr.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -46,6 +47,21 @@ std::vector<std::string> eal_argv(const config::DataplaneConfig& cfg) {
   return args;
 }
 
+// Zeroes a range of a shared tmpfs mapping without making tmpfs allocate its pages: the
+// whole pages are given back (MADV_REMOVE punches a hole; reading it gives zeros), the
+// partial ones at the ends are cleared.
+void zero_sparse(void* addr, size_t len) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(addr), end = begin + len;
+  const uintptr_t first = (begin + page - 1) & ~(page - 1), last = end & ~(page - 1);
+  if (first >= last || madvise(reinterpret_cast<void*>(first), last - first, MADV_REMOVE) != 0) {
+    std::memset(addr, 0, len);
+    return;
+  }
+  std::memset(addr, 0, first - begin);
+  std::memset(reinterpret_cast<void*>(last), 0, end - last);
+}
+
 // Creates (or takes over) the status region and announces this data-plane start.
 bool init_status(const config::DataplaneConfig& cfg, abi::Mapping* map, uint64_t capacity) {
   bool created = false;
@@ -59,6 +75,9 @@ bool init_status(const config::DataplaneConfig& cfg, abi::Mapping* map, uint64_t
     // Counters restart with the process; readers see start_count change.
     std::memset(static_cast<void*>(&w), 0, sizeof w);
   }
+  // And so do the scheduling figures (36 MiB, mostly never written: kept sparse).
+  zero_sparse(s.backend_live, sizeof s.backend_live + sizeof s.vip_live);
+  zero_sparse(s.backend_stats, sizeof s.backend_stats);
   s.header.pid.store(static_cast<uint32_t>(getpid()));
   s.header.worker_count.store(static_cast<uint32_t>(cfg.worker_lcores.size()) + 1);
   s.header.conntrack_capacity.store(capacity);

@@ -481,6 +481,22 @@ TEST(HealthChecker, DownGoesUpAfterExactlyRise) {
               static_cast<unsigned long long>(kTolerance));
 }
 
+// Passive health takes a healthy target down: no event then; it comes back Up, with its
+// event, only after `rise` more successful checks.
+TEST(HealthChecker, MarkedDownComesBackAfterRiseChecks) {
+  LocalServer tcp;
+  Rig rig;
+  rig.checker.add(1, server_addr_be(), tcp.port(), tcp_check(/*rise=*/2), Health::Up);
+  ASSERT_TRUE(rig.drive_until([&] { return rig.checker.status(1)->successes_in_a_row >= 1; }, 1000));
+  rig.checker.mark_down(1);
+  EXPECT_EQ(rig.checker.status(1)->health, Health::Down);
+  EXPECT_TRUE(rig.events.empty()) << "marking down is not an event";
+  ASSERT_TRUE(rig.drive_until([&] { return !rig.events.empty(); }, 2000));
+  ASSERT_EQ(rig.events.size(), 1u);
+  EXPECT_EQ(rig.events[0].event.health, Health::Up);
+  EXPECT_EQ(rig.events[0].status.successes_in_a_row, 2u) << "rise successes after the mark, not before";
+}
+
 // The state given to add() holds until checks say otherwise: no event for a Down target
 // that keeps failing, nor for an Up target that keeps succeeding.
 TEST(HealthChecker, InitialStateHonoured) {
