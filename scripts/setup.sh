@@ -13,6 +13,8 @@ PACKAGES=(
   nginx-light curl wrk haproxy nftables tcpdump python3
   # scheduling suite: a backend delayed where tc netem is missing (NFQUEUE, tests/e2e/nfq_delay.cpp)
   iptables libnetfilter-queue-dev
+  # install test: man pages render (groff), man -l
+  groff-base man-db bsdextrautils
   # attack suite (hostile frames, floods) and fuzzing (libFuzzer with ASan/UBSan)
   python3-scapy tcpreplay hping3 clang libclang-rt-dev
 )

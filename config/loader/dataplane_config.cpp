@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "config/loader/network_checks.h"
 #include "config/loader/parse_file.h"
 #include "config/loader/section.h"
 
@@ -217,6 +218,7 @@ DataplaneConfig parse_dataplane(const toml::table& root, Errors& errors) {
     return cfg;
   }
   Section dp(*node->as_table(), "dataplane", errors);
+  const size_t errors_before = errors.list().size();
   parse_eal_args(dp, cfg);
   parse_lcores(dp, cfg);
   parse_ports(dp, cfg);
@@ -231,6 +233,7 @@ DataplaneConfig parse_dataplane(const toml::table& root, Errors& errors) {
   if (auto v = dp.integer("embryonic_high_water", 50, 100)) cfg.embryonic_high_water = static_cast<uint32_t>(*v);
   if (auto v = dp.boolean("synproxy")) cfg.synproxy = *v;
   dp.finish();
+  if (errors.list().size() == errors_before) check_dataplane_network(*node->as_table(), cfg, errors);
   return cfg;
 }
 

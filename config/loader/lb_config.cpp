@@ -31,6 +31,7 @@
 #include <utility>
 
 #include "config/loader/maglev_size.h"
+#include "config/loader/network_checks.h"
 #include "config/loader/parse_file.h"
 #include "config/loader/section.h"
 
@@ -38,6 +39,7 @@ namespace fulcrum::config {
 namespace {
 
 constexpr size_t kMinSeedLength = 16;
+constexpr size_t kMaxExpectBody = 256;
 constexpr const char* kSeedAdvice = "use at least 16 random characters (e.g. the output of `openssl rand -hex 16`)";
 
 constexpr const char* kNameRule = kLabelRule;
@@ -261,6 +263,22 @@ std::set<std::string> parse_health(Section& h, HealthCheck& check) {
   integer("rise", 1, 100, &check.rise);
   integer("fall", 1, 100, &check.fall);
   integer("port", 1, 65535, &check.port);
+  if (uint32_t a = address(h, "source", "a health-check source address", "198.18.2.1"); a != 0) check.source_be = a;
+  else fail("source");
+  if (auto body = h.string("expect_body")) {
+    if (body->empty() || body->size() > kMaxExpectBody ||
+        !std::all_of(body->begin(), body->end(), [](char c) { return c >= ' ' && c < 127; })) {
+      h.error("expect_body", "must be 1 to " + std::to_string(kMaxExpectBody) +
+                                 " printable ASCII characters (a substring the response body must contain)");
+      fail("expect_body");
+    } else {
+      check.expect_body = *body;
+    }
+  } else {
+    fail("expect_body");
+  }
+  if (auto v = h.boolean("start_down")) check.start_down = *v;
+  else fail("start_down");
   return failed;
 }
 
@@ -275,12 +293,17 @@ void check_health(Section& h, const HealthCheck& check, const Section* base, con
     return ", the default";
   };
   if (failed.count("type") == 0 && check.type == CheckType::Tcp) {
-    for (const char* key : {"method", "path", "host", "expect_status"}) {
+    for (const char* key : {"method", "path", "host", "expect_status", "expect_body"}) {
       if (h.has(key)) {
         h.error(key, "is only used by http checks, and this check is type \"tcp\"" + origin("type") +
                          "; set type = \"http\" or remove " + key);
       }
     }
+  }
+  if (h.has("expect_body") && failed.count("method") == 0 && failed.count("expect_body") == 0 &&
+      check.type == CheckType::Http && check.http_method == "HEAD") {
+    h.error("expect_body", "a HEAD request gets no body (method \"HEAD\"" + origin("method") +
+                               "); use method = \"GET\" or remove expect_body");
   }
   bool wrote = h.has("timeout_ms") || h.has("interval_ms");
   if (wrote && failed.count("timeout_ms") == 0 && failed.count("interval_ms") == 0 &&
@@ -469,6 +492,10 @@ VipDraft parse_vip(Section& v, const toml::table* table, const DataplaneConfig& 
     s.error("address", ipv4_str(cfg.addr_be) + " is the address of [dataplane] port " + quoted(port) +
                            "; a VIP needs an address of its own");
     cfg.addr_be = 0;
+  } else if (std::string what = special_address(dp, cfg.addr_be, true); cfg.addr_be != 0 && !what.empty()) {
+    s.error("address", ipv4_str(cfg.addr_be) + " is " + what + ": the data plane would answer ARP for it; a VIP needs an "
+                       "address of its own");
+    cfg.addr_be = 0;
   }
   if (!s.has("port")) s.missing("port", "80");
   if (auto port = s.integer("port", 1, 65535)) cfg.port = static_cast<uint16_t>(*port);
@@ -534,6 +561,8 @@ void check_snat(VipDraft& d, const DataplaneConfig& dp, const Owners& owners, bo
     } else if (std::string port = port_owning(dp, a); !port.empty()) {
       errors.add(at, key, ipv4_str(a) + " is the address of [dataplane] port " + quoted(port) +
                                            "; SNAT needs other free addresses on a port's subnet");
+    } else if (std::string what = special_address(dp, a, true); !what.empty()) {
+      errors.add(at, key, ipv4_str(a) + " is " + what + "; SNAT needs other free addresses on a port's subnet");
     } else if (net_ok && !on_connected_subnet(dp, a)) {
       errors.add(at, key,
                  ipv4_str(a) + " is not on any [dataplane] port's connected subnet (" + subnets(dp) +
@@ -562,6 +591,10 @@ void check_backends(VipDraft& d, const DataplaneConfig& dp, const Owners& owners
     if (auto it = owners.snat.find(be.addr_be); it != owners.snat.end()) {
       b.error("address",
               address + " is a SNAT address of VIP " + quoted(it->second) + "; a backend must be another host");
+      continue;
+    }
+    if (std::string what = special_address(dp, be.addr_be, false); !what.empty()) {
+      b.error("address", address + " is " + what + "; a backend needs a host address");
       continue;
     }
     if (net_ok && !routed(dp, be.addr_be)) {

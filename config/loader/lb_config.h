@@ -50,6 +50,9 @@ struct HealthCheck {
   uint32_t rise = 2;                   // 1 .. 100 successes in a row to go up
   uint32_t fall = 3;                   // 1 .. 100 failures in a row to go down
   uint16_t port = 0;                   // 0: the backend's own port
+  uint32_t source_be = 0;              // source address of the check's connections; 0: the kernel's choice
+  std::string expect_body;             // http only: the response body must contain this; "": not checked
+  bool start_down = false;             // a backend never checked yet starts down, until `rise` checks pass
 
   // Worst-case time from a backend dying to it being marked down.
   uint32_t detection_ms() const { return interval_ms * fall + timeout_ms; }

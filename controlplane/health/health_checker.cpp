@@ -43,6 +43,7 @@ namespace {
 constexpr int kMaxEvents = 256;        // I/O events handled per run()
 constexpr int kMaxTimers = 256;        // timers (starts and timeouts) handled per run()
 constexpr size_t kMaxStatusLine = 1024;  // longer without a line end: not HTTP
+constexpr size_t kMaxResponse = 16384;   // read at most this much of a response for a body match
 
 uint64_t mix64(uint64_t x) {  // splitmix64's finaliser: spreads consecutive ids
   x += 0x9e3779b97f4a7c15ULL;
@@ -115,6 +116,7 @@ struct HealthChecker::Impl {
     std::string request;
     size_t sent = 0;
     std::string response;
+    int status_code = 0;  // the expected status, seen; the body is being matched
   };
 
   OnChange on_change;
@@ -155,6 +157,7 @@ struct HealthChecker::Impl {
     t.request.shrink_to_fit();
     t.response.clear();
     t.response.shrink_to_fit();
+    t.status_code = 0;
     t.sent = 0;
   }
 
@@ -165,13 +168,25 @@ struct HealthChecker::Impl {
   }
 
   void start_check(Target& t, uint64_t now) {
-    // Next start on the grid; re-anchor when we are more than an interval late.
+    // A start more than an interval late (the loop stalled): skip to this target's own
+    // next grid point. Starting it now would start every overdue check at once, and
+    // re-anchoring them all to `now` would keep them in lockstep for good.
+    const uint64_t interval = t.check.interval_ms;
+    if (now - t.sched_ms >= interval) {
+      t.sched_ms += (now - t.sched_ms) / interval * interval + interval;
+      return set_wake(t, t.sched_ms);
+    }
     t.started_ms = now;
-    t.sched_ms = t.sched_ms + t.check.interval_ms > now ? t.sched_ms + t.check.interval_ms
-                                                        : now + t.check.interval_ms;
+    t.sched_ms += interval;
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return not_run(t, errno, now);
     t.fd = fd;
+    if (t.check.source_be != 0) {
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      src.sin_addr.s_addr = t.check.source_be;
+      if (::bind(fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) return not_run(t, errno, now);
+    }
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = t.addr_be;
@@ -208,6 +223,7 @@ struct HealthChecker::Impl {
     end_check(t, now);
     TargetStatus& s = t.status;
     s.last_check_ms = now;
+    ++s.checks;
     bool changed = false;
     if (ok) {
       s.failures_in_a_row = 0;
@@ -225,8 +241,13 @@ struct HealthChecker::Impl {
       }
     }
     s.last_result = reason;
+    if (!ok) {
+      s.last_error = reason;
+      s.last_error_ms = now;
+    }
     if (changed) {
       ++s.transitions;
+      s.last_change_ms = now;
       if (on_change) on_change(HealthEvent{t.id, s.health, std::move(reason)});
     }
   }
@@ -266,31 +287,52 @@ struct HealthChecker::Impl {
     if (t.phase == Phase::Reading) read_response(t, now);
   }
 
+  static std::string body_missing(const Target& t) {
+    return "HTTP " + std::to_string(t.status_code) + " but the body does not contain \"" + t.check.expect_body + "\"";
+  }
+
   void read_response(Target& t, uint64_t now) {
     char buf[512];
     for (;;) {
-      size_t room = kMaxStatusLine + 1 - t.response.size();
+      size_t limit = t.status_code != 0 ? kMaxResponse : kMaxStatusLine + 1;
+      size_t room = limit - std::min(limit - 1, t.response.size());
       ssize_t n = ::recv(t.fd, buf, std::min(room, sizeof buf), 0);
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) return;
+        if (t.status_code != 0) return finish(t, false, body_missing(t), now);
         if (t.response.empty()) return finish(t, false, errno_reason(errno), now);
         return finish(t, false, "malformed HTTP response", now);
       }
       if (n == 0) {
+        if (t.status_code != 0) return finish(t, false, body_missing(t), now);
         if (t.response.empty()) return finish(t, false, "connection closed before a response", now);
         return finish(t, false, "malformed HTTP response", now);
       }
       size_t old = t.response.size();
       t.response.append(buf, static_cast<size_t>(n));
       size_t eol = t.response.find('\n', old);
-      if (eol != std::string::npos) {
+      if (t.status_code == 0 && eol != std::string::npos) {
         int code = parse_status_line(t.response.substr(0, eol + 1));
         if (code < 0) return finish(t, false, "malformed HTTP response", now);
-        if (code == t.check.expect_status) return finish(t, true, "HTTP " + std::to_string(code), now);
-        return finish(t, false,
-                      "HTTP status " + std::to_string(code) + " (expected " +
-                          std::to_string(t.check.expect_status) + ")",
-                      now);
+        if (code != t.check.expect_status) {
+          return finish(t, false,
+                        "HTTP status " + std::to_string(code) + " (expected " +
+                            std::to_string(t.check.expect_status) + ")",
+                        now);
+        }
+        if (t.check.expect_body.empty()) return finish(t, true, "HTTP " + std::to_string(code), now);
+        t.status_code = code;
+      }
+      if (t.status_code != 0) {
+        // Body match: the headers end at the first empty line; the body is searched as it
+        // arrives, up to kMaxResponse bytes in all.
+        size_t body = t.response.find("\r\n\r\n");
+        if (body != std::string::npos &&
+            t.response.find(t.check.expect_body, body + 4) != std::string::npos) {
+          return finish(t, true, "HTTP " + std::to_string(t.status_code) + ", body matched", now);
+        }
+        if (t.response.size() >= kMaxResponse) return finish(t, false, body_missing(t), now);
+        continue;
       }
       if (t.response.size() > kMaxStatusLine) return finish(t, false, "malformed HTTP response", now);
       if (t.response.size() >= 5 && t.response.compare(0, 5, "HTTP/") != 0)
@@ -377,13 +419,6 @@ void HealthChecker::add(uint64_t id, uint32_t addr_be, uint16_t port, const conf
 }
 
 void HealthChecker::remove(uint64_t id) { impl_->remove(id); }
-
-void HealthChecker::mark_down(uint64_t id) {
-  auto it = impl_->targets.find(id);
-  if (it == impl_->targets.end()) return;
-  it->second->status.health = Health::Down;
-  it->second->status.successes_in_a_row = 0;
-}
 
 const TargetStatus* HealthChecker::status(uint64_t id) const {
   auto it = impl_->targets.find(id);

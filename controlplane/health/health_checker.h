@@ -34,6 +34,10 @@ struct TargetStatus {
   std::string last_result;  // the reason of the latest check, e.g. "connection refused"
   uint64_t last_check_ms = 0;
   uint64_t transitions = 0;
+  std::string last_error;   // the reason of the latest failed check ("" if none failed yet)
+  uint64_t last_error_ms = 0;
+  uint64_t last_change_ms = 0;  // of the latest Up/Down transition (0: none yet)
+  uint64_t checks = 0;          // checks completed (those that could not run locally not counted)
 };
 
 class HealthChecker {
@@ -55,12 +59,11 @@ class HealthChecker {
   // replaces its target and check but keeps its state.
   // A re-add with the same address, port and check is a no-op (a reload does not restart
   // checks in flight); `initial` only applies to a new id. The first check starts at a
-  // deterministic offset within the interval, then every interval (start to start).
+  // deterministic offset within the interval, then every interval (start to start). A
+  // check that could not start on time (the loop stalled) waits for its own next grid
+  // point instead of starting late with every other overdue check.
   void add(uint64_t id, uint32_t addr_be, uint16_t port, const config::HealthCheck& check, Health initial);
   void remove(uint64_t id);                    // closes its check in flight, if any; unknown id: no-op
-  // Takes a target down without a check of its own (passive health ejected it): no event
-  // now; it comes back Up, with an on_change event, after `rise` successful checks.
-  void mark_down(uint64_t id);
   const TargetStatus* status(uint64_t id) const;  // nullptr if unknown; valid until remove(id)
   size_t checks_in_flight() const;             // open check sockets (for metrics and tests)
 

@@ -11,6 +11,8 @@ using Json = nlohmann::json;
 struct CallResult {
   int exit = 0;          // api::Exit
   Json result;           // when exit == 0
+  std::string code;      // the control plane's error code ("not_found", ...), or lbctl's own
+                         // ("not_running", "permission_denied", "no_answer", "dropped")
   std::string message;   // otherwise: what to print on stderr
 };
 

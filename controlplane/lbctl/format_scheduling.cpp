@@ -34,4 +34,20 @@ std::vector<std::string> scheduling_cells(const nlohmann::json& b) {
   return {number("open_connections"), connect, number("retried_away"), number("ejections"), overflows, out.empty() ? "-" : out};
 }
 
+void print_scheduling_detail(std::ostream& out, const nlohmann::json& b) {
+  if (!b.contains("open_connections")) return;  // a control plane without scheduling
+  std::vector<std::string> cells = scheduling_cells(b);
+  auto line = [&](const char* label, const std::string& value) { out << label << std::string(22 - std::string(label).size(), ' ') << value << "\n"; };
+  const nlohmann::json& a = b.contains("attempts") ? b["attempts"] : nlohmann::json::object();
+  line("open", cells[0] + " connections (not closed)");
+  line("connect time", cells[1] + " (SYN to SYN-ACK, EWMA of " + b.value("connect_samples", nlohmann::json(0)).dump() + " samples)");
+  line("attempts", a.value("answered", nlohmann::json(0)).dump() + " answered, " + a.value("refused", nlohmann::json(0)).dump() +
+                       " refused, " + a.value("unanswered", nlohmann::json(0)).dump() + " unanswered; " + cells[2] +
+                       " moved to another backend");
+  line("limits", "max_connections " + b.value("max_connections", nlohmann::json(0)).dump() + ", max_new_conn_rate " +
+                     b.value("max_new_conn_rate", nlohmann::json(0)).dump() + "; overflows " + cells[4]);
+  line("ejections", cells[3]);
+  line("out because", cells[5]);
+}
+
 }  // namespace fulcrum::lbctl

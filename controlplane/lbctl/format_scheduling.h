@@ -4,6 +4,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -11,5 +12,7 @@ namespace fulcrum::lbctl {
 
 std::vector<std::string> scheduling_headers();
 std::vector<std::string> scheduling_cells(const nlohmann::json& backend);
+// The same figures as lines of `lbctl backend show`.
+void print_scheduling_detail(std::ostream& out, const nlohmann::json& backend);
 
 }  // namespace fulcrum::lbctl

@@ -1,136 +1,67 @@
 // lbctl: operate a running Fulcrum node (talks to lb-controlplane's socket), validate a
-// config file offline, dump the shared-memory regions. See docs/lbctl.md.
+// config file offline, dump the shared-memory regions. See docs/lbctl.md and lbctl(8).
+//
+// Global options (-s, -c, -j) are accepted anywhere on the line, as gobgp and ipvsadm do,
+// and a mistyped verb is named with the verbs that exist.
 #include <CLI/CLI.hpp>
-#include <chrono>
-#include <cstdlib>
+#include <cmath>
 #include <iostream>
-#include <thread>
+#include <set>
 
-#include "config/loader/lb_config.h"
 #include "controlplane/api/protocol.h"
 #include "controlplane/lbctl/client.h"
 #include "controlplane/lbctl/format.h"
-#include "dataplane/abi/dump.h"
-#include "dataplane/abi/region.h"
+#include "controlplane/lbctl/verbs.h"
 
 namespace fulcrum::lbctl {
 namespace {
 
 namespace api = cp::api;
 
-struct Options {
-  std::string socket;
-  std::string config;
-  bool json = false;
-};
+// Options that take a value: the verb walk below skips their argument.
+const std::set<std::string> kValueOptions = {"-s", "--socket", "-c", "--config", "--answer-timeout", "--vip", "--timeout", "--backend",
+                                             "--limit", "--interval", "--count", "--tables", "--status"};
 
-std::string socket_path(const Options& o) {
-  if (!o.socket.empty()) return o.socket;
-  if (const char* env = std::getenv("FULCRUM_SOCKET"); env != nullptr && *env != '\0') return env;
-  if (!o.config.empty()) {
-    config::Errors errors(o.config);
-    if (auto cfg = config::load_config(o.config, errors)) return cfg->controlplane.socket;
-  }
-  return config::ControlplaneConfig{}.socket;
-}
-
-// Calls the control plane and prints the result (JSON, or `human`); returns the exit code.
-int run_call(const Options& o, const Json& request, const std::function<void(const Json&)>& human) {
-  CallResult r = call(socket_path(o), request);
-  if (r.exit != api::kExitOk) {
-    std::cerr << "lbctl: " << r.message << "\n";
-    return r.exit;
-  }
-  if (o.json) std::cout << r.result.dump(2) << "\n";
-  else human(r.result);
-  return api::kExitOk;
-}
-
-// drain --wait: until the drained backends have no connection left.
-int wait_drained(const Options& o, const Json& drained, double timeout_s) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  uint64_t last = ~0ull;
-  for (;;) {
-    CallResult r = call(socket_path(o), {{"cmd", api::kBackendList}});
-    if (r.exit != api::kExitOk) {
-      std::cerr << "lbctl: " << r.message << "\n";
-      return r.exit;
+// "unknown verb" with the verbs that exist there, or "" if the words name known verbs.
+std::string unknown_verb(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* at = &app;
+  std::string path = "lbctl";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("-", 0) == 0) {
+      if (kValueOptions.count(a) != 0) ++i;
+      continue;
     }
-    uint64_t active = 0;
-    for (const Json& b : r.result) {
-      for (const Json& d : drained) {
-        if (b["vip"] == d["vip"] && b["backend"] == d["backend"]) active += b["active_connections"].get<uint64_t>();
+    std::vector<const CLI::App*> subs = at->get_subcommands([](const CLI::App*) { return true; });
+    if (subs.empty()) return "";  // a verb's own argument
+    for (const CLI::App* s : subs) {
+      if (s->get_name() == a) {
+        at = s;
+        path += " " + a;
+        a.clear();
+        break;
       }
     }
-    if (active == 0) {
-      if (!o.json) std::cout << "no active connections left\n";
-      return api::kExitOk;
-    }
-    if (active != last && !o.json) std::cout << "waiting: " << active << " active connection(s)\n" << std::flush;
-    last = active;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      std::cerr << "lbctl: still " << active << " active connection(s) after " << timeout_s
-                << " s; the backend stays drained\n";
-      return api::kExitTimeout;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (a.empty()) continue;
+    std::string names;
+    for (const CLI::App* s : subs) names += (names.empty() ? "" : ", ") + s->get_name();
+    return "unknown verb \"" + a + "\" after \"" + path + "\"; the verbs there are: " + names + " (see: " + path + " --help)";
   }
+  return "";
 }
 
-void print_changed(const Json& r, const char* what) {
-  for (const Json& b : r["backends"]) std::cout << what << " " << b["vip"].get<std::string>() << " " << b["backend"].get<std::string>()
-                                                << " (state " << b["state"].get<std::string>() << ", weight " << b["weight"] << ")\n";
-  std::cout << "published generation " << r["generation"] << "\n";
-}
-
-int config_check(const std::string& path, bool json) {
-  config::Errors errors(path);
-  std::optional<config::LbConfig> cfg = config::load_config(path, errors);
-  if (!cfg) {
-    if (json) {
-      Json list = Json::array();
-      for (const auto& e : errors.list()) list.push_back({{"file", e.file}, {"line", e.line}, {"column", e.column}, {"key", e.key}, {"message", e.message}});
-      std::cout << Json{{"valid", false}, {"errors", list}}.dump(2) << "\n";
-    } else {
-      std::cerr << errors.str();
-      std::cerr << path << ": " << errors.list().size() << " error(s)\n";
-    }
-    return api::kExitFailed;
-  }
-  size_t backends = 0;
-  for (const auto& v : cfg->vips) backends += v.backends.size();
-  if (json) std::cout << Json{{"valid", true}, {"vips", cfg->vips.size()}, {"backends", backends}}.dump(2) << "\n";
-  else std::cout << path << ": valid (" << cfg->vips.size() << " VIPs, " << backends << " backends)\n";
-  return api::kExitOk;
-}
-
-int shm_dump(const Options& o, std::string tables, std::string status, bool all) {
-  if (!o.config.empty()) {
-    config::Errors errors(o.config);
-    if (auto cfg = config::load_dataplane(o.config, errors)) {
-      if (tables.empty()) tables = cfg->shm_tables;
-      if (status.empty()) status = cfg->shm_status;
-    }
-  }
-  if (tables.empty()) tables = std::string(abi::kDefaultTablesName);
-  if (status.empty()) status = std::string(abi::kDefaultStatusName);
-  abi::DumpOptions d;
-  d.maglev_entries = all;
-  d.zero_counters = all;
-  int rc = api::kExitOk;
-  abi::Mapping m;
-  std::string err;
-  if (abi::open_tables(tables, abi::Access::ReadOnly, &m, &err)) abi::dump_tables(abi::tables_of(m), std::cout, d);
-  else {
-    std::cerr << "lbctl: " << err << "\n";
-    rc = api::kExitFailed;
-  }
-  if (abi::open_status(status, abi::Access::ReadOnly, &m, &err)) abi::dump_status(abi::status_of(m), std::cout, d);
-  else {
-    std::cerr << "lbctl: " << err << "\n";
-    rc = api::kExitFailed;
-  }
-  return rc;
+// A positive, finite number of seconds.
+CLI::Validator seconds() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        char* end = nullptr;
+        double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || *end != '\0' || !std::isfinite(v) || v <= 0 || v > 86400 * 7) {
+          return "must be a number of seconds above 0 (at most 604800), not \"" + s + "\"";
+        }
+        return "";
+      },
+      "SECONDS");
 }
 
 }  // namespace
@@ -140,45 +71,90 @@ int main(int argc, char** argv) {
   using namespace fulcrum::lbctl;
   namespace api = fulcrum::cp::api;
   CLI::App app{"lbctl: operate a Fulcrum load balancer"};
+  app.fallthrough();  // inherited by every verb: -s, -c, -j anywhere on the line
   app.require_subcommand(1);
+  app.footer(
+      "Exit status: 0 ok, 1 refused or failed (config check: invalid), 2 usage, 3 no such VIP or backend, 4 control "
+      "plane not running, 5 drain --wait timed out, 6 permission denied, 7 no answer in time, 8 connection dropped "
+      "without an answer.");
+  app.set_version_flag("--version", std::string("lbctl (Fulcrum) ") + FULCRUM_VERSION);
   Options o;
-  app.add_option("-s,--socket", o.socket, "control-plane socket (default: $FULCRUM_SOCKET, else controlplane.socket of --config, else /run/fulcrum/lbctl.sock)");
-  app.add_option("-c,--config", o.config, "config file to take the socket and shared-memory names from");
-  app.add_flag("-j,--json", o.json, "machine-readable JSON output");
+  app.add_option("-s,--socket", o.socket,
+                 "control-plane socket (default: controlplane.socket of --config, else $FULCRUM_SOCKET, else /run/fulcrum/lbctl.sock)");
+  app.add_option("-c,--config", o.config, "config file to take the socket (and for shm dump, the region names) from");
+  app.add_flag("-j,--json", o.json, "machine-readable JSON output (errors too, as {\"ok\": false, \"error\": ...})");
+  app.add_option("--answer-timeout", o.answer_timeout_s, "seconds to wait for the control plane's answer (default 10; exit 7 after)")
+      ->check(seconds());
 
-  auto* status = app.add_subcommand("status", "data plane alive, table generation and age, per-VIP summary");
+  std::string target, target_vip, arg;
+  double watch_interval = 1;
+  uint64_t watch_count = 0;
+  bool watch_flag = false;
+  auto add_watch = [&](CLI::App* cmd) {
+    cmd->add_flag("--watch", watch_flag, "repeat every --interval seconds, with per-second rates");
+    cmd->add_option("--interval", watch_interval, "with --watch: seconds between samples (default 1)")->check(seconds());
+    cmd->add_option("--count", watch_count, "with --watch: stop after this many samples (default: until interrupted)");
+  };
+
+  auto* status = app.add_subcommand("status", "data plane (heartbeat, generation per lcore), tables, publishing, last reload, config drift, VIPs");
   auto* vip = app.add_subcommand("vip", "VIP verbs")->require_subcommand(1);
   auto* vip_list = vip->add_subcommand("list", "the configured VIPs");
   auto* backend = app.add_subcommand("backend", "backend verbs")->require_subcommand(1);
   auto* backend_list = backend->add_subcommand("list", "backends: state, health, weight, connections");
-  std::string list_vip;
-  backend_list->add_option("VIP", list_vip, "only this VIP (name or address:port)");
+  backend_list->add_option("VIP", target_vip, "only this VIP (name or address:port)");
+  add_watch(backend_list);
+  auto* backend_show = backend->add_subcommand("show", "one backend in detail: down since, consecutive failures, last error, last change");
+  backend_show->add_option("BACKEND", target, "name, address:port or address")->required();
+  backend_show->add_option("--vip", target_vip, "only in this VIP");
 
-  std::string target, target_vip;
   bool wait = false;
   double timeout_s = 300;
-  auto* drain = app.add_subcommand("drain", "stop sending new connections to a backend")->require_subcommand(1);
-  auto* drain_backend = drain->add_subcommand("backend", "drain a backend (name, address:port or address)");
-  drain_backend->add_option("BACKEND", target, "the backend")->required();
-  drain_backend->add_option("--vip", target_vip, "only in this VIP (default: every VIP that has it)");
-  drain_backend->add_flag("--wait", wait, "return only when its active connections reach 0");
-  drain_backend->add_option("--timeout", timeout_s, "with --wait: give up after this many seconds (exit 5)")->check(CLI::PositiveNumber);
-  auto* undrain = app.add_subcommand("undrain", "let a drained backend take new connections again")->require_subcommand(1);
-  auto* undrain_backend = undrain->add_subcommand("backend", "undrain a backend");
-  undrain_backend->add_option("BACKEND", target, "the backend")->required();
-  undrain_backend->add_option("--vip", target_vip, "only in this VIP");
-  std::string weight_text;
-  auto* weight = app.add_subcommand("weight", "override a backend's weight")->require_subcommand(1);
-  auto* weight_backend = weight->add_subcommand("backend", "set a backend's weight");
-  weight_backend->add_option("BACKEND", target, "the backend")->required();
-  weight_backend->add_option("WEIGHT", weight_text, "0 .. 1000, or \"config\" for the configured weight")->required();
-  weight_backend->add_option("--vip", target_vip, "only in this VIP");
+  auto backend_verb = [&](const char* verb, const char* help, const char* sub_help) {
+    auto* v = app.add_subcommand(verb, help)->require_subcommand(1);
+    auto* b = v->add_subcommand("backend", sub_help);
+    b->add_option("BACKEND", target, "name, address:port or address")->required();
+    b->add_option("--vip", target_vip, "only in this VIP (default: every VIP that has it)");
+    return b;
+  };
+  auto* drain_backend = backend_verb("drain", "stop sending new connections to a backend", "drain a backend");
+  auto* wait_opt = drain_backend->add_flag("--wait", wait, "return only when its active connections reach 0");
+  drain_backend->add_option("--timeout", timeout_s, "with --wait: give up after this many seconds (exit 5; default 300)")
+      ->check(seconds())
+      ->needs(wait_opt);
+  auto* undrain_backend = backend_verb("undrain", "let a drained backend take new connections again (also over state = \"draining\")", "undrain a backend");
+  auto* weight_backend = backend_verb("weight", "override a backend's weight", "set a backend's weight");
+  weight_backend->add_option("WEIGHT", arg, "0 .. 1000, or \"config\" for the configured weight")->required();
+  auto* maint_backend = backend_verb("maint", "maintenance: no health checks, no traffic (existing connections as if down)", "put a backend in maintenance");
+  auto* unmaint_backend = backend_verb("unmaint", "leave maintenance: checked again, down until its checks pass", "take a backend out of maintenance");
+  auto* health_backend = backend_verb("health", "force a backend's health up or down (an incident), or back to its checks", "force a backend's health");
+  health_backend->add_option("HEALTH", arg, "up, down, or auto (the checks decide again)")->required()->check(CLI::IsMember({"up", "down", "auto"}));
+
+  auto* state = app.add_subcommand("state", "operator overrides (drains, weights, maintenance, forced health)")->require_subcommand(1);
+  auto* state_list = state->add_subcommand("list", "every override and whether it applies to a configured backend");
+  auto* state_clear = state->add_subcommand("clear", "remove overrides: of a backend, of a VIP's backends, or --all");
+  bool clear_all = false;
+  state_clear->add_option("BACKEND", target, "name, address:port or address");
+  state_clear->add_option("--vip", target_vip, "only in this VIP");
+  state_clear->add_flag("--all", clear_all, "every override of every backend");
+
+  bool dry_run = false;
   auto* reload = app.add_subcommand("reload", "re-read the config file (as SIGHUP does) and report what changed");
-  auto* stats = app.add_subcommand("stats", "data-plane counters, drops by reason, new connections by VIP");
+  reload->add_flag("--dry-run", dry_run, "only report what would change (and the share of Maglev slots that would move)");
+  auto* stats = app.add_subcommand("stats", "data-plane counters, drops by reason, per-VIP packets, bytes, drops, connections");
+  add_watch(stats);
+  auto* conn = app.add_subcommand("conn", "connection verbs")->require_subcommand(1);
+  auto* conn_list = conn->add_subcommand("list", "a sample of the data plane's connection table");
+  std::string conn_backend;
+  uint32_t conn_limit = 100;
+  conn_list->add_option("--vip", target_vip, "only this VIP's connections");
+  conn_list->add_option("--backend", conn_backend, "only this backend's connections");
+  conn_list->add_option("--limit", conn_limit, "at most this many rows (1 .. 1024, default 100)")->check(CLI::Range(1, 1024));
+
   auto* config = app.add_subcommand("config", "config file verbs")->require_subcommand(1);
-  std::string check_file;
   auto* config_check_cmd = config->add_subcommand("check", "validate a config file offline (exit 0 valid, 1 invalid)");
-  config_check_cmd->add_option("FILE", check_file, "the file")->required();
+  config_check_cmd->add_option("FILE", arg, "the file")->required();
+  auto* config_diff_cmd = config->add_subcommand("diff", "what a reload with FILE would change, without changing anything");
+  config_diff_cmd->add_option("FILE", arg, "the file")->required();
   auto* shm = app.add_subcommand("shm", "shared-memory debugging")->require_subcommand(1);
   std::string tables_name, status_name;
   bool all = false;
@@ -187,55 +163,84 @@ int main(int argc, char** argv) {
   shm_dump_cmd->add_option("--status", status_name, "status region name");
   shm_dump_cmd->add_flag("--all", all, "also Maglev entries and zero counters");
 
+  if (std::string why = unknown_verb(app, argc, argv); !why.empty()) {
+    std::cerr << "lbctl: " << why << "\n";
+    return api::kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : api::kExitUsage;
   }
+  // An answer of another shape (an lbctl and a control plane of different releases) must
+  // end in a message, not in std::terminate.
+  try {
   auto opt = [](const std::string& s) { return s.empty() ? Json(nullptr) : Json(s); };
+  auto changed = [&](const char* what) { return [what](const Json& r) { print_changed(std::cout, r, what); }; };
+  auto on_backend = [&](const char* cmd, Json extra, const char* what) {
+    Json req{{"cmd", cmd}, {"backend", target}, {"vip", opt(target_vip)}};
+    for (auto& [k, v] : extra.items()) req[k] = v;
+    return run_call(o, req, changed(what));
+  };
+  if (watch_flag && !backend_list->parsed() && !stats->parsed()) return api::kExitUsage;
   if (status->parsed()) return run_call(o, {{"cmd", api::kStatus}}, [](const Json& r) { print_status(std::cout, r); });
   if (vip_list->parsed()) return run_call(o, {{"cmd", api::kVipList}}, [](const Json& r) { print_vips(std::cout, r); });
   if (backend_list->parsed()) {
-    return run_call(o, {{"cmd", api::kBackendList}, {"vip", opt(list_vip)}}, [](const Json& r) { print_backends(std::cout, r); });
+    Json req{{"cmd", api::kBackendList}, {"vip", opt(target_vip)}};
+    if (watch_flag) return watch(o, req, "backends", watch_interval, watch_count);
+    return run_call(o, req, [](const Json& r) { print_backends(std::cout, r); });
   }
-  if (stats->parsed()) return run_call(o, {{"cmd", api::kStats}}, [](const Json& r) { print_stats(std::cout, r); });
+  if (backend_show->parsed()) return fulcrum::lbctl::backend_show(o, target, target_vip);
+  if (stats->parsed()) {
+    if (watch_flag) return watch(o, {{"cmd", api::kStats}}, "stats", watch_interval, watch_count);
+    return run_call(o, {{"cmd", api::kStats}}, [](const Json& r) { print_stats(std::cout, r); });
+  }
   if (reload->parsed()) {
-    return run_call(o, {{"cmd", api::kReload}}, [](const Json& r) {
-      std::cout << "reloaded: generation " << r["generation"] << "\n";
-      if (r["changes"].empty()) std::cout << "no changes\n";
-      for (const Json& c : r["changes"]) std::cout << "  " << c.get<std::string>() << "\n";
+    return run_call(o, {{"cmd", api::kReload}, {"dry_run", dry_run}}, [](const Json& r) {
+      if (r.value("dry_run", false)) return print_plan(std::cout, r);
+      std::cout << "reloaded: generation " << text(r, "generation") << "\n";
+      if (!r.contains("changes") || r["changes"].empty()) std::cout << "no changes\n";
+      for (const Json& c : r.value("changes", Json::array())) std::cout << "  " << c.get<std::string>() << "\n";
+      for (const Json& c : r.value("operator_state", Json::array())) std::cout << "  operator state: " << c.get<std::string>() << "\n";
     });
   }
-  if (drain_backend->parsed()) {
-    CallResult r = call(socket_path(o), {{"cmd", api::kDrain}, {"backend", target}, {"vip", opt(target_vip)}});
-    if (r.exit != api::kExitOk) {
-      std::cerr << "lbctl: " << r.message << "\n";
-      return r.exit;
-    }
-    if (o.json && !wait) std::cout << r.result.dump(2) << "\n";
-    if (!o.json) print_changed(r.result, "drained");
-    return wait ? wait_drained(o, r.result["backends"], timeout_s) : api::kExitOk;
-  }
-  if (undrain_backend->parsed()) {
-    return run_call(o, {{"cmd", api::kUndrain}, {"backend", target}, {"vip", opt(target_vip)}},
-                    [](const Json& r) { print_changed(r, "undrained"); });
-  }
+  if (drain_backend->parsed()) return drain(o, target, target_vip, wait, timeout_s);
+  if (undrain_backend->parsed()) return on_backend(api::kUndrain, Json::object(), "undrained");
+  if (maint_backend->parsed()) return on_backend(api::kMaintenance, {{"on", true}}, "in maintenance:");
+  if (unmaint_backend->parsed()) return on_backend(api::kMaintenance, {{"on", false}}, "out of maintenance:");
+  if (health_backend->parsed()) return on_backend(api::kHealth, {{"health", arg}}, "health set for");
   if (weight_backend->parsed()) {
     Json w = nullptr;
-    if (weight_text != "config") {
+    if (arg != "config") {
       char* end = nullptr;
-      long v = std::strtol(weight_text.c_str(), &end, 10);
-      if (weight_text.empty() || *end != '\0' || v < 0 || v > 1000) {
-        std::cerr << "lbctl: weight must be 0 .. 1000 or \"config\", not \"" << weight_text << "\"\n";
+      long v = std::strtol(arg.c_str(), &end, 10);
+      if (arg.empty() || *end != '\0' || v < 0 || v > 1000) {
+        std::cerr << "lbctl: weight must be 0 .. 1000 or \"config\", not \"" << arg << "\"\n";
         return api::kExitUsage;
       }
       w = v;
     }
-    return run_call(o, {{"cmd", api::kWeight}, {"backend", target}, {"vip", opt(target_vip)}, {"weight", w}},
-                    [](const Json& r) { print_changed(r, "weight set for"); });
+    return on_backend(api::kWeight, {{"weight", w}}, "weight set for");
   }
-  if (config_check_cmd->parsed()) return config_check(check_file, o.json);
+  if (state_list->parsed()) return run_call(o, {{"cmd", api::kStateList}}, [](const Json& r) { print_state(std::cout, r); });
+  if (state_clear->parsed()) {
+    if (target.empty() && target_vip.empty() && !clear_all) {
+      std::cerr << "lbctl: state clear needs a BACKEND, --vip VIP, or --all\n";
+      return api::kExitUsage;
+    }
+    return run_call(o, {{"cmd", api::kStateClear}, {"backend", opt(target)}, {"vip", opt(target_vip)}}, changed("cleared"));
+  }
+  if (conn_list->parsed()) {
+    return run_call(o, {{"cmd", api::kConnList}, {"vip", opt(target_vip)}, {"backend", opt(conn_backend)}, {"limit", conn_limit}},
+                    [](const Json& r) { print_conns(std::cout, r); });
+  }
+  if (config_check_cmd->parsed()) return config_check(arg, o.json);
+  if (config_diff_cmd->parsed()) return config_diff(o, arg);
   if (shm_dump_cmd->parsed()) return shm_dump(o, tables_name, status_name, all);
+  } catch (const std::exception& e) {
+    std::cerr << "lbctl: unexpected answer from the control plane (another release?): " << e.what() << "\n";
+    return api::kExitFailed;
+  }
   return api::kExitUsage;
 }

@@ -31,7 +31,6 @@ void add(MetricFamily& f, double value, Labels labels) {
 void collect_scheduling(const Service::MetricsSnapshot& s, std::vector<MetricFamily>& out) {
   namespace stat = abi::backend_stat;
   MetricFamily open = family("lb_backend_open_connections", "Connections open (not closed), by VIP and backend: what least_conn weighs", MetricType::Gauge);
-  MetricFamily made = family("lb_backend_connections_total", "Connections made, by VIP and backend", MetricType::Counter);
   MetricFamily attempts = family("lb_backend_connect_attempts_total",
                                  "Connection attempts by the backend's answer: answered (SYN-ACK), refused (RST), unanswered", MetricType::Counter);
   MetricFamily retries = family("lb_backend_retries_total", "Connection attempts moved from this backend to another (connect_retries)", MetricType::Counter);
@@ -51,7 +50,6 @@ void collect_scheduling(const Service::MetricsSnapshot& s, std::vector<MetricFam
       return l;
     };
     add(open, double(f.open), labels);
-    add(made, double(f.opened), labels);
     add(attempts, double(f.attempts.answered), with("result", "answered"));
     add(attempts, double(f.attempts.refused), with("result", "refused"));
     add(attempts, double(f.attempts.unanswered), with("result", "unanswered"));
@@ -74,7 +72,7 @@ void collect_scheduling(const Service::MetricsSnapshot& s, std::vector<MetricFam
     add(passive, b.ejected ? 1.0 : 0.0, labels);
     add(ramp, f.ramp_permille == 0 ? 1.0 : f.ramp_permille / 1000.0, labels);
   }
-  for (MetricFamily* f : {&open, &made, &attempts, &retries, &overflows, &ewma, &hist, &ejections, &passive, &ramp}) {
+  for (MetricFamily* f : {&open, &attempts, &retries, &overflows, &ewma, &hist, &ejections, &passive, &ramp}) {
     out.push_back(std::move(*f));
   }
 }

@@ -5,6 +5,7 @@
 namespace fulcrum::cp {
 
 const char* BackendRt::state_name() const {
+  if (maintenance) return "maintenance";
   switch (table_state()) {
     case abi::BackendState::Active: return "active";
     case abi::BackendState::Draining: return "draining";
@@ -72,6 +73,35 @@ TableSpec table_spec(const std::vector<VipRt>& vips) {
     spec.vips.push_back(std::move(vs));
   }
   return spec;
+}
+
+namespace {
+
+bool same_backends(const std::vector<BackendSpec>& a, const std::vector<BackendSpec>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].addr_be != b[i].addr_be || a[i].port_be != b[i].port_be || a[i].id != b[i].id ||
+        a[i].weight != b[i].weight || a[i].state != b[i].state) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool same_tables(const TableSpec& a, const TableSpec& b) {
+  if (a.vips.size() != b.vips.size()) return false;
+  for (size_t i = 0; i < a.vips.size(); ++i) {
+    const VipSpec& x = a.vips[i];
+    const VipSpec& y = b.vips[i];
+    if (x.addr_be != y.addr_be || x.port_be != y.port_be || x.mode != y.mode || x.vip_id != y.vip_id ||
+        x.down_policy != y.down_policy || x.snat_addrs_be != y.snat_addrs_be || x.maglev_size != y.maglev_size ||
+        x.hash_key.k0 != y.hash_key.k0 || x.hash_key.k1 != y.hash_key.k1 || !same_backends(x.backends, y.backends)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace fulcrum::cp

@@ -1,5 +1,5 @@
 // The control plane's picture of the world: the configured VIPs and backends, with what
-// happened to them at run time (health, drains, weight overrides) and their stable ids.
+// happened to them at run time (health, operator overrides) and their stable ids.
 #pragma once
 
 #include <cstdint>
@@ -17,13 +17,17 @@ namespace fulcrum::cp {
 struct BackendRt {
   config::BackendConfig cfg;
   uint16_t id = 0;                      // stable backend id: counters and connection entries
-  uint64_t target = 0;                  // health checker target id
-  Health health = Health::Up;           // assumed up until checks say otherwise
+  uint64_t target = 0;                  // health-check target (shared by identical checks); 0: none (maintenance)
+  Health health = Health::Up;           // what the checks say; assumed up until they say otherwise
   std::string health_reason = "not checked yet";
-  uint64_t health_changed_ms = 0;
+  uint64_t health_changed_ms = 0;       // monotonic ms of the latest transition (0: none)
+  uint64_t health_changed_unix_ms = 0;  // the same, wall clock (for "down since")
   uint64_t transitions = 0;
-  bool drained = false;                 // by an operator (persisted)
-  std::optional<uint16_t> weight_override;  // by an operator (persisted)
+  // Operator overrides (persisted in the operator state).
+  std::optional<bool> drain_override;   // drained (true) or undrained (false), over cfg.state
+  std::optional<uint16_t> weight_override;
+  bool maintenance = false;             // no checks, no traffic
+  std::optional<Health> forced_health;  // over what the checks say
   // Rate of new connections, from the opened counter sampled once a second.
   uint64_t opened_sample = 0;
   uint64_t sample_ms = 0;
@@ -35,12 +39,16 @@ struct BackendRt {
   bool ramping = false;
 
   uint16_t weight() const { return weight_override.value_or(cfg.weight); }
-  bool draining() const { return drained || cfg.state == config::InitialState::Draining; }
+  bool configured_draining() const { return cfg.state == config::InitialState::Draining; }
+  bool draining() const { return drain_override.value_or(configured_draining()); }
+  Health effective_health() const { return forced_health.value_or(health); }
+  // Ejected by passive health, unless an operator forced its health.
+  bool ejected() const { return passive.ejected && !forced_health; }
   abi::BackendState table_state() const {
-    if (health == Health::Down) return abi::BackendState::Down;
+    if (maintenance || effective_health() == Health::Down || ejected()) return abi::BackendState::Down;
     return draining() ? abi::BackendState::Draining : abi::BackendState::Active;
   }
-  const char* state_name() const;       // "active", "draining", "down"
+  const char* state_name() const;       // "active", "draining", "down", "maintenance"
 };
 
 struct VipRt {
@@ -54,5 +62,7 @@ struct VipRt {
 abi::HashKey key_from_seed(const std::string& seed);
 
 TableSpec table_spec(const std::vector<VipRt>& vips);
+// The same tables (prebuilt Maglev tables aside: they follow from the rest).
+bool same_tables(const TableSpec& a, const TableSpec& b);
 
 }  // namespace fulcrum::cp

@@ -23,14 +23,21 @@ bool observe_attempts(PassiveState& st, const AttemptCounters& now, uint32_t thr
   return threshold > 0 && st.streak() >= threshold;
 }
 
-void eject(PassiveState& st, uint64_t now_ms) {
+void eject(PassiveState& st, uint64_t now_ms, uint64_t checks) {
   st.ejected = true;
   st.ejected_ms = now_ms;
+  st.checks_at_ejection = checks;
   ++st.ejections;
   st.reason = "ejected: " + std::to_string(st.streak()) + " connection attempts failed in a row (" +
               std::to_string(st.refused) + " refused, " + std::to_string(st.unanswered) + " unanswered)";
   st.refused = st.unanswered = 0;
   st.cap_logged = false;
+}
+
+bool may_readmit(const PassiveState& st, uint64_t checks, uint32_t successes_in_a_row, uint32_t rise) {
+  if (!st.ejected) return false;
+  const uint64_t since = checks - st.checks_at_ejection;
+  return since >= rise && successes_in_a_row >= rise;
 }
 
 void readmit(PassiveState& st) {

@@ -7,8 +7,9 @@
 // of failures with no success in between; a streak of `consecutive_failures` ejects the
 // backend (Envoy's consecutive connection failures, DPVS's dest-check), unless the VIP
 // already has max_ejected_percent of its backends ejected, so that a broken network path
-// (every backend failing) cannot empty a VIP. An ejected backend is taken down in the
-// active checker too, and comes back only through it: `rise` successful checks.
+// (every backend failing) cannot empty a VIP. An ejected backend comes back through its
+// active check: `rise` checks made since the ejection, all successful. (The check itself
+// is left alone: it may be shared with the same backend in other VIPs.)
 //
 // A tick that saw both successes and failures cannot order them; it resets the streak
 // (the backend answered some attempts), so a backend refusing a fraction of attempts is
@@ -30,6 +31,7 @@ struct AttemptCounters {
 struct PassiveState {
   bool ejected = false;
   uint64_t ejected_ms = 0;
+  uint64_t checks_at_ejection = 0;  // the active check's completed checks then (TargetStatus::checks)
   uint64_t ejections = 0;        // times ejected since the control plane started
   std::string reason;            // why it was last ejected
   // The streak.
@@ -45,8 +47,11 @@ struct PassiveState {
 // restarted) start a new baseline.
 bool observe_attempts(PassiveState& st, const AttemptCounters& now, uint32_t threshold);
 
-// Marks the backend ejected and says why; the streak starts again.
-void eject(PassiveState& st, uint64_t now_ms);
+// Marks the backend ejected and says why; the streak starts again. `checks`: the active
+// check's completed checks now.
+void eject(PassiveState& st, uint64_t now_ms, uint64_t checks);
+// Whether an ejected backend's active check has passed `rise` checks in a row since.
+bool may_readmit(const PassiveState& st, uint64_t checks, uint32_t successes_in_a_row, uint32_t rise);
 // Back through the active checks.
 void readmit(PassiveState& st);
 

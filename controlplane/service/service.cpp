@@ -1,12 +1,15 @@
+// The service's model: ids, health, operator overrides; start-up and the loop's tick.
 #include "controlplane/service/service.h"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
 #include <map>
 #include <set>
 #include <tuple>
 
 #include "controlplane/service/log.h"
+#include "controlplane/service/state_migration.h"
 #include "controlplane/service/retired_backends.h"
 #include "dataplane/abi/dump.h"
 
@@ -25,11 +28,11 @@ const char* code_name(ErrorCode code) {
 }
 
 uint64_t monotonic_ms() { return abi::monotonic_ns() / 1'000'000; }
+uint64_t unix_ms() { return abi::realtime_ns() / 1'000'000; }
 
 Service::Service(config::LbConfig config, toml::table raw)
     : config_(std::move(config)), raw_(std::move(raw)), operator_state_(config_.controlplane.state_dir),
-      link_(config_.dataplane.shm_tables, config_.dataplane.shm_status,
-            std::chrono::milliseconds(config_.controlplane.publish_timeout_ms)) {
+      link_(config_.dataplane.shm_tables, config_.dataplane.shm_status) {
   health_ = std::make_unique<HealthChecker>([this](const HealthEvent& e) { on_health(e); }, monotonic_ms);
   started_ms_ = monotonic_ms();
 }
@@ -40,11 +43,31 @@ Expected<std::unique_ptr<Service>> Service::create(config::LbConfig config, toml
   std::unique_ptr<Service> s(new Service(std::move(config), std::move(raw)));
   if (std::string err = s->operator_state_.load(); !err.empty()) return unavailable(err);
   if (std::string err = s->link_.open_tables(); !err.empty()) return unavailable("tables region: " + err);
+  s->publisher_ = std::make_unique<Publisher>(s->link_.tables(), s->config_.dataplane.shm_status);
   std::lock_guard lock(s->mu_);
-  s->vips_ = s->build_model(s->config_, {});
+  // Overrides of backends the file no longer has would come back to life if one of the
+  // same name and address is added months later: drop them now.
+  std::vector<std::string> notes;
+  OperatorState state = migrate_state(s->operator_state_, s->config_, s->config_, &notes);
+  for (const std::string& n : notes) log("warning", "operator state: %s", n.c_str());
+  if (!notes.empty()) {
+    if (std::string err = state.save(); !err.empty()) log("warning", "operator state: %s", err.c_str());
+    s->operator_state_ = std::move(state);
+  }
+  s->vips_ = s->build_model(s->config_, {}, s->operator_state_);
   s->sync_health_targets({});
-  Expected<uint64_t> g = s->publish_locked("start");
-  if (!g) return g.error();
+  s->base_start_count_ = s->link_.start_count();
+  Publisher::Job job;
+  job.spec = s->spec_to_publish(s->vips_);
+  job.quiesce_timeout = std::chrono::milliseconds(s->config_.controlplane.publish_timeout_ms);
+  Publisher::Result r = s->publisher_->run_now(std::move(job));
+  if (!r.error.empty()) return unavailable("publishing the first generation failed: " + r.error);
+  if (!r.warning.empty()) log("warning", "publish: %s", r.warning.c_str());
+  ++s->publishes_;
+  s->last_publish_ = {r.generation, unix_ms(), r.total_ms, r.build_ms, r.tables.built, r.tables.reused, "start", "", r.warning};
+  log("info", "published generation %llu (start; %zu Maglev tables built in %.0f ms)",
+      static_cast<unsigned long long>(r.generation), r.tables.built, r.build_ms);
+  s->config_file_json();  // remembers the file's identity for drift reports
   return s;
 }
 
@@ -52,11 +75,15 @@ namespace {
 
 using VipEndpoint = std::pair<uint32_t, uint16_t>;                           // addr_be, port (host)
 using BackendEndpoint = std::tuple<uint32_t, uint16_t, uint32_t, uint16_t>;  // VIP's, backend's
+struct Published {
+  uint16_t id;
+  abi::BackendState state;
+};
 
 // Ids in the generation a data plane may be using now: a restarted control plane must
-// hand them to the same VIPs and backends.
+// hand them to the same VIPs and backends (and it starts from the health they had).
 void published_ids(const abi::TableSlot* slot, std::map<VipEndpoint, uint16_t>* vips,
-                   std::map<BackendEndpoint, uint16_t>* backends) {
+                   std::map<BackendEndpoint, Published>* backends) {
   if (slot == nullptr) return;
   uint32_t nv = std::min(slot->hdr.vip_count, abi::kMaxVips);
   for (uint32_t i = 0; i < nv; ++i) {
@@ -65,16 +92,54 @@ void published_ids(const abi::TableSlot* slot, std::map<VipEndpoint, uint16_t>* 
     if (v.backend_first > abi::kMaxBackends || v.backend_count > abi::kMaxBackends - v.backend_first) continue;
     for (uint32_t b = 0; b < v.backend_count; ++b) {
       const abi::Backend& be = slot->backends[v.backend_first + b];
-      (*backends)[{v.addr_be, ntohs(v.port_be), be.addr_be, ntohs(be.port_be)}] = be.id;
+      (*backends)[{v.addr_be, ntohs(v.port_be), be.addr_be, ntohs(be.port_be)}] =
+          Published{be.id, static_cast<abi::BackendState>(be.state)};
     }
   }
 }
 
+// Two backends whose checks are the same (address, port and every setting) share one.
+std::string check_identity(const BackendRt& b) {
+  const config::HealthCheck& c = b.cfg.health;
+  std::string k = b.cfg.endpoint();
+  k += '|' + std::to_string(c.port) + '|' + (c.type == config::CheckType::Http ? "http" : "tcp") + '|' + c.http_method +
+       '|' + c.http_path + '|' + c.http_host + '|' + std::to_string(c.expect_status) + '|' +
+       std::to_string(c.interval_ms) + '|' + std::to_string(c.timeout_ms) + '|' + std::to_string(c.rise) + '|' +
+       std::to_string(c.fall) + '|' + std::to_string(c.source_be) + '|' + (c.start_down ? "1" : "0") + '|' +
+       std::to_string(c.expect_body.size()) + ':' + c.expect_body;
+  return k;
+}
+
 }  // namespace
 
-std::vector<VipRt> Service::build_model(const config::LbConfig& config, const std::vector<VipRt>& previous) {
+TableSpec Service::spec_to_publish(const std::vector<VipRt>& vips) const {
+  TableSpec spec = table_spec(vips);
+  spec.retired = retired_backends(link_.active_slot(), spec, [this](uint16_t id) { return link_.active_connections(id); });
+  return spec;
+}
+
+uint64_t Service::target_for(const BackendRt& b) {
+  auto [it, fresh] = targets_.emplace(check_identity(b), 0);
+  if (fresh) it->second = next_target_++;
+  return it->second;
+}
+
+void Service::apply_overrides(std::vector<VipRt>& vips, const OperatorState& state) const {
+  for (VipRt& v : vips) {
+    for (BackendRt& b : v.backends) {
+      Overrides o = state.get({v.cfg.name, b.cfg.endpoint()});
+      b.drain_override = o.drained;
+      b.weight_override = o.weight;
+      b.maintenance = o.maintenance;
+      b.forced_health = o.forced_up ? std::optional(*o.forced_up ? Health::Up : Health::Down) : std::nullopt;
+    }
+  }
+}
+
+std::vector<VipRt> Service::build_model(const config::LbConfig& config, const std::vector<VipRt>& previous,
+                                        const OperatorState& state) {
   std::map<VipEndpoint, uint16_t> pub_vips;
-  std::map<BackendEndpoint, uint16_t> pub_backends;
+  std::map<BackendEndpoint, Published> pub_backends;
   published_ids(link_.active_slot(), &pub_vips, &pub_backends);
   std::set<uint16_t> vip_ids, backend_ids;  // claimed by the new model
   std::vector<VipRt> out;
@@ -103,16 +168,28 @@ std::vector<VipRt> Service::build_model(const config::LbConfig& config, const st
       if (old) {
         b = *old;
       } else {
-        b.target = next_target_++;
+        b.id = abi::kMaxBackends;
         auto it = pub_backends.find({vc.addr_be, vc.port, bc.addr_be, bc.port});
-        b.id = it != pub_backends.end() ? it->second : abi::kMaxBackends;
+        if (it != pub_backends.end()) {
+          b.id = it->second.id;
+          // A restarted control plane starts from what the data plane was told.
+          if (it->second.state == abi::BackendState::Down) {
+            b.health = Health::Down;
+            b.health_reason = "down in the published tables; not checked yet";
+          }
+        } else if (bc.health.start_down) {
+          b.health = Health::Down;
+          b.health_reason = "new backend (start_down): not checked yet";
+        }
       }
       b.cfg = bc;
+      b.target = target_for(b);
+      if (const TargetStatus* st = health_->status(b.target); st != nullptr && (old == nullptr || old->target != b.target)) {
+        b.health = st->health;  // joins a check other VIPs already run
+        b.health_reason = st->last_result.empty() ? b.health_reason : st->last_result;
+      }
       if (!old && !previous.empty()) start_ramp(vc.scheduling.slow_start_s, b, monotonic_ms());  // joined by a reload
       if (b.id < abi::kMaxBackends && !backend_ids.insert(b.id).second) b.id = abi::kMaxBackends;
-      BackendKey key{vc.name, bc.endpoint()};
-      b.drained = operator_state_.drained(key);
-      b.weight_override = operator_state_.weight(key);
       v.backends.push_back(std::move(b));
     }
     out.push_back(std::move(v));
@@ -133,54 +210,84 @@ std::vector<VipRt> Service::build_model(const config::LbConfig& config, const st
       backend_ids.insert(next_backend);
     }
   }
+  apply_overrides(out, state);
   return out;
+}
+
+void Service::take_baselines(const std::vector<VipRt>& before, const std::vector<VipRt>& after) {
+  std::set<uint16_t> old_vips, old_backends;
+  for (const VipRt& v : before) {
+    old_vips.insert(v.id);
+    for (const BackendRt& b : v.backends) old_backends.insert(b.id);
+  }
+  for (const VipRt& v : after) {
+    bool same_vip = false;
+    for (const VipRt& p : before) same_vip |= p.id == v.id && p.cfg.addr_be == v.cfg.addr_be && p.cfg.port == v.cfg.port;
+    if (!same_vip && old_vips.count(v.id) != 0) {
+      vip_base_[v.id] = VipBase{link_.vip_new_connections(v.id), link_.vip_drops(v.id)};
+    }
+    for (const BackendRt& b : v.backends) {
+      bool same = false;
+      for (const VipRt& p : before) {
+        if (p.cfg.addr_be != v.cfg.addr_be || p.cfg.port != v.cfg.port) continue;
+        for (const BackendRt& ob : p.backends) same |= ob.id == b.id && ob.cfg.addr_be == b.cfg.addr_be && ob.cfg.port == b.cfg.port;
+      }
+      if (!same && old_backends.count(b.id) != 0) backend_base_[b.id] = link_.backend_traffic(b.id);
+    }
+  }
 }
 
 void Service::sync_health_targets(const std::vector<VipRt>& previous) {
   std::set<uint64_t> keep;
   for (const VipRt& v : vips_) {
     for (const BackendRt& b : v.backends) {
-      keep.insert(b.target);
+      if (b.maintenance || !keep.insert(b.target).second) continue;
       health_->add(b.target, b.cfg.addr_be, b.cfg.port, b.cfg.health, b.health);
     }
   }
+  std::set<uint64_t> dropped;
   for (const VipRt& v : previous) {
     for (const BackendRt& b : v.backends) {
-      if (keep.count(b.target) == 0) health_->remove(b.target);
+      if (keep.count(b.target) == 0 && dropped.insert(b.target).second) health_->remove(b.target);
     }
   }
-}
-
-Expected<uint64_t> Service::publish_locked(const char* why) {
-  TableSpec spec = table_spec(vips_);
-  spec.retired = retired_backends(link_.active_slot(), spec, [this](uint16_t id) { return link_.active_connections(id); });
-  PublishOutcome r = link_.publish(spec);
-  if (!r.error.empty()) {
-    log("error", "cannot publish (%s): %s; the data plane keeps the previous generation", why, r.error.c_str());
-    return unavailable("publishing the tables failed: " + r.error);
+  // Also targets of backends that just went into maintenance.
+  for (const VipRt& v : vips_) {
+    for (const BackendRt& b : v.backends) {
+      if (keep.count(b.target) == 0 && dropped.insert(b.target).second) health_->remove(b.target);
+    }
   }
-  if (!r.warning.empty()) log("warning", "publish: %s", r.warning.c_str());
-  log("info", "published generation %llu (%s)", static_cast<unsigned long long>(r.generation), why);
-  return r.generation;
+  // Forget identities no backend uses any more.
+  std::set<uint64_t> used;
+  for (const VipRt& v : vips_) {
+    for (const BackendRt& b : v.backends) used.insert(b.target);
+  }
+  for (auto it = targets_.begin(); it != targets_.end();) it = used.count(it->second) ? std::next(it) : targets_.erase(it);
 }
 
 void Service::on_health(const HealthEvent& e) {
   std::lock_guard lock(mu_);
+  bool changed = false;
   for (VipRt& v : vips_) {
     for (BackendRt& b : v.backends) {
-      if (b.target != e.target) continue;
+      if (b.target != e.target || b.maintenance) continue;
+      abi::BackendState before = b.table_state();
       b.health = e.health;
       b.health_reason = e.reason;
       b.health_changed_ms = monotonic_ms();
-      if (e.health == Health::Up) came_up(v, b, b.health_changed_ms);
+      b.health_changed_unix_ms = unix_ms();
+      if (e.health == Health::Up) start_ramp(v.cfg.scheduling.slow_start_s, b, b.health_changed_ms);  // recovered
       ++b.transitions;
-      log(e.health == Health::Down ? "warning" : "info", "vip %s backend %s is %s: %s", v.cfg.name.c_str(),
-          b.cfg.endpoint().c_str(), e.health == Health::Down ? "DOWN" : "UP", e.reason.c_str());
-      std::string why = "health: " + v.cfg.name + " " + b.cfg.endpoint() + (e.health == Health::Down ? " down" : " up");
-      publish_locked(why.c_str());
-      return;
+      log(e.health == Health::Down ? "warning" : "info", "vip %s backend %s is %s: %s%s", v.cfg.name.c_str(),
+          b.cfg.endpoint().c_str(), e.health == Health::Down ? "DOWN" : "UP", e.reason.c_str(),
+          b.forced_health ? " (health forced by an operator: the tables do not change)" : "");
+      changed |= b.table_state() != before;
+      if (b.table_state() != before) {
+        request_publish("health: " + v.cfg.name + " " + b.cfg.endpoint() + (e.health == Health::Down ? " down" : " up"));
+      }
     }
   }
+  (void)changed;
 }
 
 VipRt* Service::find_vip(const std::string& ref) {
@@ -213,57 +320,22 @@ Expected<std::vector<Service::Match>> Service::resolve(const std::string& backen
   return out;
 }
 
-Expected<Json> Service::change_backends(const std::string& backend, const std::optional<std::string>& vip, const char* what,
-                                        const std::function<void(const BackendKey&)>& record,
-                                        const std::function<void(BackendRt&)>& apply) {
-  std::lock_guard lock(mu_);
-  Expected<std::vector<Match>> matches = resolve(backend, vip);
-  if (!matches) return matches.error();
-  // Persisted before it is applied: an action the state directory cannot record is not
-  // taken, so a restart never silently undoes one.
-  OperatorState before = operator_state_;
-  for (const Match& m : matches.value()) record({m.vip->cfg.name, m.backend->cfg.endpoint()});
-  if (std::string err = operator_state_.save(); !err.empty()) {
-    operator_state_ = std::move(before);
-    return unavailable(std::string(what) + " not done: the operator state cannot be saved: " + err);
-  }
-  Json changed = Json::array();
-  for (const Match& m : matches.value()) {
-    apply(*m.backend);
-    changed.push_back(backend_json(*m.vip, *m.backend));
-    log("info", "%s: vip %s backend %s (state %s, weight %u)", what, m.vip->cfg.name.c_str(), m.backend->cfg.endpoint().c_str(),
-        m.backend->state_name(), m.backend->weight());
-  }
-  Expected<uint64_t> g = publish_locked(what);
-  if (!g) return g.error();
-  return Json{{"generation", g.value()}, {"backends", changed}};
-}
-
-Expected<Json> Service::set_drain(const std::string& backend, const std::optional<std::string>& vip, bool drain) {
-  return change_backends(
-      backend, vip, drain ? "drain" : "undrain", [&](const BackendKey& k) { operator_state_.set_drained(k, drain); },
-      [&](BackendRt& b) { b.drained = drain; });
-}
-
-Expected<Json> Service::set_weight(const std::string& backend, const std::optional<std::string>& vip,
-                                   std::optional<uint16_t> weight) {
-  if (weight && *weight > 1000) return invalid("weight " + std::to_string(*weight) + " out of range (0 .. 1000)");
-  return change_backends(
-      backend, vip, "weight", [&](const BackendKey& k) { operator_state_.set_weight(k, weight); },
-      [&](BackendRt& b) { b.weight_override = weight; });
-}
-
 void Service::tick() {
   std::lock_guard lock(mu_);
   if (link_.refresh_status()) {
     const abi::StatusRegion* s = link_.status();
     log("info", "data plane running (pid %u, start #%llu): republishing", s->header.pid.load(),
         static_cast<unsigned long long>(s->header.start_count.load()));
-    publish_locked("data plane (re)started");
+    request_publish("data plane (re)started");
+  }
+  if (link_.start_count() != base_start_count_) {  // a new data plane: its counters start at 0
+    base_start_count_ = link_.start_count();
+    vip_base_.clear();
+    backend_base_.clear();
   }
   uint64_t now = monotonic_ms();
   run_passive_health(now);
-  if (finish_ramps(now)) publish_locked("slow start over");
+  if (finish_ramps(now)) request_publish("slow start over");
   if (now - last_rate_ms_ < 1000) return;
   last_rate_ms_ = now;
   for (VipRt& v : vips_) {

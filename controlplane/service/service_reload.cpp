@@ -1,7 +1,11 @@
-// Reload: parse -> validate -> diff -> apply as one generation, or change nothing.
+// Reload: parse -> validate -> diff -> publish -> commit, or change nothing. A dry run
+// (`lbctl reload --dry-run`, `lbctl config diff FILE`) stops before publishing and reports
+// what would change, with the share of each VIP's Maglev slots that would move.
 #include "config/loader/parse_file.h"
 #include "controlplane/service/log.h"
 #include "controlplane/service/service.h"
+#include "controlplane/service/state_migration.h"
+#include "dataplane/abi/dump.h"
 
 namespace fulcrum::cp {
 namespace {
@@ -22,6 +26,24 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string out;
   for (const std::string& s : v) out += (out.empty() ? "" : sep) + s;
   return out;
+}
+
+std::string check_words(const config::HealthCheck& a, const config::HealthCheck& b) {
+  std::vector<std::string> keys;
+  if (a.type != b.type) keys.push_back("type");
+  if (a.http_method != b.http_method) keys.push_back("method");
+  if (a.http_path != b.http_path) keys.push_back("path");
+  if (a.http_host != b.http_host) keys.push_back("host");
+  if (a.expect_status != b.expect_status) keys.push_back("expect_status");
+  if (a.interval_ms != b.interval_ms) keys.push_back("interval_ms");
+  if (a.timeout_ms != b.timeout_ms) keys.push_back("timeout_ms");
+  if (a.rise != b.rise) keys.push_back("rise");
+  if (a.fall != b.fall) keys.push_back("fall");
+  if (a.port != b.port) keys.push_back("port");
+  if (a.source_be != b.source_be) keys.push_back("source");
+  if (a.expect_body != b.expect_body) keys.push_back("expect_body");
+  if (a.start_down != b.start_down) keys.push_back("start_down");
+  return join(keys, ", ");
 }
 
 // Human-readable differences between two VIP lists, for the reload's answer and the log.
@@ -48,6 +70,7 @@ std::vector<std::string> describe_changes(const std::vector<config::VipConfig>& 
     if (old->mode != v.mode || old->snat_be != v.snat_be) out.push_back(p + "forwarding mode or SNAT pool changed");
     if (old->maglev_size != v.maglev_size || old->hash_seed != v.hash_seed) out.push_back(p + "Maglev table size or seed changed");
     if (old->on_backend_down != v.on_backend_down) out.push_back(p + "on_backend_down changed");
+    if (!(old->health == v.health)) out.push_back(p + "health check changed (" + check_words(old->health, v.health) + ")");
     for (const auto& b : old->backends) {
       bool kept = false;
       for (const auto& nb : v.backends) kept |= nb.addr_be == b.addr_be && nb.port == b.port;
@@ -58,9 +81,20 @@ std::vector<std::string> describe_changes(const std::vector<config::VipConfig>& 
       for (const auto& x : old->backends) {
         if (x.addr_be == b.addr_be && x.port == b.port) ob = &x;
       }
-      if (ob == nullptr) out.push_back(p + "backend " + b.endpoint() + " added");
-      else if (ob->weight != b.weight) out.push_back(p + "backend " + b.endpoint() + " weight " + std::to_string(ob->weight) + " -> " + std::to_string(b.weight));
-      else if (!(*ob == b)) out.push_back(p + "backend " + b.endpoint() + " settings changed");
+      if (ob == nullptr) {
+        out.push_back(p + "backend " + b.endpoint() + " added");
+        continue;
+      }
+      std::string e = p + "backend " + b.endpoint() + " ";
+      if (ob->weight != b.weight) out.push_back(e + "weight " + std::to_string(ob->weight) + " -> " + std::to_string(b.weight));
+      if (ob->state != b.state) {
+        out.push_back(e + "state " + (ob->state == config::InitialState::Draining ? "draining" : "active") + " -> " +
+                      (b.state == config::InitialState::Draining ? "draining" : "active"));
+      }
+      if (ob->name != b.name) out.push_back(e + "name \"" + ob->name + "\" -> \"" + b.name + "\"");
+      if (!(ob->health == b.health) && old->health == v.health) {
+        out.push_back(e + "health check changed (" + check_words(ob->health, b.health) + ")");
+      }
     }
   }
   return out;
@@ -68,38 +102,133 @@ std::vector<std::string> describe_changes(const std::vector<config::VipConfig>& 
 
 }  // namespace
 
-Expected<Json> Service::reload() {
-  config::Errors errors(config_.path);
-  std::optional<toml::table> raw = config::parse_file(config_.path, errors);
-  std::optional<config::LbConfig> next = raw ? config::parse_config(*raw, config_.path, errors) : std::nullopt;
-  if (!next) {
-    log("error", "reload refused, %s does not validate; nothing changed:\n%s", config_.path.c_str(), errors.str().c_str());
-    return refused("the configuration does not validate; nothing changed:\n" + errors.str());
-  }
+Reply Service::reload(bool dry_run) { return prepare_reload(config_.path, dry_run, true); }
+
+Reply Service::config_diff(const std::string& path) { return prepare_reload(path, true, false); }
+
+Reply Service::prepare_reload(const std::string& path, bool dry_run, bool is_reload) {
+  config::Errors errors(path);
+  std::optional<toml::table> raw = config::parse_file(path, errors);
+  std::optional<config::LbConfig> next = raw ? config::parse_config(*raw, path, errors) : std::nullopt;
   std::lock_guard lock(mu_);
+  auto refuse = [&](std::string why) -> Reply {
+    if (is_reload && !dry_run) {
+      last_reload_ = {unix_ms(), false, why};
+      log("error", "reload refused: %s", why.c_str());
+    }
+    return refused(std::move(why));
+  };
+  if (!next) return refuse("the configuration does not validate; nothing changed:\n" + errors.str());
+  if (reload_) return unavailable("another reload or dry run is in progress; try again in a moment");
   std::vector<std::string> restart = config::dataplane_changes(raw_, *raw);
   if (!restart.empty()) {
-    return refused(join(restart, ", ") + " changed: [dataplane] keys take effect only when lb-dataplane restarts; "
-                   "restart it with the new file, or revert them. Nothing changed.");
+    return refuse(join(restart, ", ") + " changed: [dataplane] keys take effect only when lb-dataplane restarts; "
+                  "restart it with the new file, or revert them. Nothing changed.");
   }
   restart = controlplane_restart_keys(config_.controlplane, next->controlplane);
   if (!restart.empty()) {
-    return refused(join(restart, ", ") + " changed: these take effect only when lb-controlplane restarts; "
-                   "restart it, or revert them. Nothing changed.");
+    return refuse(join(restart, ", ") + " changed: these take effect only when lb-controlplane restarts; "
+                  "restart it, or revert them. Nothing changed.");
   }
-  std::vector<std::string> changes = describe_changes(config_.vips, next->vips);
-  if (next->controlplane.hash_seed != config_.controlplane.hash_seed) changes.push_back("cluster hash seed changed: every VIP's Maglev table changes");
-  std::vector<VipRt> previous = std::move(vips_);
-  vips_ = build_model(*next, previous);
-  sync_health_targets(previous);
-  config_ = std::move(*next);
-  raw_ = std::move(*raw);
-  for (const std::string& c : changes) log("info", "reload: %s", c.c_str());
-  Expected<uint64_t> g = publish_locked(changes.empty() ? "reload, no change" : "reload");
-  if (!g) return g.error();
-  Json list = Json::array();
-  for (const std::string& c : changes) list.push_back(c);
-  return Json{{"generation", g.value()}, {"changes", list}};
+  auto job = std::make_unique<ReloadJob>();
+  job->dry_run = dry_run;
+  job->is_reload = is_reload;
+  job->path = path;
+  job->changes = describe_changes(config_.vips, next->vips);
+  if (next->controlplane.hash_seed != config_.controlplane.hash_seed) {
+    job->changes.push_back("cluster hash seed changed: every VIP's Maglev table changes");
+  }
+  if (next->controlplane.publish_timeout_ms != config_.controlplane.publish_timeout_ms) {
+    job->changes.push_back("publish_timeout_ms " + std::to_string(config_.controlplane.publish_timeout_ms) + " -> " +
+                           std::to_string(next->controlplane.publish_timeout_ms));
+  }
+  OperatorState state = migrate_state(operator_state_, config_, *next, &job->state_notes);
+  bool order_only = job->changes.empty() && job->state_notes.empty();
+  if (order_only && !dry_run) {
+    // Nothing to publish: the same values (comments and formatting aside).
+    raw_ = std::move(*raw);
+    loaded_file_ = {};
+    config_file_json();
+    last_reload_ = {unix_ms(), true, "no changes"};
+    log("info", "reload: no changes");
+    return Json{{"generation", link_.generation()}, {"changes", Json::array()}, {"operator_state", Json::array()}};
+  }
+  job->vips = build_model(*next, vips_, state);
+  job->spec = spec_to_publish(job->vips);
+  job->next = std::move(*next);
+  job->raw = std::move(*raw);
+  PendingAnswer p;
+  p.kind = PendingAnswer::Kind::Job;
+  job->answer = defer(std::move(p));
+  Deferred d{job->answer};
+  reload_ = std::move(job);
+  return d;
+}
+
+Json Service::plan_json(const ReloadJob& job, const TableSpec& planned) const {
+  // The tables the data plane uses now, VIP by endpoint, against the planned ones.
+  const abi::TableSlot* slot = link_.active_slot();
+  TableSpec current = table_spec(vips_);
+  Json vips = Json::array();
+  for (const VipSpec& v : planned.vips) {
+    std::string name, endpoint = abi::format_endpoint(v.addr_be, v.port_be);
+    for (const VipRt& r : job.vips) {
+      if (r.id == v.vip_id) name = r.cfg.name;
+    }
+    const VipSpec* now = nullptr;
+    for (const VipSpec& c : current.vips) {
+      if (c.addr_be == v.addr_be && c.port_be == v.port_be) now = &c;
+    }
+    if (now == nullptr) {
+      vips.push_back({{"name", name}, {"vip", endpoint}, {"status", "added"}, {"slots", v.maglev_size}, {"slots_moved", nullptr}});
+      continue;
+    }
+    TableSpec a, b;
+    a.vips = {*now};
+    b.vips = {v};
+    if (same_tables(a, b)) continue;
+    Json row{{"name", name}, {"vip", endpoint}, {"status", "changed"}, {"slots", v.maglev_size}};
+    int vi = slot != nullptr ? abi::find_vip(*slot, v.addr_be, v.port_be, abi::kProtoTcp) : -1;
+    if (vi < 0 || !v.prebuilt_maglev || slot->vips[vi].maglev_size != v.maglev_size) {
+      row["slots_moved"] = 1.0;   // a new table size, or nothing published: every slot is new
+    } else {
+      const abi::Vip& pv = slot->vips[vi];
+      const std::vector<uint16_t>& table = *v.prebuilt_maglev;
+      uint64_t moved = 0;
+      auto old_endpoint = [&](uint16_t idx) -> uint64_t {
+        if (idx >= pv.backend_count) return ~0ull;
+        const abi::Backend& be = slot->backends[pv.backend_first + idx];
+        return uint64_t{be.addr_be} << 16 | be.port_be;
+      };
+      auto new_endpoint = [&](uint16_t idx) -> uint64_t {
+        if (idx >= v.backends.size()) return ~0ull;
+        return uint64_t{v.backends[idx].addr_be} << 16 | v.backends[idx].port_be;
+      };
+      for (uint32_t s = 0; s < v.maglev_size; ++s) {
+        moved += old_endpoint(slot->maglev[pv.maglev_offset + s]) != new_endpoint(table[s]);
+      }
+      row["slots_moved"] = double(moved) / double(v.maglev_size);
+    }
+    vips.push_back(row);
+  }
+  for (const VipSpec& c : current.vips) {
+    bool kept = false;
+    for (const VipSpec& v : planned.vips) kept |= c.addr_be == v.addr_be && c.port_be == v.port_be;
+    if (kept) continue;
+    std::string name;
+    for (const VipRt& r : vips_) {
+      if (r.id == c.vip_id) name = r.cfg.name;
+    }
+    vips.push_back({{"name", name}, {"vip", abi::format_endpoint(c.addr_be, c.port_be)}, {"status", "removed"},
+                    {"slots", c.maglev_size}, {"slots_moved", nullptr}});
+  }
+  Json changes = job.changes, notes = job.state_notes;
+  return Json{{"dry_run", true},
+              {"file", job.path},
+              {"changes", changes},
+              {"operator_state", notes},
+              {"vips", vips},
+              {"would_publish", !job.changes.empty() || !job.state_notes.empty() || !vips.empty()}};
 }
 
 }  // namespace fulcrum::cp

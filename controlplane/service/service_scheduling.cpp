@@ -1,6 +1,7 @@
 // The service's share of scheduling (docs/scheduling.md): passive health (ejecting a
-// backend from what the data plane saw of real connection attempts), slow start (when a
-// backend's ramp starts and ends), and the per-backend figures lbctl and the metrics show.
+// backend from what the data plane saw of real connection attempts, readmitting it through
+// its active check), slow start (when a backend's ramp starts and ends), and the
+// per-backend figures lbctl and the metrics show.
 #include "controlplane/service/log.h"
 #include "controlplane/service/service.h"
 
@@ -10,16 +11,27 @@ void Service::run_passive_health(uint64_t now_ms) {
   // A data plane that is not running counts nothing; a restarted one starts from zero
   // (observe_attempts takes a new baseline when counters go backwards).
   if (!link_.dataplane_alive()) return;
-  std::string why;
   for (VipRt& v : vips_) {
     const config::PassiveHealth& p = v.cfg.scheduling.passive;
     uint32_t ejected = 0;
     for (const BackendRt& b : v.backends) ejected += b.passive.ejected;
     const uint32_t cap = max_ejected(static_cast<uint32_t>(v.backends.size()), p.max_ejected_percent);
     for (BackendRt& b : v.backends) {
+      const TargetStatus* check = b.target != 0 ? health_->status(b.target) : nullptr;
+      if (b.passive.ejected) {
+        // Back through its active check: `rise` checks since the ejection, all good.
+        if (check != nullptr && may_readmit(b.passive, check->checks, check->successes_in_a_row, b.cfg.health.rise)) {
+          readmit(b.passive);
+          --ejected;
+          start_ramp(v.cfg.scheduling.slow_start_s, b, now_ms);
+          log("info", "vip %s backend %s readmitted: %u health checks passed since its ejection", v.cfg.name.c_str(),
+              b.cfg.endpoint().c_str(), b.cfg.health.rise);
+          request_publish("passive health: " + v.cfg.name + " " + b.cfg.endpoint() + " readmitted");
+        }
+      }
       const BackendFigures f = backend_figures(link_.status(), b.id);
       // Only a backend taking new connections is judged; the others just keep a baseline.
-      const bool judged = !b.passive.ejected && b.health == Health::Up && b.table_state() == abi::BackendState::Active;
+      const bool judged = !b.passive.ejected && b.table_state() == abi::BackendState::Active;
       if (!observe_attempts(b.passive, f.attempts, judged ? p.consecutive_failures : 0)) continue;
       if (ejected >= cap) {
         if (!b.passive.cap_logged) {
@@ -30,27 +42,14 @@ void Service::run_passive_health(uint64_t now_ms) {
         }
         continue;
       }
-      eject(b.passive, now_ms);
+      eject(b.passive, now_ms, check != nullptr ? check->checks : 0);
       ++ejected;
-      b.health = Health::Down;
-      b.health_reason = b.passive.reason;
-      b.health_changed_ms = now_ms;
       ++b.transitions;
-      health_->mark_down(b.target);  // back only through the active checks
-      log("warning", "vip %s backend %s is DOWN: %s (passive health; back after %u successful checks)", v.cfg.name.c_str(),
+      log("warning", "vip %s backend %s is DOWN: %s (passive health; back after %u successful health checks)", v.cfg.name.c_str(),
           b.cfg.endpoint().c_str(), b.passive.reason.c_str(), b.cfg.health.rise);
-      why = "passive health: " + v.cfg.name + " " + b.cfg.endpoint() + " ejected";
+      request_publish("passive health: " + v.cfg.name + " " + b.cfg.endpoint() + " ejected");
     }
   }
-  if (!why.empty()) publish_locked(why.c_str());
-}
-
-void Service::came_up(const VipRt& v, BackendRt& b, uint64_t now_ms) {
-  if (b.passive.ejected) {
-    log("info", "vip %s backend %s readmitted by its health checks after its ejection", v.cfg.name.c_str(), b.cfg.endpoint().c_str());
-  }
-  readmit(b.passive);
-  start_ramp(v.cfg.scheduling.slow_start_s, b, now_ms);
 }
 
 void Service::start_ramp(uint32_t slow_start_s, BackendRt& b, uint64_t now_ms) {
@@ -78,9 +77,11 @@ namespace {
 
 // Why a backend takes no new connections ("" if it does).
 std::string out_reason(const BackendRt& b) {
-  if (b.passive.ejected) return b.passive.reason;
-  if (b.health == Health::Down) return "health check: " + b.health_reason;
-  if (b.draining()) return b.drained ? "drained by an operator" : "draining (config)";
+  if (b.maintenance) return "maintenance (operator)";
+  if (b.forced_health == Health::Down) return "health forced down (operator)";
+  if (b.ejected()) return b.passive.reason;
+  if (b.effective_health() == Health::Down) return "health check: " + b.health_reason;
+  if (b.draining()) return b.drain_override == true ? "drained by an operator" : "draining (config)";
   if (b.weight() == 0) return "weight 0";
   return "";
 }
@@ -91,7 +92,7 @@ void Service::add_scheduling_json(const VipRt& v, const BackendRt& b, Json& out)
   const BackendFigures f = backend_figures(link_.status(), b.id);
   out["open_connections"] = f.open;
   out["out_reason"] = out_reason(b);
-  out["ejected"] = b.passive.ejected;
+  out["ejected"] = b.ejected();
   out["ejections"] = b.passive.ejections;
   out["connect_time_ms"] = f.connect_samples == 0 ? Json(nullptr) : Json(double(f.connect_ewma_us) / 1000.0);
   out["connect_samples"] = f.connect_samples;
@@ -107,7 +108,7 @@ void Service::add_scheduling_json(const VipRt& v, const BackendRt& b, Json& out)
 void Service::add_scheduling_metrics(MetricsSnapshot& m) const {
   for (const VipRt& v : vips_) {
     for (const BackendRt& b : v.backends) {
-      m.scheduling.push_back({v.cfg.name, b.cfg.endpoint(), backend_figures(link_.status(), b.id), b.passive.ejected, b.passive.ejections});
+      m.scheduling.push_back({v.cfg.name, b.cfg.endpoint(), backend_figures(link_.status(), b.id), b.ejected(), b.passive.ejections});
     }
   }
 }

@@ -96,8 +96,12 @@ std::string fill_slot(const TableSpec& spec, abi::TableSlot& slot) {
       slot.backend_flags[bs.id] = flags;
       maglev_in.push_back(MaglevBackend{bs.addr_be, bs.port_be, takes_new_flows(bs) ? bs.weight : 0u});
     }
-    std::string err = build_maglev(maglev_in, vs.hash_key, std::span<uint16_t>(slot.maglev + nm, vs.maglev_size));
-    if (!err.empty()) return "VIP " + std::to_string(vs.vip_id) + ": " + err;
+    if (vs.prebuilt_maglev && vs.prebuilt_maglev->size() == vs.maglev_size) {
+      std::copy(vs.prebuilt_maglev->begin(), vs.prebuilt_maglev->end(), slot.maglev + nm);
+    } else {
+      std::string err = build_maglev(maglev_in, vs.hash_key, std::span<uint16_t>(slot.maglev + nm, vs.maglev_size));
+      if (!err.empty()) return "VIP " + std::to_string(vs.vip_id) + ": " + err;
+    }
     if (!abi::add_vip_to_index(slot, v)) return "VIP index full";
     if (abi::find_vip(slot, vs.addr_be, vs.port_be, abi::kProtoTcp) != static_cast<int>(v)) {
       return "VIP " + std::to_string(vs.vip_id) + " duplicates another VIP's address and port";

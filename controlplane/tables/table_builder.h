@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,10 @@ struct VipSpec {
   uint32_t maglev_size = 65537;
   abi::HashKey hash_key;
   std::vector<BackendSpec> backends;
+  // The VIP's Maglev table built beforehand (by the control plane's cache, for exactly
+  // these backends in this order, this key and size): copied instead of rebuilt. Null:
+  // fill_slot() builds it.
+  std::shared_ptr<const std::vector<uint16_t>> prebuilt_maglev;
 };
 
 // A backend id that is in no VIP any more but still has connections in the data plane:

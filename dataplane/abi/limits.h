@@ -11,15 +11,18 @@
 
 namespace fulcrum::abi {
 
-inline constexpr uint32_t kAbiVersion = 3;
+inline constexpr uint32_t kAbiVersion = 5;  // 2: hardening (issue 9); 3: per-backend traffic, per-VIP drops (status.h); 4: a larger Maglev pool; 5: scheduling (issue 13)
 
 inline constexpr uint32_t kMaxVips = 256;
 // Backends across all VIPs of one table generation; also the size of the stable
 // backend-id space that status counters and connection entries refer to.
 inline constexpr uint32_t kMaxBackends = 8192;
 inline constexpr uint32_t kMaxSnatAddrs = 16;            // per VIP (fullnat source pool)
-inline constexpr uint32_t kMaglevPoolEntries = 1u << 24;  // per slot, shared by all VIPs
-inline constexpr uint32_t kMaxMaglevSize = kMaglevPoolEntries;
+// Maglev entries per slot, shared by all VIPs: 256 VIPs of the default 65537 entries, with
+// room to spare (2^24 + 2^16); tmpfs allocates only the pages a generation writes.
+inline constexpr uint32_t kMaglevPoolEntries = (1u << 24) + (1u << 16);
+inline constexpr uint32_t kMaxMaglevSize = 1u << 24;  // one VIP's table
+static_assert(kMaglevPoolEntries >= kMaxVips * 65537u, "every VIP may have the default table size");
 // Status entries: data-plane workers plus the main lcore, which takes part in the table
 // protocol too (it answers ARP for VIP and SNAT addresses).
 inline constexpr uint32_t kMaxWorkers = 32;

@@ -258,6 +258,43 @@ bool create_status(std::string_view name, Mapping* out, bool* created, std::stri
                        created, error);
 }
 
+namespace {
+
+std::string check_conn_sample(const Mapping& m, std::string_view name) {
+  const ConnSampleHeader& h = conn_sample_of(m).header;
+  if (m.size() < sizeof(ConnSampleRegion) || h.magic != kConnSampleMagic || h.abi_version != kAbiVersion ||
+      h.region_size != sizeof(ConnSampleRegion) || h.max_entries != kConnSampleMax) {
+    return std::string(name) + ": not a connection-sample region of this build (another release of lb-dataplane?)";
+  }
+  return "";
+}
+
+void init_conn_sample(void* mem) {
+  auto* region = static_cast<ConnSampleRegion*>(mem);
+  region->header.abi_version = kAbiVersion;
+  region->header.max_entries = kConnSampleMax;
+  region->header.region_size = sizeof(ConnSampleRegion);
+  std::atomic_thread_fence(std::memory_order_release);
+  region->header.magic = kConnSampleMagic;
+}
+
+}  // namespace
+
+bool create_conn_sample(std::string_view name, Mapping* out, std::string* error) {
+  // Always fresh: a request left by the previous data plane must not be answered with
+  // this one's table, or wait for an answer that never comes.
+  shm_unlink(std::string(name).c_str());
+  bool created = false;
+  auto check = [name](const Mapping& m) { return check_conn_sample(m, name); };
+  return create_region(name, sizeof(ConnSampleRegion), sizeof(ConnSampleHeader), check, init_conn_sample, out,
+                       &created, error);
+}
+
+bool open_conn_sample(std::string_view name, Mapping* out, std::string* error) {
+  auto check = [name](const Mapping& m) { return check_conn_sample(m, name); };
+  return open_existing(name, Access::ReadWrite, sizeof(ConnSampleHeader), check, out, error);
+}
+
 uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);

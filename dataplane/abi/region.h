@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "dataplane/abi/conn_sample.h"
 #include "dataplane/abi/status.h"
 #include "dataplane/abi/tables.h"
 
@@ -55,6 +56,12 @@ bool open_status(std::string_view name, Access access, Mapping* out, std::string
 // which readers notice through Mapping::still_named(). *created says whether it is new.
 bool create_tables(std::string_view name, Mapping* out, bool* created, std::string* error);
 bool create_status(std::string_view name, Mapping* out, bool* created, std::string* error);
+
+// The connection-sample region (conn_sample.h): created fresh by the data plane at each
+// start, opened read-write by the control plane (it writes the request).
+bool create_conn_sample(std::string_view name, Mapping* out, std::string* error);
+bool open_conn_sample(std::string_view name, Mapping* out, std::string* error);
+inline ConnSampleRegion& conn_sample_of(const Mapping& m) { return *static_cast<ConnSampleRegion*>(m.addr()); }
 
 // Header checks used by the functions above, exposed for tests and for lbctl's dump.
 std::string check_tables_header(const TablesHeader& h, size_t mapped_size, std::string_view name);

@@ -27,6 +27,16 @@ static_assert(sizeof(Counter) == 8);
 
 enum class WorkerRole : uint32_t { Worker = 0, Main = 1 };
 
+struct BackendTraffic {
+  Counter packets;
+  Counter bytes;
+  void add(uint64_t len) {
+    packets.add(1);
+    bytes.add(len);
+  }
+};
+static_assert(sizeof(BackendTraffic) == 16);
+
 struct alignas(64) WorkerStatus {
   // Quiescent state for the table publish protocol: the generation this worker loaded at
   // the start of its latest burst. It holds nothing older.
@@ -43,6 +53,11 @@ struct alignas(64) WorkerStatus {
   Counter vip_new_connections[kMaxVips];      // by Vip::vip_id
   Counter backend_opened[kMaxBackends];       // by stable backend id
   Counter backend_closed[kMaxBackends];       // active = sum(opened) - sum(closed)
+  // ABI 2. Packets and bytes of each backend's connections, both directions (a VIP's
+  // traffic is the sum over its backends: ids are unique across VIPs in a generation).
+  // Cache-aligned, 4 backends a line: counting a packet touches one line.
+  alignas(64) BackendTraffic backend_traffic[kMaxBackends];
+  Counter vip_drops[kMaxVips];                // new-flow packets of a VIP dropped (no_backend, conntrack_full, ...)
 };
 static_assert(offsetof(WorkerStatus, counters) == 64);
 static_assert(kWorkerCounterCount == 32 && kDropReasonCount == 44,
@@ -50,7 +65,9 @@ static_assert(kWorkerCounterCount == 32 && kDropReasonCount == 44,
 static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);
 static_assert(offsetof(WorkerStatus, backend_opened) ==
               64 + 8 * (kWorkerCounterCount + kDropReasonCount + kMaxVips));
-static_assert(sizeof(WorkerStatus) == 133'824);  // 133,792 bytes of fields + tail padding to 64
+static_assert(offsetof(WorkerStatus, backend_traffic) == 133'824);  // backend_closed ends at 133,792; aligned to 64
+static_assert(offsetof(WorkerStatus, vip_drops) == 133'824 + 16 * kMaxBackends);
+static_assert(sizeof(WorkerStatus) == 266'944);
 
 struct alignas(64) StatusHeader {
   uint64_t magic;

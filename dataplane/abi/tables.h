@@ -172,7 +172,7 @@ static_assert(offsetof(TableSlot, vips) == offsetof(TableSlot, local_addrs) + 8 
 static_assert(offsetof(TableSlot, backends) == offsetof(TableSlot, vips) + sizeof(Vip) * kMaxVips);
 static_assert(offsetof(TableSlot, nat_backend_index) == offsetof(TableSlot, backend_flags) + kMaxBackends);
 static_assert(offsetof(TableSlot, maglev) == offsetof(TableSlot, nat_backend_index) + 2 * kNatBackendIndexSize);
-static_assert(sizeof(TableSlot) == 33'900'608);
+static_assert(sizeof(TableSlot) == 34'031'680);
 
 struct alignas(64) TablesHeader {
   uint64_t magic;

@@ -1,6 +1,7 @@
 // lb-dataplane: the DPDK poll-mode process. Reads [dataplane] of the config, starts EAL and
 // the ports, runs one worker per worker lcore and the housekeeping loop on the main lcore.
 // It needs no control plane to start and keeps forwarding when the control plane dies.
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -23,6 +24,7 @@
 #include "dataplane/app/tables_attachment.h"
 #include "dataplane/app/worker_loop.h"
 #include "dataplane/worker/backend_monitor.h"
+#include "dataplane/worker/conn_sample.h"
 #include "dataplane/worker/main_lcore.h"
 
 namespace fulcrum::dp {
@@ -143,6 +145,10 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
   TablesAttachment attachment(*shared, cfg.shm_tables);
   attachment.check();
   BackendMonitor monitor(*shared->status, workers, shared->status->workers[workers]);
+  std::string sample_error;
+  ConnSampler conn_sampler(shared->flows(), abi::conn_sample_name(cfg.shm_status), &sample_error);
+  if (!sample_error.empty()) log("warning", "no connection sampling (lbctl conn list): %s", sample_error.c_str());
+  const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -179,6 +185,7 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
     hdr.heartbeat_monotonic_ns.store(now_ns, std::memory_order_release);
     uint32_t handled = main_lcore.poll(now_ns / 1'000'000);
     monitor.update(shared->tables.load(std::memory_order_acquire), now_ns);  // the schedulers' load figures
+    handled += conn_sampler.poll(static_cast<uint32_t>(rte_rdtsc() / tsc_per_ms)) ? 1 : 0;
     hdr.mbufs_in_use.store(rte_mempool_in_use_count(pool), std::memory_order_relaxed);
     for (uint32_t w = 0; w < workers; ++w) {
       uint32_t tripped = shared->status->workers[w].breaker_tripped.load(std::memory_order_relaxed);
@@ -232,6 +239,7 @@ int main(int argc, char** argv) {
   bool check_only = false;
   app.add_option("-c,--config", config_path, "configuration file (its [dataplane] section)")->required();
   app.add_flag("--check", check_only, "validate the [dataplane] section and exit (0 valid, 2 invalid)");
+  app.set_version_flag("--version", std::string("lb-dataplane (Fulcrum) ") + FULCRUM_VERSION);
   CLI11_PARSE(app, argc, argv);
 
   fulcrum::config::Errors errors(config_path);

@@ -261,6 +261,7 @@ bool Worker::handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms) {
   Conn& c = flows_.entry(ref.index);
   const uint8_t flags = p.f.tcp_flags;
   if (ref.dir == Dir::FromBackend) {
+    status_.backend_traffic[c.backend_id % abi::kMaxBackends].add(p.m->pkt_len);  // per-VIP/backend stats
     if ((c.flags & conn_flag::kSynproxy) && synproxy_backend_handshake(p, c, ref.index, out, now_ms)) return true;
     if (backend_answers_attempt(p, c, ref.index, out, now_ms)) return true;  // a refusal kept from the client
     touch(c, Dir::FromBackend, flags, p.payload(), now_ms);
@@ -291,6 +292,7 @@ bool Worker::handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms) {
 }
 
 void Worker::forward_existing(Pending& p, Conn& c, BurstOutput& out, uint32_t now_ms) {
+  status_.backend_traffic[c.backend_id % abi::kMaxBackends].add(p.m->pkt_len);  // per-VIP/backend stats
   touch(c, Dir::FromClient, p.f.tcp_flags, p.payload(), now_ms);
   if (view_.slot != nullptr && c.backend_id < abi::kMaxBackends && abi::resets_flows(view_.slot->backend_flags[c.backend_id])) {
     uint8_t cur = c.state.load(std::memory_order_relaxed);

@@ -85,6 +85,8 @@ class alignas(64) Worker {
   void refresh_view();
   void set_verdict(BurstOutput& out, uint16_t i, Verdict::Kind kind, uint8_t target = 0);
   void drop(BurstOutput& out, uint16_t i, abi::DropReason reason);
+  // A new-flow packet of `vip` dropped: counted by reason and against the VIP (vip_drops).
+  void vip_drop(Pending& p, const abi::Vip& vip, abi::DropReason reason, BurstOutput& out);
   bool is_own_address(uint32_t addr_be) const;
 
   void handle_arp(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOutput& out, uint16_t i);

@@ -189,37 +189,12 @@ void Worker::reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, u
   const uint8_t flags = in_tcp->tcp_flags;
   const uint32_t seq = rte_be_to_cpu_32(in_tcp->sent_seq), ack = rte_be_to_cpu_32(in_tcp->recv_ack);
   uint32_t seg_len = f.l4_len - f.tcp_header_len + ((flags & tcp_bit::SYN) ? 1 : 0) + ((flags & tcp_bit::FIN) ? 1 : 0);
-
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + f.l3);
-  auto* tcp = reinterpret_cast<rte_tcp_hdr*>(data + f.l3 + 20);
-  ip->version_ihl = 0x45;
-  ip->type_of_service = 0;
-  ip->total_length = rte_cpu_to_be_16(40);
-  ip->packet_id = 0;
-  ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-  ip->time_to_live = 64;
-  ip->next_proto_id = 6;
-  ip->src_addr = vip;
-  ip->dst_addr = client;
-  ip->hdr_checksum = 0;
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-  tcp->src_port = vport;
-  tcp->dst_port = cport;
+  resize_frame(m, f.l3 + 40u);  // never grows: a TCP packet is at least this long
   if (flags & tcp_bit::ACK) {
-    tcp->sent_seq = rte_cpu_to_be_32(ack);
-    tcp->recv_ack = 0;
-    tcp->tcp_flags = tcp_bit::RST;
+    write_tcp_packet(data, f.l3, vip, client, vport, cport, ack, 0, tcp_bit::RST, 0, 0);
   } else {
-    tcp->sent_seq = 0;
-    tcp->recv_ack = rte_cpu_to_be_32(seq + seg_len);
-    tcp->tcp_flags = tcp_bit::RST | tcp_bit::ACK;
+    write_tcp_packet(data, f.l3, vip, client, vport, cport, 0, seq + seg_len, tcp_bit::RST | tcp_bit::ACK, 0, 0);
   }
-  tcp->data_off = 5 << 4;
-  tcp->rx_win = 0;
-  tcp->tcp_urp = 0;
-  tcp->cksum = 0;
-  tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
-  rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - 40));
   if (route_out(m, client, out, i, /*originated=*/true)) count(counted);
 }
 

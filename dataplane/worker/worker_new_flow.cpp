@@ -52,6 +52,11 @@ static_assert(3 * 256 >= kBurst * (kEvictPerNewFlow + 2), "Worker::kBurstReserve
 
 }  // namespace
 
+void Worker::vip_drop(Pending& p, const abi::Vip& vip, DropReason reason, BurstOutput& out) {
+  drop(out, p.i, reason);
+  status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
+}
+
 bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_t now_ms) {
   const abi::TableSlot* slot = view_.slot;
   if (slot == nullptr) {
@@ -96,7 +101,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
     // A reset for a flow we have no entry for (e.g. after a restart): in nat mode Maglev
     // still knows where it goes; it creates no state.
     const abi::Backend* be = pick_backend(*slot, vip, p.key);
-    if (be == nullptr) drop(out, p.i, DropReason::NoBackend);
+    if (be == nullptr) vip_drop(p, vip, DropReason::NoBackend, out);
     else if (fullnat) drop(out, p.i, DropReason::NotForUs);
     else forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
     return false;
@@ -112,7 +117,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
     // directions still find their way (see the top of this file).
     const abi::Backend* be = pick_backend(*slot, vip, p.key);
     if (be == nullptr) {
-      drop(out, p.i, DropReason::NoBackend);
+      vip_drop(p, vip, DropReason::NoBackend, out);
     } else {
       count(WorkerCounter::BreakerStateless);
       forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
@@ -124,9 +129,9 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
     evict_embryonic(kEvictPerNewFlow, evict_age_ms_, now_ms);  // room for the next new flow, after a grace period
     const abi::Backend* be = fullnat ? nullptr : pick_backend(*slot, vip, p.key);
     if (fullnat) {
-      drop(out, p.i, DropReason::ConntrackFull);
+      vip_drop(p, vip, DropReason::ConntrackFull, out);
     } else if (be == nullptr) {
-      drop(out, p.i, DropReason::NoBackend);
+      vip_drop(p, vip, DropReason::NoBackend, out);
     } else {
       count(WorkerCounter::StatelessForwards);
       forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
@@ -148,7 +153,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
     be = pick_backend(*slot, vip, p.key);
     if (be == nullptr) {
       flows_.free(e);
-      drop(out, p.i, DropReason::NoBackend);
+      vip_drop(p, vip, DropReason::NoBackend, out);
       return false;
     }
   }
@@ -158,7 +163,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
     flows_.free(e);  // never visible: no grace period needed
     if (limited) shared_.limited_open[be->id].fetch_sub(1, std::memory_order_relaxed);
     evict_snat_holders(nf, now_ms);
-    drop(out, p.i, DropReason::SnatExhausted);
+    vip_drop(p, vip, DropReason::SnatExhausted, out);
     return false;
   }
   nf.rev_hash = flows_.hash(nf.rev);
@@ -262,12 +267,14 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
     if (nf.limited) shared_.limited_open[nf.be->id].fetch_sub(1, std::memory_order_relaxed);
     if (r == PublishResult::ReverseConflict) {
       drop(out, p.i, DropReason::NatConflict);
+      status_.vip_drops[nf.vip->vip_id % abi::kMaxVips].add(1);
     } else if (nf.fullnat) {
       drop(out, p.i, DropReason::ConntrackFull);
+      status_.vip_drops[nf.vip->vip_id % abi::kMaxVips].add(1);
     } else if (nf.synproxy_mss != 0) {
       drop(out, p.i, DropReason::ConntrackFull);  // the client retransmits; its cookie stays good
     } else if (const abi::Backend* be = pick_backend(*view_.slot, *nf.vip, p.key); be == nullptr) {
-      drop(out, p.i, DropReason::NoBackend);
+      vip_drop(p, *nf.vip, DropReason::NoBackend, out);
     } else {
       // Without an entry the flow's next packets go by Maglev: so must this one.
       count(WorkerCounter::StatelessForwards);
@@ -282,6 +289,7 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
   if (!nf.syn && nf.synproxy_mss == 0) count(WorkerCounter::MidstreamPickups);
   status_.vip_new_connections[nf.vip->vip_id % abi::kMaxVips].add(1);
   status_.backend_opened[nf.be->id].add(1);
+  status_.backend_traffic[nf.be->id].add(p.m->pkt_len);  // per-VIP/backend stats
   if (nf.synproxy_mss != 0) {
     synproxy_open_backend(nf, c, out);
     return;

@@ -70,7 +70,7 @@ void Worker::refuse_new_flow(Pending& p, const abi::Vip& vip, sched::Outcome why
   switch (why) {
     case sched::Outcome::AllFull:
       if (vip.on_full == static_cast<uint8_t>(abi::OnFull::Reset)) reset_client(p.m, p.f, out, p.i, WorkerCounter::FullResets);
-      else drop(out, p.i, abi::DropReason::BackendsFull);
+      else vip_drop(p, vip, abi::DropReason::BackendsFull, out);
       return;
     case sched::Outcome::AllTried:
       // Every backend refused or ignored this attempt: the client learns it now rather
@@ -79,7 +79,7 @@ void Worker::refuse_new_flow(Pending& p, const abi::Vip& vip, sched::Outcome why
       return;
     case sched::Outcome::NoBackend:
     case sched::Outcome::Chosen:
-      drop(out, p.i, abi::DropReason::NoBackend);
+      vip_drop(p, vip, abi::DropReason::NoBackend, out);
       return;
   }
 }

@@ -21,6 +21,7 @@
 
 #include "dataplane/core/checksum.h"
 #include "dataplane/core/syn_cookie.h"
+#include "dataplane/worker/rewrite.h"
 #include "dataplane/worker/worker_internal.h"
 
 namespace fulcrum::dp {
@@ -46,51 +47,6 @@ uint16_t client_mss(const uint8_t* tcp, uint32_t header_len) {
     o += tcp[o + 1];
   }
   return 536;
-}
-
-// Makes the mbuf hold exactly `len` bytes of frame (the headers we write); false if it
-// cannot grow that far.
-bool resize_frame(rte_mbuf* m, uint32_t len) {
-  if (m->pkt_len > len) return rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - len)) == 0;
-  if (m->pkt_len < len) return rte_pktmbuf_append(m, static_cast<uint16_t>(len - m->pkt_len)) != nullptr;
-  return true;
-}
-
-// Writes a 20-byte IPv4 header and a TCP header (with an MSS option when mss != 0) at
-// `l3`, with full checksums. The frame must already be l3 + 40 (+4) bytes long.
-void write_tcp_packet(uint8_t* frame, uint32_t l3, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
-                      uint32_t seq, uint32_t ack, uint8_t flags, uint16_t window, uint16_t mss) {
-  const uint16_t tcp_len = mss != 0 ? 24 : 20;
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + l3);
-  ip->version_ihl = 0x45;
-  ip->type_of_service = 0;
-  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(20 + tcp_len));
-  ip->packet_id = 0;
-  ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-  ip->time_to_live = 64;
-  ip->next_proto_id = 6;
-  ip->src_addr = src;
-  ip->dst_addr = dst;
-  ip->hdr_checksum = 0;
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-  auto* tcp = reinterpret_cast<rte_tcp_hdr*>(frame + l3 + 20);
-  tcp->src_port = sport;
-  tcp->dst_port = dport;
-  tcp->sent_seq = rte_cpu_to_be_32(seq);
-  tcp->recv_ack = rte_cpu_to_be_32(ack);
-  tcp->data_off = static_cast<uint8_t>((tcp_len / 4) << 4);
-  tcp->tcp_flags = flags;
-  tcp->rx_win = rte_cpu_to_be_16(window);
-  tcp->tcp_urp = 0;
-  if (mss != 0) {
-    uint8_t* opt = reinterpret_cast<uint8_t*>(tcp + 1);
-    opt[0] = 2;
-    opt[1] = 4;
-    opt[2] = static_cast<uint8_t>(mss >> 8);
-    opt[3] = static_cast<uint8_t>(mss);
-  }
-  tcp->cksum = 0;
-  tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
 }
 
 }  // namespace

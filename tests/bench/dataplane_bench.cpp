@@ -369,13 +369,11 @@ Result baseline(uint32_t flows_n, double seconds) {
 
 uint32_t capacity_for(uint32_t flows) { return std::max<uint32_t>(4096, flows + flows / 4); }
 
-Result established(uint32_t flows_n, double seconds) {
-  Bench b(1, capacity_for(flows_n));
-  auto flows = make_flows(flows_n, 1);
-  b.establish(flows);
-  auto order = random_order(flows_n, 1u << 22, 7);
+// Packets of `t`'s kind for flows in random order, on worker 0, for `seconds`.
+Result steady(const char* name, Bench& b, const std::vector<Flow>& flows, uint8_t tcp_flags, uint32_t seed, double seconds) {
+  auto order = random_order(static_cast<uint32_t>(flows.size()), 1u << 22, seed);
   Template t;
-  t.fill(dp::tcp_bit::ACK);
+  t.fill(tcp_flags);
   size_t pos = 0;
   rte_mbuf* pkts[kBurst];
   dp::BurstOutput out;
@@ -387,7 +385,14 @@ Result established(uint32_t flows_n, double seconds) {
     return kBurst;
   });
   b.worker(0).stop();
-  return measure("established", flows_n, 1, pc);
+  return measure(name, static_cast<uint32_t>(flows.size()), 1, pc);
+}
+
+Result established(uint32_t flows_n, double seconds) {
+  Bench b(1, capacity_for(flows_n));
+  auto flows = make_flows(flows_n, 1);
+  b.establish(flows);
+  return steady("established", b, flows, dp::tcp_bit::ACK, 7, seconds);
 }
 
 Result syn(uint32_t flows_n, double seconds, const char* name = "syn", Scheduling sched = {}) {
@@ -442,43 +447,14 @@ void syn_schedulers(uint32_t flows, double seconds, const std::string& only, std
 
 Result synproxy_syn(uint32_t flows_n, double seconds) {
   Bench b(1, capacity_for(flows_n), abi::Synproxy::On);
-  auto flows = make_flows(flows_n, 4);
-  auto order = random_order(flows_n, 1u << 22, 13);
-  Template t;
-  t.fill(dp::tcp_bit::SYN);
-  size_t pos = 0;
-  rte_mbuf* pkts[kBurst];
-  dp::BurstOutput out;
-  b.worker(0).start();
-  auto pc = timed(seconds, [&] {
-    generate(b.pool(), pkts, t, flows, order, pos);
-    b.worker(0).process_burst(pkts, kBurst, 2000, out);
-    rte_pktmbuf_free_bulk(out.mbufs, kBurst);
-    return kBurst;
-  });
-  b.worker(0).stop();
-  return measure("synproxy_syn", flows_n, 1, pc);
+  return steady("synproxy_syn", b, make_flows(flows_n, 4), dp::tcp_bit::SYN, 13, seconds);
 }
 
 Result synproxy_established(uint32_t flows_n, double seconds) {
   Bench b(1, capacity_for(flows_n), abi::Synproxy::On);
   auto flows = make_flows(flows_n, 5);
   b.establish_proxied(flows);
-  auto order = random_order(flows_n, 1u << 22, 7);
-  Template t;
-  t.fill(dp::tcp_bit::ACK);
-  size_t pos = 0;
-  rte_mbuf* pkts[kBurst];
-  dp::BurstOutput out;
-  b.worker(0).start();
-  auto pc = timed(seconds, [&] {
-    generate(b.pool(), pkts, t, flows, order, pos);
-    b.worker(0).process_burst(pkts, kBurst, 2000, out);
-    rte_pktmbuf_free_bulk(out.mbufs, kBurst);
-    return kBurst;
-  });
-  b.worker(0).stop();
-  return measure("synproxy_established", flows_n, 1, pc);
+  return steady("synproxy_established", b, flows, dp::tcp_bit::ACK, 7, seconds);
 }
 
 // Established flows with `workers` workers on their own lcores, sharing one table: every

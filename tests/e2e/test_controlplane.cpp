@@ -120,7 +120,7 @@ TEST_F(ControlPlane, ReadVerbsAnswerInJsonAndAsTables) {
   std::string metrics;
   topo_->exec(topo_->lb_ns, "curl -s http://" + metrics_address(*topo_) + "/metrics", &metrics);
   for (const char* name : {"lb_packets_total", "lb_bytes_total", "lb_drops_total{reason=", "lb_new_connections_total{vip=\"web\"}",
-                           "lb_connections_active{vip=\"web\",backend=\"198.18.2.11:80\"}", "lb_backend_up{vip=\"web\",backend=",
+                           "lb_connections_active{vip=\"web\",backend=\"198.18.2.11:80\"", "lb_backend_up{vip=\"web\",backend=",
                            "lb_health_transitions_total{", "lb_conntrack_entries", "lb_table_generation", "lb_table_age_seconds",
                            "lb_dataplane_heartbeat_age_seconds"}) {
     EXPECT_NE(metrics.find(name), std::string::npos) << name << " missing from /metrics";
@@ -148,8 +148,10 @@ TEST_F(ControlPlane, OperatorVerbsPublishAndPersistAndErrorsAreClear) {
   text << state.rdbuf();
   json saved = json::parse(text.str(), nullptr, false);
   ASSERT_FALSE(saved.is_discarded()) << text.str();
-  EXPECT_EQ(saved["drains"][0]["backend"], "198.18.2.11:80");
-  EXPECT_EQ(saved["weights"].size(), 2u);
+  ASSERT_EQ(saved["backends"].size(), 3u) << saved;  // web b1 drained; b2 weight in both VIPs
+  EXPECT_EQ(saved["backends"][0]["backend"], "198.18.2.11:80");
+  EXPECT_EQ(saved["backends"][0]["drained"], true);
+  EXPECT_EQ(saved["backends"][1]["weight"], 5);
 
   EXPECT_EQ(lbctl(*topo_, "weight backend 198.18.2.12:80 config").exit, 0);
   EXPECT_EQ(backend("web", "198.18.2.12:80")["weight"], 1);
@@ -364,7 +366,7 @@ TEST_F(ControlPlane, SocketPermissionsAndPeerCredentials) {
   std::string as_nobody = "setpriv --reuid=nobody --regid=nogroup --clear-groups " + built("controlplane/lbctl") + " -s " + socket_path(*topo_);
   int rc = 0;
   std::string out = run_command(as_nobody + " status 2>&1", &rc);
-  EXPECT_EQ(rc, 4) << out;
+  EXPECT_EQ(rc, 6) << out;  // permission denied
   EXPECT_NE(out.find("permission denied"), std::string::npos) << out;
   cp_->stop();
 
@@ -376,7 +378,7 @@ TEST_F(ControlPlane, SocketPermissionsAndPeerCredentials) {
   out = run_command(as_nobody + " -j status 2>&1", &rc);
   EXPECT_EQ(rc, 0) << out;
   out = run_command(as_nobody + " drain backend b1 2>&1", &rc);
-  EXPECT_EQ(rc, 4) << out;
+  EXPECT_EQ(rc, 6) << out;  // permission denied
   EXPECT_NE(out.find("may read but not change"), std::string::npos) << out;
   EXPECT_EQ(backend("web", "198.18.2.11:80")["state"], "active");
 }

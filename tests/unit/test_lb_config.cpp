@@ -385,7 +385,7 @@ timeout_ms = 99
   ASSERT_TRUE(cfg.has_value()) << errors.str();
   EXPECT_EQ(cfg->controlplane.socket_mode, 0777u);
   EXPECT_EQ(cfg->vips[0].maglev_size, 3u);
-  EXPECT_EQ(cfg->vips[1].maglev_size, 16777213u) << "3 + 16777213 is exactly the pool";
+  EXPECT_EQ(cfg->vips[1].maglev_size, 16777213u) << "the largest prime of one VIP's table";
   EXPECT_EQ(cfg->vips[1].snat_be.size(), 16u);
 }
 
@@ -659,8 +659,8 @@ hash_seed = "0123456789abcdef"
     {"health-rise-zero", kHead + kWeb + "[vip.health]\nrise = 0\n",
      ":20:8: vip[0].health.rise: 0 is out of range (1 .. 100)"},
     {"health-unknown-key", kHead + kWeb + "[vip.health]\ninterval = 1000\n",
-     ":20:1: vip[0].health.interval: unknown key (known keys here: expect_status, fall, host, interval_ms, method, "
-     "path, port, rise, timeout_ms, type)"},
+     ":20:1: vip[0].health.interval: unknown key (known keys here: expect_body, expect_status, fall, host, "
+     "interval_ms, method, path, port, rise, source, start_down, timeout_ms, type)"},
     {"backend-override-timeout-above-vip-interval",
      kHead + kWeb + "[vip.health]\ninterval_ms = 1000\ntimeout_ms = 500\n" + kBackend11 +
          "[vip.backends.health]\ntimeout_ms = 1500\n",
@@ -717,7 +717,7 @@ hash_seed = "0123456789abcdef"
     {"maglev-pool-exceeded", kHead + kWeb + "maglev_size = 16777213\n" +
                                  "[[vip]]\nname = \"api\"\naddress = \"198.18.0.11\"\nport = 80\nmaglev_size = 1048573\n",
      ":24:15: vip[1].maglev_size: with this VIP the maglev_size of all VIPs adds up to 17825786, more than the data "
-     "plane's table pool of 16777216 entries; use smaller tables (about 100 x a VIP's backend count is enough, "
+     "plane's table pool of 16842752 entries; use smaller tables (about 100 x a VIP's backend count is enough, "
      "e.g. 4099 or 16411)"},
 };
 

@@ -15,8 +15,11 @@ TEST(PassiveHealth, ConsecutiveFailuresWithoutASuccessEject) {
   EXPECT_FALSE(observe_attempts(st, c, 5));
   c.unanswered += 2;
   EXPECT_TRUE(observe_attempts(st, c, 5)) << "3 refused + 2 unanswered in a row";
-  eject(st, 1234);
+  eject(st, 1234, /*checks=*/40);
   EXPECT_TRUE(st.ejected);
+  EXPECT_FALSE(may_readmit(st, 41, 41, 2)) << "one check since the ejection";
+  EXPECT_FALSE(may_readmit(st, 43, 1, 2)) << "the last check failed";
+  EXPECT_TRUE(may_readmit(st, 42, 42, 2)) << "two checks since, both successful";
   EXPECT_EQ(st.ejections, 1u);
   EXPECT_EQ(st.reason, "ejected: 5 connection attempts failed in a row (3 refused, 2 unanswered)");
   readmit(st);
