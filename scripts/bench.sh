@@ -7,16 +7,18 @@
 #     HAProxy in TCP mode, and straight to one backend.
 # Prints one table with ratios and writes docs/benchmarks.md.
 #
-# Usage: scripts/bench.sh [--json FILE] [--duration SECONDS]
+# Usage: scripts/bench.sh [--json FILE] [--duration SECONDS] [--e2e-only]
+#   --e2e-only: only the end-to-end comparison (no lb-bench, docs/benchmarks.md untouched)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-JSON_OUT="" DURATION=10
+JSON_OUT="" DURATION=10 E2E_ONLY=0
 while [ $# -gt 0 ]; do
   case $1 in
     --json) JSON_OUT=${2:?--json needs a file}; shift 2 ;;
     --duration) DURATION=${2:?--duration needs seconds}; shift 2 ;;
+    --e2e-only) E2E_ONLY=1; shift ;;
     *) echo "usage: scripts/bench.sh [--json FILE] [--duration SECONDS]" >&2; exit 2 ;;
   esac
 done
@@ -45,6 +47,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP PIPE
 
 # ---------------------------------------------------------------- microbenchmarks
+if [ "$E2E_ONLY" -eq 0 ]; then
 echo "==> lb-bench maglev"
 "$BUILD/tests/bench/lb-bench" maglev --json >"$WORK/maglev.json"
 echo "==> lb-bench dataplane (hugepages, worker pinned to CPU 1)"
@@ -56,6 +59,7 @@ if [ "$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)" -lt 256 ]; then
 fi
 "$BUILD/tests/bench/lb-bench" dataplane --json $HUGE_FLAG --cpu 1 --scaling --seconds 2 >"$WORK/dataplane.json"
 echo "$OLD_HUGE" >/proc/sys/vm/nr_hugepages
+fi
 
 # ---------------------------------------------------------------- end to end
 # CPU 0: wrk and the three nginx; CPU 1: the balancer (Fulcrum's worker lcore, HAProxy's
@@ -93,8 +97,11 @@ new_topology() {  # new_topology MODE
   for i in 1 2 3; do ip netns exec "$PREFIX-b$i" ethtool -K bk0 tx off tso off gso off gro off >/dev/null; done
 }
 
-fulcrum_config() {  # fulcrum_config IDLE_SLEEP_US: demo.toml on AF_XDP, own names, given polling
-  sed -e 's/net_af_packet0,iface=lbc/net_af_xdp0,iface=lbc/' -e 's/net_af_packet1,iface=lbb/net_af_xdp1,iface=lbb/' \
+fulcrum_config() {  # fulcrum_config IDLE_SLEEP_US [SHARING]: demo.toml on AF_XDP, own names, given polling
+  local sharing=()
+  # host_sharing = "xdp": Fulcrum's XDP program; the kernel keeps lbc/lbb and their addresses.
+  [ "${2:-}" = xdp ] && sharing=(-e 's|^address = "198.18.\([12]\).1/24"|&\nhost_sharing = "xdp"|')
+  sed "${sharing[@]}" -e 's/net_af_packet0,iface=lbc/net_af_xdp0,iface=lbc/' -e 's/net_af_packet1,iface=lbb/net_af_xdp1,iface=lbb/' \
       -e "s/^idle_sleep_us = .*/idle_sleep_us = $1/" -e 's/fulcrum-demo-tables/fulcrum-bench-tables/' \
       -e 's/fulcrum-demo-status/fulcrum-bench-status/' -e 's/--file-prefix=fulcrum-demo/--file-prefix=fulcrum-bench/' \
       -e "s|/run/fulcrum/demo.sock|$WORK/lbctl.sock|" -e "s|/var/lib/fulcrum/demo|$WORK/state|" \
@@ -102,15 +109,21 @@ fulcrum_config() {  # fulcrum_config IDLE_SLEEP_US: demo.toml on AF_XDP, own nam
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -A IDLE_CPU
-run_fulcrum() {  # run_fulcrum NAME IDLE_SLEEP_US
-  fulcrum_config "$2"
-  ip netns exec "$PREFIX-lb" "$ROOT/$BUILD/dataplane/lb-dataplane" -c "$WORK/fulcrum.toml" >"$WORK/dp.log" 2>&1 &
-  local dp=$!
-  PIDS+=("$dp")
-  for _ in $(seq 100); do grep -q "running:" "$WORK/dp.log" && break; sleep 0.1; done
-  ip netns exec "$PREFIX-lb" "$ROOT/$BUILD/controlplane/lb-controlplane" -c "$WORK/fulcrum.toml" >"$WORK/cp.log" 2>&1 &
-  local cp=$!
-  PIDS+=("$cp")
+run_fulcrum() {  # run_fulcrum NAME IDLE_SLEEP_US [SHARING]
+  fulcrum_config "$2" "${3:-}"
+  rm -f "$WORK/dp.pid" "$WORK/cp.pid" "$WORK/dp.log"
+  # Both planes in one mount namespace with a bpffs of its own (the steering maps are pinned
+  # there; `ip netns exec` remounts /sys, so each exec would otherwise see none or another).
+  ip netns exec "$PREFIX-lb" sh -c 'mount -t bpf bpf /sys/fs/bpf || exit 1
+    "$1" -c "$3" >"$4/dp.log" 2>&1 & echo $! >"$4/dp.pid"
+    for _ in $(seq 100); do grep -q "running:" "$4/dp.log" && break; sleep 0.1; done
+    "$2" -c "$3" >"$4/cp.log" 2>&1 & echo $! >"$4/cp.pid"
+    wait' sh "$ROOT/$BUILD/dataplane/lb-dataplane" "$ROOT/$BUILD/controlplane/lb-controlplane" "$WORK/fulcrum.toml" "$WORK" &
+  PIDS+=("$!")
+  for _ in $(seq 150); do [ -s "$WORK/cp.pid" ] && break; sleep 0.1; done
+  local dp cp
+  dp=$(cat "$WORK/dp.pid") cp=$(cat "$WORK/cp.pid")
+  PIDS+=("$dp" "$cp")
   for _ in $(seq 100); do
     ip netns exec "$PREFIX-cli" curl -s -m 1 -o /dev/null http://198.18.0.10/ && break
     sleep 0.1
@@ -125,12 +138,16 @@ run_fulcrum() {  # run_fulcrum NAME IDLE_SLEEP_US
   echo "   $1: data plane used ${IDLE_CPU[$1]} % of a core while idle"
   kill "$cp" "$dp"
   wait "$cp" "$dp" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$dp" 2>/dev/null || kill -0 "$cp" 2>/dev/null || break; sleep 0.1; done
 }
 
 echo "==> end to end: wrk -t1 -c32 -d${DURATION}s, GET / (a 3-byte body) from the client namespace"
 new_topology dpdk
 run_fulcrum "fulcrum" 0
 run_fulcrum "fulcrum (adaptive poll)" 1000
+# The NIC shared with the host (issue 11): the same, with Fulcrum's XDP program steering.
+new_topology shared
+run_fulcrum "fulcrum (shared, xdp)" 0 xdp
 
 new_topology router
 measure "direct" http://198.18.2.11/
@@ -176,10 +193,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 echo
 echo "==> results (Fulcrum busy-polling; ratios = Fulcrum / peer)"
 printf "%-24s %16s %20s %12s %12s\n" "path" "keep-alive req/s" "new connections/s" "keep ratio" "new ratio"
-for p in "fulcrum" "fulcrum (adaptive poll)" "nftables" "haproxy" "direct"; do
+for p in "fulcrum" "fulcrum (adaptive poll)" "fulcrum (shared, xdp)" "nftables" "haproxy" "direct"; do
   printf "%-24s %16.0f %20.0f %12s %12s\n" "$p" "${KEEP[$p]}" "${NEW[$p]}" "$(ratio "${KEEP[fulcrum]}" "${KEEP[$p]}")" "$(ratio "${NEW[fulcrum]}" "${NEW[$p]}")"
 done
 echo
+[ "$E2E_ONLY" -eq 1 ] && exit 0
 python3 - "$WORK/dataplane.json" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))

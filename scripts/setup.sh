@@ -9,6 +9,7 @@ PACKAGES=(
   libdpdk-dev libbpf-dev libxdp-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   prometheus-cpp-dev googletest libgtest-dev libgmock-dev
   # test rig, demo and benchmark
+  clang llvm bpftool    # Fulcrum's XDP program (clang -target bpf); bpftool to inspect it
   iproute2 iputils-ping procps psmisc util-linux ethtool
   nginx-light curl wrk haproxy nftables tcpdump python3
   # scheduling suite: a backend delayed where tc netem is missing (NFQUEUE, tests/e2e/nfq_delay.cpp)
@@ -47,7 +48,8 @@ else
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# AF_XDP ports load their XDP program through libxdp, which wants a bpffs.
+# AF_XDP ports load their XDP program through libxdp or libbpf, which want a bpffs; Fulcrum's
+# XDP steering maps are pinned there (tests mount a private one in their own namespaces).
 if [ -d /sys/fs/bpf ] && ! mountpoint -q /sys/fs/bpf; then
   mount -t bpf bpf /sys/fs/bpf && echo "setup.sh: mounted bpffs on /sys/fs/bpf"
 fi

@@ -21,7 +21,7 @@
 #   and all.
 #
 # Usage:
-#   topology.sh up PREFIX [--backends N] [--mode router|dpdk] [--lb-queues Q]
+#   topology.sh up PREFIX [--backends N] [--mode router|dpdk|shared] [--lb-queues Q]
 #   topology.sh down PREFIX
 #   topology.sh reap
 #   topology.sh watch PREFIX PID
@@ -291,6 +291,16 @@ do_up() {
     ip -n "$lb" addr add "$CLIENT_NET.1/24" dev lbc
     ip -n "$lb" addr add "$BACKEND_NET.1/24" dev lbb
     ip netns exec "$lb" sysctl -q -w net.ipv4.ip_forward=1 >/dev/null
+  elif [[ $mode == shared ]]; then
+    # Host sharing (issue 11): the kernel keeps lbc and lbb with the host's addresses, as on
+    # an edge node whose NIC also carries its BGP and SSH; Fulcrum's XDP program takes only
+    # its own traffic off them. No management port: health checks leave from lbb's address.
+    ip netns exec "$lb" sysctl -q -w net.ipv4.ip_forward=0 >/dev/null
+    no_offloads "$cli" cl0 tx off tso off gso off gro off
+    no_offloads "$lb" lbc tx off tso off gso off gro off
+    no_offloads "$lb" lbb tx off tso off gso off gro off
+    ip -n "$lb" addr add "$CLIENT_NET.1/24" dev lbc
+    ip -n "$lb" addr add "$BACKEND_NET.1/24" dev lbb
   else
     ip netns exec "$lb" sysctl -q -w net.ipv4.ip_forward=0 >/dev/null
     no_offloads "$cli" cl0 tx off tso off gso off gro off
@@ -316,7 +326,7 @@ do_up() {
     ip -n "$ns" addr add "$(backend_ip "$prefix" "$i")/24" dev bk0
     ip -n "$ns" link set bk0 up
     ip -n "$ns" route add default via "$BACKEND_NET.1"
-    if [[ $mode == dpdk ]]; then no_offloads "$ns" bk0 tx off tso off gso off gro off; fi
+    if [[ $mode != router ]]; then no_offloads "$ns" bk0 tx off tso off gso off gro off; fi
   done
 
   STEP="starting nginx on the backends"
@@ -376,12 +386,12 @@ cmd_up() {
     esac
   done
   in_range "$backends" 1 240 || die "--backends must be 1..240 (got '$backends')"
-  [[ $mode == router || $mode == dpdk ]] || die "--mode must be router or dpdk (got '$mode')"
+  [[ $mode == router || $mode == dpdk || $mode == shared ]] || die "--mode must be router, dpdk or shared (got '$mode')"
   in_range "$queues" 1 64 || die "--lb-queues must be 1..64 (got '$queues')"
   [[ $(id -u) -eq 0 ]] || die "must run as root"
   local tool
   for tool in ip nginx sysctl truncate flock pgrep; do command -v "$tool" >/dev/null || die "$tool not found"; done
-  [[ $mode == router ]] || command -v ethtool >/dev/null || die "ethtool not found (needed by --mode dpdk)"
+  [[ $mode == router ]] || command -v ethtool >/dev/null || die "ethtool not found (needed by --mode $mode)"
   # Only the final KEY=VALUE block reaches stdout; chatter from ip/ethtool goes to stderr.
   exec 3>&1 1>&2
   do_up "$prefix" "$backends" "$mode" "$queues"
@@ -450,7 +460,7 @@ main() {
     watch) cmd_watch "$@" ;;
     nginx-stop) check_prefix "${1:-}"; backend_index "${2:-}"; nginx_stop "$1" "$2" ;;
     nginx-start) check_prefix "${1:-}"; backend_index "${2:-}"; nginx_start "$1" "$2" ;;
-    *) die "usage: topology.sh up PREFIX [--backends N] [--mode router|dpdk] [--lb-queues Q]
+    *) die "usage: topology.sh up PREFIX [--backends N] [--mode router|dpdk|shared] [--lb-queues Q]
        topology.sh down PREFIX | reap | watch PREFIX PID
        topology.sh nginx-stop PREFIX I | nginx-start PREFIX I" ;;
   esac

@@ -108,6 +108,7 @@ void parse_ports(Section& dp, DataplaneConfig& cfg) {
     port.gateway_be = gateway;
     if (rx) port.rx_descriptors = static_cast<uint16_t>(*rx);
     if (tx) port.tx_descriptors = static_cast<uint16_t>(*tx);
+    parse_host_sharing(p, port);  // issue 11: host_sharing, kernel_interface
     p.finish();
     cfg.ports.push_back(port);
   }

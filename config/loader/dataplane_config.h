@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/loader/errors.h"
+#include "config/loader/host_sharing.h"
 #include "config/loader/net_parse.h"
 
 namespace toml {
@@ -29,6 +30,8 @@ struct PortConfig {
   std::optional<uint32_t> gateway_be;  // default route via this port
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;
+  HostSharing host_sharing = HostSharing::None;  // issue 11: see host_sharing.h
+  std::string kernel_interface;                  // tap / virtio_user: the kernel's interface
 };
 
 struct RouteConfig {

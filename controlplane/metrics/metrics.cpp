@@ -128,6 +128,14 @@ std::string MetricsEndpoint::render(Service& service) {
   gauge("lb_config_last_reload_successful", "1 if the last reload was applied (or none was tried), 0 if it was refused", s.last_reload_ok ? 1.0 : 0.0);
   gauge("lb_config_last_reload_timestamp_seconds", "Unix time of the last reload attempt (0: none)", s.last_reload_unix_s);
   gauge("lb_config_file_in_sync", "1 if the config file on disk is the one running, 0 if it changed since it was loaded", s.config_in_sync ? 1.0 : 0.0);
+  if (s.xdp_steering) {  // issue 11: what Fulcrum's XDP program did with each frame
+    MetricFamily xdp = family("lb_xdp_frames_total", "Frames seen by Fulcrum's XDP program (host_sharing = xdp), by action",
+                              MetricType::Counter);
+#define FULCRUM_XDP_METRIC(id, name, help) add(xdp, double(s.xdp.by_action[FULCRUM_XDP_##id]), {{"action", name}});
+    FULCRUM_XDP_STATS(FULCRUM_XDP_METRIC)
+#undef FULCRUM_XDP_METRIC
+    push(std::move(xdp));
+  }
   MetricFamily info = family("lb_build_info", "Always 1; the version of lb-controlplane", MetricType::Gauge);
   add(info, 1.0, {{"version", FULCRUM_VERSION}});
   push(std::move(info));

@@ -17,8 +17,8 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-Publisher::Publisher(abi::TablesRegion& tables, std::string status_name)
-    : tables_(tables), status_name_(std::move(status_name)) {
+Publisher::Publisher(abi::TablesRegion& tables, std::string status_name, BeforeCommit before_commit)
+    : tables_(tables), status_name_(std::move(status_name)), before_commit_(std::move(before_commit)) {
   event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (event_fd_ < 0) throw std::system_error(errno, std::generic_category(), "publisher: eventfd");
   thread_ = std::thread([this] { thread_main(); });
@@ -119,6 +119,7 @@ Publisher::Result Publisher::execute(Job& job) {
   options.quiesce_timeout = job.quiesce_timeout;
   abi::TablesWriter writer(tables_, options);
   writer.set_status(status_.valid() ? &abi::status_of(status_) : nullptr);
+  if (before_commit_) before_commit_(job.spec);
   PublishOutcome out = publish_tables(writer, job.spec);
   r.error = std::move(out.error);
   r.warning = std::move(out.warning);

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -52,8 +53,13 @@ class Publisher {
     TableSpec spec;        // Plan: the spec with its tables
   };
 
+  // Called on the publisher's thread with each spec about to be published, before the
+  // generation is written (issue 11: the XDP steering maps must steer a new VIP before the
+  // data plane serves it).
+  using BeforeCommit = std::function<void(const TableSpec&)>;
+
   // `tables` must outlive the publisher. Throws std::system_error if no eventfd.
-  Publisher(abi::TablesRegion& tables, std::string status_name);
+  Publisher(abi::TablesRegion& tables, std::string status_name, BeforeCommit before_commit = {});
   ~Publisher();
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
@@ -70,6 +76,7 @@ class Publisher {
 
   abi::TablesRegion& tables_;
   std::string status_name_;
+  BeforeCommit before_commit_;
   abi::Mapping status_;           // the thread's own
   MaglevCache cache_;
   int event_fd_ = -1;

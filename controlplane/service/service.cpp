@@ -32,7 +32,8 @@ uint64_t unix_ms() { return abi::realtime_ns() / 1'000'000; }
 
 Service::Service(config::LbConfig config, toml::table raw)
     : config_(std::move(config)), raw_(std::move(raw)), operator_state_(config_.controlplane.state_dir),
-      link_(config_.dataplane.shm_tables, config_.dataplane.shm_status) {
+      link_(config_.dataplane.shm_tables, config_.dataplane.shm_status),
+      steering_(config_.dataplane) {
   health_ = std::make_unique<HealthChecker>([this](const HealthEvent& e) { on_health(e); }, monotonic_ms);
   started_ms_ = monotonic_ms();
 }
@@ -43,7 +44,9 @@ Expected<std::unique_ptr<Service>> Service::create(config::LbConfig config, toml
   std::unique_ptr<Service> s(new Service(std::move(config), std::move(raw)));
   if (std::string err = s->operator_state_.load(); !err.empty()) return unavailable(err);
   if (std::string err = s->link_.open_tables(); !err.empty()) return unavailable("tables region: " + err);
-  s->publisher_ = std::make_unique<Publisher>(s->link_.tables(), s->config_.dataplane.shm_status);
+  Service* svc = s.get();
+  s->publisher_ = std::make_unique<Publisher>(s->link_.tables(), s->config_.dataplane.shm_status,
+                                              [svc](const TableSpec& spec) { svc->steering_.before_commit(spec); });
   std::lock_guard lock(s->mu_);
   // Overrides of backends the file no longer has would come back to life if one of the
   // same name and address is added months later: drop them now.

@@ -35,6 +35,7 @@
 #include "controlplane/service/model.h"
 #include "controlplane/service/operator_state.h"
 #include "controlplane/service/publisher.h"
+#include "controlplane/steering/steering_publisher.h"
 
 namespace fulcrum::cp {
 
@@ -141,6 +142,8 @@ class Service {
     bool last_reload_ok = true;
     double last_reload_unix_s = 0;
     bool config_in_sync = true;
+    bool xdp_steering = false;   // issue 11: some port has host_sharing = "xdp"
+    XdpStats xdp;                // its XDP program's per-action counters
   };
   MetricsSnapshot metrics();
 
@@ -231,6 +234,7 @@ class Service {
   std::vector<VipRt> vips_;
   OperatorState operator_state_;
   DataplaneLink link_;
+  SteeringPublisher steering_;  // issue 11: XDP steering maps, synced before each commit
   std::unique_ptr<HealthChecker> health_;
   std::unique_ptr<Publisher> publisher_;
   uint64_t next_target_ = 1;

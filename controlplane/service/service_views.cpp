@@ -335,6 +335,8 @@ Service::MetricsSnapshot Service::metrics() {
   m.last_reload_ok = last_reload_.ok;
   m.last_reload_unix_s = double(last_reload_.at_unix_ms) / 1000.0;
   m.config_in_sync = config_file_json()["state"] == "in sync";
+  m.xdp_steering = steering_.enabled();  // issue 11
+  m.xdp = steering_.stats();
   for (const VipRt& v : vips_) {
     VipMetrics vm;
     vm.name = v.cfg.name;

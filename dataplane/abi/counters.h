@@ -57,7 +57,8 @@ namespace fulcrum::abi {
   X(SnatNoEntry, "snat_no_entry", "packet to a SNAT address that matches no connection")    \
   X(SynproxyNotParked, "synproxy_not_parked", "client data before the proxied backend answered: no parking slot, or waited over 1 s") \
   X(BackendsFull, "backends_full", "new connection while every backend was at max_connections or max_new_conn_rate (VIP on_full = drop)") \
-  X(StaleSynAck, "stale_syn_ack", "SYN-ACK from a backend the connection attempt was moved away from (connect_retries)")
+  X(StaleSynAck, "stale_syn_ack", "SYN-ACK from a backend the connection attempt was moved away from (connect_retries)") \
+  X(KernelPathFull, "kernel_path_full", "ring to a port's kernel interface, or that interface, full")
 
 #define FULCRUM_WORKER_COUNTERS(X)                                                           \
   X(RxPackets, "rx_packets", "packets received")                                             \
@@ -91,7 +92,9 @@ namespace fulcrum::abi {
   X(ConnectRefused, "connect_refused", "backend RSTs answering a client's SYN, kept from the client: its retransmitted SYN tries another backend") \
   X(FullResets, "full_resets", "new connections reset because every backend was at its limits (VIP on_full = reset)") \
   X(RetryResets, "retry_resets", "retransmitted SYNs reset because every backend had been tried (connect_retries)") \
-  X(LimitOverflows, "limit_overflows", "new connections passed from their backend to another: it was at max_connections or max_new_conn_rate")
+  X(LimitOverflows, "limit_overflows", "new connections passed from their backend to another: it was at max_connections or max_new_conn_rate") \
+  X(PuntedToKernel, "punted_to_kernel", "frames not for the data plane sent to the port's kernel interface") \
+  X(FromKernel, "from_kernel", "frames the kernel sent out through a port's kernel interface")
 
 #define FULCRUM_ENUM_ENTRY(id, name, help) id,
 enum class DropReason : uint16_t { FULCRUM_DROP_REASONS(FULCRUM_ENUM_ENTRY) kCount };

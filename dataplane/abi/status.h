@@ -60,12 +60,12 @@ struct alignas(64) WorkerStatus {
   Counter vip_drops[kMaxVips];                // new-flow packets of a VIP dropped (no_backend, conntrack_full, ...)
 };
 static_assert(offsetof(WorkerStatus, counters) == 64);
-static_assert(kWorkerCounterCount == 32 && kDropReasonCount == 44,
+static_assert(kWorkerCounterCount == 34 && kDropReasonCount == 45,
               "counter sets changed: bump kAbiVersion and update these numbers");
 static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);
 static_assert(offsetof(WorkerStatus, backend_opened) ==
               64 + 8 * (kWorkerCounterCount + kDropReasonCount + kMaxVips));
-static_assert(offsetof(WorkerStatus, backend_traffic) == 133'824);  // backend_closed ends at 133,792; aligned to 64
+static_assert(offsetof(WorkerStatus, backend_traffic) == 133'824);  // backend_closed ends at 133,816; aligned to 64
 static_assert(offsetof(WorkerStatus, vip_drops) == 133'824 + 16 * kMaxBackends);
 static_assert(sizeof(WorkerStatus) == 266'944);
 

@@ -15,16 +15,19 @@
 #include <atomic>
 #include <csignal>
 #include <memory>
+#include <net/if.h>
 #include <thread>
 
 #include "config/loader/dataplane_config.h"
 #include "dataplane/abi/region.h"
+#include "dataplane/app/exception_path.h"
 #include "dataplane/app/log.h"
 #include "dataplane/app/ports.h"
 #include "dataplane/app/tables_attachment.h"
 #include "dataplane/app/worker_loop.h"
 #include "dataplane/worker/backend_monitor.h"
 #include "dataplane/worker/conn_sample.h"
+#include "dataplane/app/xdp_port.h"
 #include "dataplane/worker/main_lcore.h"
 
 namespace fulcrum::dp {
@@ -89,6 +92,40 @@ bool init_status(const config::DataplaneConfig& cfg, abi::Mapping* map, uint64_t
   return true;
 }
 
+// Per port, the ifindex of the kernel interface that holds its address (0: Fulcrum's own
+// ARP): the AF_XDP interface itself, or the exception interface. Empty if no port shares.
+std::vector<int> kernel_interfaces(const config::DataplaneConfig& cfg) {
+  std::vector<int> out(cfg.ports.size(), 0);
+  bool any = false;
+  for (size_t i = 0; i < cfg.ports.size(); ++i) {
+    const config::PortConfig& p = cfg.ports[i];
+    if (!config::kernel_owns_address(p.host_sharing)) continue;
+    std::string iface = p.host_sharing == config::HostSharing::Xdp ? af_xdp_iface(p.device) : p.kernel_interface;
+    out[i] = static_cast<int>(if_nametoindex(iface.c_str()));
+    if (out[i] == 0) log("warning", "port %s: no interface %s: its next hops cannot be resolved", p.name.c_str(), iface.c_str());
+    any = true;
+  }
+  return any ? out : std::vector<int>{};
+}
+
+// lb-dataplane --detach-xdp: removes Fulcrum's XDP program from every host_sharing = "xdp"
+// port (systemd ExecStopPost/ExecStartPre; a killed data plane leaves it attached).
+int detach_xdp(const config::DataplaneConfig& cfg) {
+  int rc = 0;
+  for (const config::PortConfig& p : cfg.ports) {
+    if (p.host_sharing != config::HostSharing::Xdp) continue;
+    std::string done;
+    std::string err = detach_fulcrum_xdp(p, &done);
+    if (!err.empty()) {
+      log("error", "port %s: %s", p.name.c_str(), err.c_str());
+      rc = 1;
+    } else if (!done.empty()) {
+      log("info", "port %s: %s", p.name.c_str(), done.c_str());
+    }
+  }
+  return rc;
+}
+
 // Everything that lives in DPDK memory is created and destroyed in here, so that it is
 // gone before rte_eal_cleanup().
 int run_with_eal(const config::DataplaneConfig& cfg) {
@@ -122,6 +159,13 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
     log("error", "%s", error.c_str());
     return 1;
   }
+  ExceptionPath exception_path;  // kernel interfaces of ports with host_sharing tap / virtio_user
+  if (error = exception_path.create(cfg.ports, ports, pool); !error.empty()) {
+    log("error", "%s", error.c_str());
+    exception_path.stop();
+    stop_ports(ports);
+    return 1;
+  }
   for (const PortInfo& p : ports) shared->add_port(p);
   for (size_t i = 0; i < cfg.ports.size(); ++i) {
     if (cfg.ports[i].gateway_be) shared->routes.add(0, 0, static_cast<uint8_t>(i), *cfg.ports[i].gateway_be);
@@ -141,6 +185,15 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
     MacBytes mac;
     std::copy(n.mac.begin(), n.mac.end(), mac.begin());
     main_lcore.add_static(n.addr_be, mac, static_cast<uint8_t>(cfg.port_index(n.port)));
+  }
+  // Next hops of ports whose address the kernel keeps: from the kernel's neighbour table.
+  KernelNeighbours kernel_neighbours;
+  if (std::vector<int> ifindex = kernel_interfaces(cfg); !ifindex.empty()) {
+    if (error = kernel_neighbours.open(ifindex); !error.empty()) {
+      log("error", "kernel neighbour table: %s", error.c_str());
+      return 1;
+    }
+    main_lcore.use_kernel_neighbours(&kernel_neighbours);
   }
   TablesAttachment attachment(*shared, cfg.shm_tables);
   attachment.check();
@@ -186,6 +239,7 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
     uint32_t handled = main_lcore.poll(now_ns / 1'000'000);
     monitor.update(shared->tables.load(std::memory_order_acquire), now_ns);  // the schedulers' load figures
     handled += conn_sampler.poll(static_cast<uint32_t>(rte_rdtsc() / tsc_per_ms)) ? 1 : 0;
+    handled += exception_path.poll(*shared, shared->status->workers[workers]);
     hdr.mbufs_in_use.store(rte_mempool_in_use_count(pool), std::memory_order_relaxed);
     for (uint32_t w = 0; w < workers; ++w) {
       uint32_t tripped = shared->status->workers[w].breaker_tripped.load(std::memory_order_relaxed);
@@ -210,6 +264,7 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
   rte_eal_mp_wait_lcore();
   worker_objs.clear();
   stop_ports(ports);
+  exception_path.stop();
   hdr.heartbeat_monotonic_ns.store(0);
   hdr.pid.store(0);
   return 0;
@@ -236,10 +291,12 @@ int run(const config::DataplaneConfig& cfg) {
 int main(int argc, char** argv) {
   CLI::App app{"Fulcrum data plane: DPDK poll-mode L4 load balancer"};
   std::string config_path;
-  bool check_only = false;
+  bool check_only = false, detach_only = false;
   app.add_option("-c,--config", config_path, "configuration file (its [dataplane] section)")->required();
   app.add_flag("--check", check_only, "validate the [dataplane] section and exit (0 valid, 2 invalid)");
   app.set_version_flag("--version", std::string("lb-dataplane (Fulcrum) ") + FULCRUM_VERSION);
+  app.add_flag("--detach-xdp", detach_only,
+               "detach Fulcrum's XDP program from the host_sharing = \"xdp\" ports and exit (after a crash)");
   CLI11_PARSE(app, argc, argv);
 
   fulcrum::config::Errors errors(config_path);
@@ -248,6 +305,7 @@ int main(int argc, char** argv) {
     std::fputs(errors.str().c_str(), stderr);
     return 2;
   }
+  if (detach_only) return fulcrum::dp::detach_xdp(*cfg);
   if (check_only) {
     std::printf("%s: [dataplane] is valid\n", config_path.c_str());
     return 0;

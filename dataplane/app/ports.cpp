@@ -8,6 +8,8 @@
 
 #include <cstring>
 
+#include "dataplane/app/xdp_port.h"
+
 namespace fulcrum::dp {
 namespace {
 
@@ -20,7 +22,14 @@ std::string port_error(const config::PortConfig& p, const std::string& what) {
 bool find_or_probe(const config::PortConfig& p, uint16_t* port_id, std::string* error) {
   std::string name = p.device.substr(0, p.device.find(','));
   if (rte_eth_dev_get_port_by_name(name.c_str(), port_id) == 0) return true;
-  int rc = rte_dev_probe(p.device.c_str());
+  std::string devargs = p.device;
+  if (p.host_sharing == config::HostSharing::Xdp) {  // Fulcrum's XDP program (xdp_port.h)
+    if (std::string why = prepare_xdp_port(p, &devargs); !why.empty()) {
+      *error = port_error(p, why);
+      return false;
+    }
+  }
+  int rc = rte_dev_probe(devargs.c_str());
   if (rc != 0) {
     *error = port_error(p, "cannot probe the device: " + std::string(rte_strerror(-rc)) +
                                " (is the name right, the interface present in this network namespace, the NIC bound to a DPDK driver?)");
@@ -81,6 +90,7 @@ std::string start_ports(const std::vector<config::PortConfig>& ports, uint32_t w
     info_out.addr_be = p.address.addr_be;
     info_out.prefix_len = p.address.length;
     info_out.rx_ip_checksum = rx_csum;
+    info_out.kernel_owns_address = config::kernel_owns_address(p.host_sharing);
     out->push_back(info_out);
   }
   return "";

@@ -53,7 +53,7 @@ void MainLcore::emit(MainOutput& out, rte_mbuf* m, Verdict::Kind kind, uint8_t p
 }
 
 bool MainLcore::ours(uint32_t addr_be, uint8_t port) const {
-  if (port < shared_.ports.size() && shared_.ports[port].addr_be == addr_be) return true;
+  if (port < shared_.ports.size() && shared_.ports[port].addr_be == addr_be && !shared_.ports[port].kernel_owns_address) return true;
   return view_.slot != nullptr && abi::local_addr_kind(*view_.slot, addr_be) != 0;
 }
 
@@ -296,6 +296,7 @@ void MainLcore::fail_held(uint32_t addr_be) {
 }
 
 bool MainLcore::request(uint32_t addr_be, uint8_t port, MainOutput& out) {
+  if (kernel_ != nullptr && kernel_->handles(port)) return kernel_->solicit(addr_be, port);  // issue 11
   rte_mbuf* m = pool_ != nullptr ? rte_pktmbuf_alloc(pool_) : nullptr;
   if (m == nullptr) return false;
   const PortInfo& info = shared_.ports[port];
@@ -356,10 +357,13 @@ uint32_t MainLcore::poll(uint64_t now_ms) {
       flush(out);
     }
   }
+  uint32_t learned = kernel_ == nullptr ? 0 : kernel_->poll([&](const KernelNeighbours::Entry& e) {
+    learn_from_kernel(e, now_ms, out);  // issue 11
+  });
   tick(now_ms, out);
   sent += out.count;
   flush(out);
-  return handled + sent;
+  return handled + sent + learned;
 }
 
 }  // namespace fulcrum::dp

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "dataplane/core/kernel_neighbours.h"
 #include "dataplane/worker/worker.h"
 
 struct rte_mempool;
@@ -76,6 +77,9 @@ class MainLcore {
   uint32_t poll(uint64_t now_ms);
 
   uint32_t held() const { return held_count_; }
+  // issue 11: next hops of ports whose address the kernel keeps come from the kernel's
+  // neighbour table (main_lcore_kernel.cpp). Not owned; nullptr: none.
+  void use_kernel_neighbours(KernelNeighbours* k) { kernel_ = k; }
 
  private:
   struct Held {
@@ -124,6 +128,7 @@ class MainLcore {
   void update_pins(uint64_t now_ms, MainOutput& out);
   void forget(uint32_t addr_be);
   void emit(MainOutput& out, rte_mbuf* m, Verdict::Kind kind, uint8_t port, abi::DropReason why = {});
+  void learn_from_kernel(const KernelNeighbours::Entry& e, uint64_t now_ms, MainOutput& out);
   void flush(MainOutput& out);
   void count(abi::WorkerCounter c, uint64_t n = 1) { status_.counters[static_cast<size_t>(c)].add(n); }
   void count_drop(abi::DropReason r) { status_.drops[static_cast<size_t>(r)].add(1); }
@@ -136,6 +141,7 @@ class MainLcore {
   uint32_t held_count_ = 0;
   Resolving resolving_[kMaxResolving];
   uint64_t last_aging_ms_ = 0;
+  KernelNeighbours* kernel_ = nullptr;  // issue 11
   std::vector<uint32_t> config_pins_;     // from add_static/pin: pinned whatever the tables say
   std::vector<uint32_t> table_pins_;      // the tables' on-link backends, sorted
   uint64_t pins_generation_ = ~0ull;

@@ -69,7 +69,8 @@ std::unique_ptr<Shared> Shared::create(const SharedOptions& options, std::string
   s->to_main = rte_ring_create(unique_name("to_main").c_str(), 2048, SOCKET_ID_ANY, RING_F_SC_DEQ);
   s->to_main_prio = rte_ring_create(unique_name("to_main_prio").c_str(), 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);
   s->from_main = rte_ring_create(unique_name("from_main").c_str(), 2048, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  if (s->to_main == nullptr || s->to_main_prio == nullptr || s->from_main == nullptr) {
+  s->to_kernel = rte_ring_create(unique_name("to_kernel").c_str(), 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);  // issue 11
+  if (s->to_main == nullptr || s->to_main_prio == nullptr || s->from_main == nullptr || s->to_kernel == nullptr) {
     *error = std::string("cannot create the main-lcore rings: ") + rte_strerror(rte_errno);
     return nullptr;
   }
@@ -81,6 +82,7 @@ Shared::~Shared() {
   rte_ring_free(to_main);
   rte_ring_free(to_main_prio);
   rte_ring_free(from_main);
+  rte_ring_free(to_kernel);
   rte_free(synproxy_mem_);
   rte_free(qsbr);
   flows_.reset();
@@ -99,7 +101,7 @@ uint8_t Shared::add_port(const PortInfo& port) {
 
 bool Shared::is_port_addr(uint32_t addr_be) const {
   for (const PortInfo& p : ports) {
-    if (p.addr_be == addr_be) return true;
+    if (p.addr_be == addr_be && !p.kernel_owns_address) return true;
   }
   return false;
 }

@@ -32,6 +32,11 @@ struct PortInfo {
   uint32_t addr_be = 0;
   uint8_t prefix_len = 0;
   bool rx_ip_checksum = false;   // the NIC verifies IPv4 header checksums
+  // issue 11, host sharing: the kernel keeps addr_be (no ARP or ping answered for it, next
+  // hops from the kernel's neighbour table); exception_port is the DPDK port of its kernel
+  // interface (net_tap / virtio_user), kNoPort when there is none.
+  bool kernel_owns_address = false;
+  uint16_t exception_port = 0xFFFF;
 };
 
 struct TimeoutsMs {
@@ -119,6 +124,9 @@ class Shared {
   // NICs such as net_af_packet offer no more TX queues than RX queues. mbuf->port holds
   // the egress port index.
   rte_ring* from_main = nullptr;
+  // issue 11: frames for the kernel (Punt verdicts), written to each port's kernel
+  // interface by the main lcore (dataplane/app/exception_path.h). mbuf->port: RX port.
+  rte_ring* to_kernel = nullptr;
 
  private:
   Shared() = default;

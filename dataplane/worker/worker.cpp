@@ -39,6 +39,7 @@ Worker::Worker(Shared& shared, uint32_t index, abi::WorkerStatus& status)
   evict_cursor_ = sweep_cursor_;
   age_cursor_ = sweep_cursor_;
   evict_age_ms_ = shared.timeouts().by_phase[static_cast<uint8_t>(TcpPhase::SynSeen)] / 2;
+  for (const PortInfo& p : shared_.ports) punt_ports_ |= p.exception_port != kNoPort;  // issue 11
 }
 
 Worker::~Worker() {
@@ -74,6 +75,7 @@ void Worker::set_verdict(BurstOutput& out, uint16_t i, Verdict::Kind kind, uint8
 }
 
 void Worker::drop(BurstOutput& out, uint16_t i, DropReason reason) {
+  if (punt_ports_ && punt_instead(out, i, reason)) return;  // issue 11: exception path
   out.verdicts[i].kind = Verdict::Kind::Drop;
   out.verdicts[i].reason = reason;
   status_.drops[static_cast<size_t>(reason)].add(1);
@@ -133,6 +135,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
         drop(out, i, f.drop);
         break;
       case FrameKind::Arp:
+        if (punt_ports_ && punt_arp(out, i, port, data, f)) break;  // issue 11: the host's ARP
         handle_arp(m, f, port, out, i);
         break;
       case FrameKind::OtherIp:

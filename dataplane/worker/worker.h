@@ -35,6 +35,7 @@ struct Verdict {
     Consumed,  // used up without being a drop (an ARP reply we learned from)
     ToMainPrio,  // ARP from a neighbour being resolved: the main lcore's priority ring
     Kept,      // the worker keeps the mbuf (parked until the SYN proxy's backend answers)
+    Punt,      // not the data plane's: to the kernel interface of the RX port (issue 11)
   };
   Kind kind = Kind::Drop;
   uint8_t target = 0;
@@ -88,6 +89,10 @@ class alignas(64) Worker {
   // A new-flow packet of `vip` dropped: counted by reason and against the VIP (vip_drops).
   void vip_drop(Pending& p, const abi::Vip& vip, abi::DropReason reason, BurstOutput& out);
   bool is_own_address(uint32_t addr_be) const;
+  // issue 11 (worker_punt.cpp): on a port with a kernel interface, what the data plane does
+  // not want goes to the kernel instead of being dropped. True if out.verdicts[i] is Punt.
+  bool punt_instead(BurstOutput& out, uint16_t i, abi::DropReason reason);
+  bool punt_arp(BurstOutput& out, uint16_t i, uint8_t port, const uint8_t* data, const ParsedFrame& f);
 
   void handle_arp(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOutput& out, uint16_t i);
   // false: the packet starts a new flow, for prepare_new_flow().
@@ -240,6 +245,7 @@ class alignas(64) Worker {
   // whole pass leaves the partition above its high-water mark, reset once below.
   uint32_t evict_age_ms_;
   uint32_t age_pass_start_ = 0;
+  bool punt_ports_ = false;        // issue 11: some port has a kernel interface
 };
 
 }  // namespace fulcrum::dp

@@ -233,6 +233,10 @@ void Worker::dispatch(BurstOutput& out, uint16_t tx_queue) {
       case Verdict::Kind::ToMain:
         if (rte_ring_mp_enqueue(shared_.to_main, m) != 0) drop_now(m, DropReason::MainRingFull);
         break;
+      case Verdict::Kind::Punt:  // issue 11: the main lcore writes it to the kernel interface
+        if (rte_ring_mp_enqueue(shared_.to_kernel, m) != 0) drop_now(m, DropReason::KernelPathFull);
+        else count(WorkerCounter::PuntedToKernel);  // counted once, when it is on its way
+        break;
       case Verdict::Kind::Handoff:
         if (rte_ring_mp_enqueue(shared_.handoff[v.target], m) != 0) drop_now(m, DropReason::HandoffRingFull);
         break;

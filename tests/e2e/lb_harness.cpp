@@ -29,6 +29,15 @@ ShmNames::~ShmNames() {
   shm_unlink(status.c_str());
 }
 
+namespace {
+std::string sharing_keys(const DataplaneOptions& o, const std::string& kernel_if) {
+  if (o.host_sharing.empty()) return "";
+  std::string keys = "host_sharing = \"" + o.host_sharing + "\"\n";
+  if (o.host_sharing != "xdp") keys += "kernel_interface = \"" + kernel_if + "\"\n";
+  return keys;
+}
+}  // namespace
+
 std::string dataplane_toml(const Topology& topo, const ShmNames& shm, const DataplaneOptions& o) {
   std::string q = o.workers > 1 ? (o.driver == "net_af_xdp" ? ",queue_count=" : ",qpairs=") + std::to_string(o.workers) : "";
   std::string workers;
@@ -44,9 +53,9 @@ std::string dataplane_toml(const Topology& topo, const ShmNames& shm, const Data
     << "shm_tables = \"" << shm.tables << "\"\n"
     << "shm_status = \"" << shm.status << "\"\n\n"
     << "[[dataplane.ports]]\nname = \"client\"\ndevice = \"" << o.driver << "0,iface=" << topo.lb_client_if << q << "\"\n"
-    << "address = \"198.18.1.1/24\"\n\n"
+    << "address = \"198.18.1.1/24\"\n" << sharing_keys(o, "flc") << "\n"
     << "[[dataplane.ports]]\nname = \"backend\"\ndevice = \"" << o.driver << "1,iface=" << topo.lb_backend_if << q << "\"\n"
-    << "address = \"198.18.2.1/24\"\n";
+    << "address = \"198.18.2.1/24\"\n" << sharing_keys(o, "flb");
   if (o.closed_timeout_s != 0 || o.closing_timeout_s != 0) {
     t << "\n[dataplane.timeouts]\n";
     if (o.closed_timeout_s != 0) t << "closed = " << o.closed_timeout_s << "\n";
@@ -67,11 +76,12 @@ Process::Process(const Topology& topo, const std::string& ns, const std::vector<
       close(fd);
     }
     std::vector<std::string> full = {"ip", "netns", "exec", ns};
+    if (ns.rfind("pid:", 0) == 0) full = {"nsenter", "-t", ns.substr(4), "-m", "-n", "--"};
     full.insert(full.end(), argv.begin(), argv.end());
     std::vector<char*> args;
     for (std::string& a : full) args.push_back(a.data());
     args.push_back(nullptr);
-    execvp("ip", args.data());
+    execvp(full[0].c_str(), args.data());
     _exit(127);
   }
 }
@@ -119,11 +129,12 @@ std::string Process::log() const {
   return s.str();
 }
 
-std::unique_ptr<Process> start_dataplane(const Topology& topo, const std::string& toml, const std::string& name) {
+std::unique_ptr<Process> start_dataplane(const Topology& topo, const std::string& toml, const std::string& name,
+                                         const std::string& ns) {
   std::string dir = topo.value("RUN_DIR");
   std::string cfg = dir + "/" + name + ".toml";
   std::ofstream(cfg) << toml;
-  return std::make_unique<Process>(topo, topo.lb_ns, std::vector<std::string>{built("dataplane/lb-dataplane"), "-c", cfg},
+  return std::make_unique<Process>(topo, ns.empty() ? topo.lb_ns : ns, std::vector<std::string>{built("dataplane/lb-dataplane"), "-c", cfg},
                                    dir + "/" + name + ".log");
 }
 
@@ -216,8 +227,9 @@ std::string full_toml(const Topology& topo, const ShmNames& shm, const Dataplane
   return t.str();
 }
 
-std::unique_ptr<Process> start_controlplane(const Topology& topo, const std::string& toml_path, const std::string& name) {
-  auto p = std::make_unique<Process>(topo, topo.lb_ns, std::vector<std::string>{built("controlplane/lb-controlplane"), "-c", toml_path},
+std::unique_ptr<Process> start_controlplane(const Topology& topo, const std::string& toml_path, const std::string& name,
+                                            const std::string& ns) {
+  auto p = std::make_unique<Process>(topo, ns.empty() ? topo.lb_ns : ns, std::vector<std::string>{built("controlplane/lb-controlplane"), "-c", toml_path},
                                      topo.value("RUN_DIR") + "/" + name + ".log");
   wait_until([&] { return lbctl(topo, "status").exit == 0 || !p->running(); }, std::chrono::seconds(10));
   return p;

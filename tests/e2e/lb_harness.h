@@ -28,6 +28,7 @@ struct DataplaneOptions {
   uint32_t conntrack_entries = 65536;
   uint32_t closed_timeout_s = 0;   // 0: the default
   uint32_t closing_timeout_s = 0;
+  std::string host_sharing;        // issue 11: "" (none), "xdp", "tap": both ports
 };
 
 // Unique shared-memory names for one test run.
@@ -41,6 +42,8 @@ struct ShmNames {
 std::string dataplane_toml(const Topology& topo, const ShmNames& shm, const DataplaneOptions& options);
 
 // A process started inside a namespace, its output in a log file. Killed on destruction.
+// `ns` is a network namespace name (ip netns exec), or "pid:N": the network and mount
+// namespaces of process N (nsenter), e.g. a BpffsNode's.
 class Process {
  public:
   Process(const Topology& topo, const std::string& ns, const std::vector<std::string>& argv, const std::string& log_path);
@@ -59,7 +62,8 @@ class Process {
 };
 
 // lb-dataplane in the lb namespace with `toml` as its config.
-std::unique_ptr<Process> start_dataplane(const Topology& topo, const std::string& toml, const std::string& name = "dp");
+std::unique_ptr<Process> start_dataplane(const Topology& topo, const std::string& toml, const std::string& name = "dp",
+                                         const std::string& ns = "");
 // Waits until a data plane is alive behind `status_name` with start_count > `after_start`.
 bool wait_dataplane_ready(const std::string& status_name, uint64_t after_start, std::chrono::seconds timeout);
 
@@ -98,7 +102,8 @@ std::string socket_path(const Topology& topo);
 std::string metrics_address(const Topology& topo);  // in the lb namespace
 
 // lb-controlplane in the lb namespace; waits until its socket answers.
-std::unique_ptr<Process> start_controlplane(const Topology& topo, const std::string& toml_path, const std::string& name = "cp");
+std::unique_ptr<Process> start_controlplane(const Topology& topo, const std::string& toml_path, const std::string& name = "cp",
+                                            const std::string& ns = "");
 
 struct LbctlResult {
   int exit = -1;

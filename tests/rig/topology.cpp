@@ -151,6 +151,7 @@ std::string make_prefix() {
 }
 
 const char* mode_name(TopologyOptions::Mode m) {
+  if (m == TopologyOptions::Mode::Shared) return "shared";
   return m == TopologyOptions::Mode::Dpdk ? "dpdk" : "router";
 }
 

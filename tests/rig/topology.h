@@ -23,7 +23,9 @@ struct TopologyOptions {
   int backends = 3;
   // Router: the lb namespace is a plain kernel router (198.18.1.1 / 198.18.2.1).
   // Dpdk: lbc/lbb are up without addresses, forwarding and offloads off, for a DPDK process.
-  enum class Mode { Router, Dpdk } mode = Mode::Router;
+  // Shared: lbc/lbb keep the host's addresses 198.18.1.1 / 198.18.2.1 in the kernel (XDP
+  // host sharing, issue 11); no management port.
+  enum class Mode { Router, Dpdk, Shared } mode = Mode::Router;
   int lb_queues = 1;  // rx and tx queues of the lb namespace's veths (and their peers)
 };
 

@@ -293,8 +293,8 @@ device = "net_tap0"
 address = "198.18.1.1/24"
 rx_descriptor = 512
 )",
-     ":6:1: dataplane.ports[0].rx_descriptor: unknown key (known keys here: address, device, gateway, name, "
-     "rx_descriptors, tx_descriptors)"},
+     ":6:1: dataplane.ports[0].rx_descriptor: unknown key (known keys here: address, device, gateway, host_sharing, "
+     "kernel_interface, name, rx_descriptors, tx_descriptors)"},
     {"unknown-key-in-timeouts", R"([dataplane]
 [dataplane.timeouts]
 fin_wait = 30
