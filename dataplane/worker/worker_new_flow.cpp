@@ -49,6 +49,8 @@ static_assert(3 * 256 >= kBurst * (kEvictPerNewFlow + 2), "Worker::kBurstReserve
 
 }  // namespace
 
+uint64_t Worker::burst_tsc() { return burst_tsc_ != 0 ? burst_tsc_ : (burst_tsc_ = rte_rdtsc()); }
+
 bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_t now_ms) {
   const abi::TableSlot* slot = view_.slot;
   if (slot == nullptr) {
@@ -69,7 +71,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
   const abi::Vip& vip = slot->vips[vi];
   const uint8_t flags = p.f.tcp_flags;
   const bool syn = (flags & (tcp_bit::SYN | tcp_bit::ACK)) == tcp_bit::SYN;
-  if (syn && !guard_.admit_syn(vip, rte_rdtsc())) {
+  if (syn && !guard_.admit_syn(vip, burst_tsc())) {
     drop(out, p.i, DropReason::NewConnRateLimited);
     return false;
   }

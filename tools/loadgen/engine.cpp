@@ -135,11 +135,11 @@ void Engine::poll() {
 // A window per direction keeps at most o_.window frames in flight, so neither the
 // balancer's receive ring nor its transmit ring (our receive ring) can overflow: loss is
 // then the balancer's own drops. Frames lost there would close the window for good, so
-// when nothing has arrived for 2 ms whatever is in flight is written off (it is counted as
+// when nothing has arrived for 20 ms whatever is in flight is written off (it is counted as
 // loss at the end all the same: sent minus received).
 uint32_t Engine::room(int dir) {
   uint64_t in_flight = sent_dir_[dir] + queued(dir == 1) - recv_dir_[dir] - written_off_[dir];
-  if (in_flight >= o_.window && rte_rdtsc() - last_rx_tsc_ > static_cast<uint64_t>(0.002 * tsc_hz_)) {
+  if (in_flight >= o_.window && rte_rdtsc() - last_rx_tsc_ > static_cast<uint64_t>(0.02 * tsc_hz_)) {
     written_off_[dir] += in_flight;
     in_flight = 0;
   }

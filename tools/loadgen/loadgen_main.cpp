@@ -45,12 +45,13 @@ struct Options {
   uint32_t flows = 1000;
   double zipf_s = 0.99;
   double seconds = 2;
-  uint32_t syn_flows = 2000000;
+  uint32_t syn_flows = 1000000;
   uint64_t conversations = 0;      // connections(): stop after this many (0: timed)
   uint32_t slots = 256;
   uint32_t window = 512;
   bool hugepages = false;
   double wait_s = 60;
+  double linger_s = 0;   // after the results: wait this long for the peer to disconnect
 };
 
 std::string mac_str(const Mac& m) {
@@ -62,7 +63,7 @@ std::string mac_str(const Mac& m) {
 bool start_eal(const Options& o, const Rig& rig) {
   std::vector<std::string> args = {"lb-loadgen", "--lcores", "0@" + std::to_string(o.cpu), "--no-pci", "--no-telemetry",
                                    "--file-prefix", "fulcrum-loadgen-" + std::to_string(getpid()), "--log-level", "*:warning"};
-  if (o.hugepages) args.insert(args.end(), {"--in-memory", "-m", "1024"});
+  if (o.hugepages) args.insert(args.end(), {"--in-memory", "-m", "320"});
   else args.insert(args.end(), {"--no-huge", "-m", "1024", "--no-shconf"});
   args.push_back("--vdev=net_memif0,role=server,id=0,socket=" + o.client_socket + ",socket-abstract=no,mac=" + mac_str(rig.lg_client_mac));
   args.push_back("--vdev=net_memif1,role=server,id=0,socket=" + o.backend_socket + ",socket-abstract=no,mac=" + mac_str(rig.lg_backend_mac));
@@ -282,6 +283,18 @@ int run(const Options& o) {
     std::fprintf(stderr, "lb-loadgen: %lu frames failed their checks (see \"bad\")\n", engine.bad_total());
     ok = false;
   }
+  // The peer leaves first: a zero-copy memif client whose server goes away under traffic
+  // may crash on its way out (testpmd does), losing its statistics.
+  std::fflush(stdout);
+  std::fprintf(stderr, "lb-loadgen: done\n");
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.linger_s);
+  while (std::chrono::steady_clock::now() < until) {
+    rte_eth_link la{}, lb{};
+    rte_eth_link_get_nowait(pc, &la);
+    rte_eth_link_get_nowait(pb, &lb);
+    if (la.link_status == RTE_ETH_LINK_DOWN && lb.link_status == RTE_ETH_LINK_DOWN) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   rte_eth_dev_stop(pc);
   rte_eth_dev_stop(pb);
   rte_eth_dev_close(pc);
@@ -314,6 +327,7 @@ int main(int argc, char** argv) {
   app.add_option("--window", o.window, "throughput cases: frames in flight per direction")->check(CLI::Range(32u, 4096u));
   app.add_flag("--hugepages", o.hugepages, "EAL on hugepages (--in-memory); default --no-huge");
   app.add_option("--wait", o.wait_s, "seconds to wait for the peer and its tables");
+  app.add_option("--linger", o.linger_s, "after printing the results, wait up to this long for the peer to disconnect");
   CLI11_PARSE(app, argc, argv);
   int rc = fulcrum::loadgen::run(o);
   rte_eal_cleanup();

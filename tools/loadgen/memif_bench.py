@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def rig(peer, build, flows, seconds, cases=None, extra=()):
-    cmd = [os.path.join(HERE, "memif_rig.sh"), peer, "--build", build, "--flows", str(flows), "--hugepages", "--",
+    cmd = [os.path.join(HERE, "memif_rig.sh"), peer, "--build", build, "--flows", str(flows), "--hugepages", "--priority", "--",
            "--seconds", str(seconds)]
     if cases:
         cmd += ["--cases", cases]

@@ -8,14 +8,18 @@
 #   memif_rig.sh testpmd-io|testpmd-mac [options] [-- lb-loadgen options]
 # Options: --build DIR (default build), --flows F, --hugepages (EAL on 2 MiB pages, zero
 # copy; the caller provides the pages), --lg-cpu N (0), --lb-cpu N (1), --capacity N
-# (connection entries; default flows + 6M with --hugepages, flows x 2 + 64k without).
+# (connection entries; default flows x 1.25 + 1.5M with --hugepages: room for the SYN and
+# connection cases, which make 1M and ~0.5M short-lived entries; flows x 2 + 64k without),
+# --priority (nice -20 for this run's scheduling autogroup: on a shared machine, other
+# sessions' work would otherwise take the cores the pollers measure on).
 # Prints lb-loadgen's JSON (for testpmd with "testpmd_cycles_per_packet" added); exits
 # with lb-loadgen's status. Everything it starts is stopped, also on failure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PEER=${1:?usage: memif_rig.sh fulcrum|testpmd-io|testpmd-mac [options] [-- loadgen options]}
+ALL_ARGS=("$@")
 shift
-BUILD=build FLOWS=1000 HUGE=0 LG_CPU=0 LB_CPU=1 CAPACITY=""
+BUILD=build FLOWS=1000 HUGE=0 LG_CPU=0 LB_CPU=1 CAPACITY="" PRIORITY=0
 while [ $# -gt 0 ]; do
   case $1 in
     --build) BUILD=$2; shift 2 ;;
@@ -24,6 +28,7 @@ while [ $# -gt 0 ]; do
     --lg-cpu) LG_CPU=$2; shift 2 ;;
     --lb-cpu) LB_CPU=$2; shift 2 ;;
     --capacity) CAPACITY=$2; shift 2 ;;
+    --priority) PRIORITY=1; shift ;;
     --) shift; break ;;
     *) echo "memif_rig.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -31,6 +36,12 @@ done
 case $PEER in fulcrum|testpmd-io|testpmd-mac) ;; *) echo "memif_rig.sh: unknown peer $PEER" >&2; exit 2 ;; esac
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 
+if [ "$PRIORITY" = 1 ]; then
+  # A session of its own (so a scheduling autogroup of its own), then that group's nice:
+  # only this run's processes get the priority, not the caller's session.
+  if [ -z "${MEMIF_RIG_OWN_SESSION:-}" ]; then MEMIF_RIG_OWN_SESSION=1 exec setsid --wait "$0" "${ALL_ARGS[@]}"; fi
+  echo -20 >"/proc/$$/autogroup" 2>/dev/null || true
+fi
 DIR=$(mktemp -d /tmp/fulcrum-memif.XXXXXX)
 TAG=fulcrum-memif-$$
 PIDS=()
@@ -39,7 +50,6 @@ cleanup() {
   trap - EXIT INT TERM
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  exec 3>&- 2>/dev/null || true
   rm -rf "$DIR" "/dev/shm/$TAG-t" "/dev/shm/$TAG-s" "/dev/shm/$TAG-s.conns" "/var/run/dpdk/$TAG"
   exit "$rc"
 }
@@ -49,7 +59,7 @@ trap 'exit 130' INT TERM HUP
 LG_PEER=fulcrum
 case $PEER in testpmd-io) LG_PEER=forwarder ;; testpmd-mac) LG_PEER=forwarder-mac ;; esac
 LG_ARGS=(--client-socket "$DIR/c.sock" --backend-socket "$DIR/b.sock" --tables "/$TAG-t" --status "/$TAG-s"
-         --cpu "$LG_CPU" --flows "$FLOWS" --peer "$LG_PEER")
+         --cpu "$LG_CPU" --flows "$FLOWS" --peer "$LG_PEER" --linger 10)
 [ "$HUGE" = 1 ] && LG_ARGS+=(--hugepages)
 "$BUILD/tools/loadgen/lb-loadgen" "${LG_ARGS[@]}" "$@" >"$DIR/loadgen.json" 2> >(tee "$DIR/loadgen.err" >&2) &
 LG=$!
@@ -69,7 +79,7 @@ DEV_C="net_memif0,role=client,id=0,socket=$DIR/c.sock,socket-abstract=no,mac=02:
 DEV_B="net_memif1,role=client,id=0,socket=$DIR/b.sock,socket-abstract=no,mac=02:00:00:00:02:01,zero-copy=$ZC"
 if [ "$PEER" = fulcrum ]; then
   if [ -z "$CAPACITY" ]; then
-    if [ "$HUGE" = 1 ]; then CAPACITY=$((FLOWS + 6000000)); else CAPACITY=$((FLOWS * 2 + 65536)); fi
+    if [ "$HUGE" = 1 ]; then CAPACITY=$((FLOWS + FLOWS / 4 + 1500000)); else CAPACITY=$((FLOWS * 2 + 65536)); fi
   fi
   MEM=$(( CAPACITY * 64 / 1048576 + 512 ))
   if [ "$HUGE" = 1 ]; then EAL='"--in-memory", "--single-file-segments"'; else EAL='"--no-huge", "--no-shconf"'; fi
@@ -113,8 +123,11 @@ EOT
     done
   } >"$DIR/dataplane.toml"
   "$BUILD/dataplane/lb-dataplane" -c "$DIR/dataplane.toml" >"$DIR/dataplane.log" 2>&1 &
-  [ -n "${MEMIF_RIG_KEEP:-}" ] && cp "$DIR/dataplane.toml" "$MEMIF_RIG_KEEP"
-  PIDS+=("$!")
+  DP=$!
+  PIDS+=("$DP")
+  # The data plane leaves first (see lb-loadgen's --linger).
+  while kill -0 "$LG" 2>/dev/null && ! grep -qs "lb-loadgen: done" "$DIR/loadgen.err"; do sleep 0.1; done
+  kill "$DP" 2>/dev/null || true
   rc=0
   wait "$LG" || rc=$?
   if [ "$rc" != 0 ]; then echo "memif_rig.sh: lb-loadgen failed ($rc); lb-dataplane said:" >&2; tail -20 "$DIR/dataplane.log" >&2; fi
@@ -122,21 +135,21 @@ EOT
   exit "$rc"
 fi
 
-# testpmd: its main lcore waits on stdin (a FIFO we hold open) on the generator's CPU; its
-# forwarding lcore gets the balancer's CPU. Closing the FIFO makes it stop and print its
-# statistics, with --record-core-cycles its cycles per packet (busy polls only).
+# testpmd: its main lcore waits on stdin on the generator's CPU; its forwarding lcore gets
+# the balancer's CPU. A newline on stdin makes it stop and print its statistics, with
+# --record-core-cycles its cycles per packet (busy polls only).
 if [ "$HUGE" = 1 ]; then EAL=(--in-memory --single-file-segments -m 512); else EAL=(--no-huge --no-shconf -m 512); fi
-mkfifo "$DIR/stdin"
+# stdin: a newline once lb-loadgen is done with its traffic (testpmd leaves first, see
+# lb-loadgen's --linger).
+( while kill -0 "$LG" 2>/dev/null && ! grep -qs "lb-loadgen: done" "$DIR/loadgen.err"; do sleep 0.1; done; echo ) | \
 dpdk-testpmd --lcores "0@$LG_CPU,1@$LB_CPU" "${EAL[@]}" --no-pci --no-telemetry --file-prefix="$TAG" \
   --vdev="$DEV_C" --vdev="$DEV_B" -- --forward-mode="${PEER#testpmd-}" --record-core-cycles --no-mlockall \
   --total-num-mbufs=32767 --rxd=1024 --txd=1024 --burst=32 --eth-peer=0,02:00:00:00:bb:01 --eth-peer=1,02:00:00:00:aa:01 \
-  <"$DIR/stdin" >"$DIR/testpmd.log" 2>&1 &
-PIDS+=("$!")
+  >"$DIR/testpmd.log" 2>&1 &
 TP=$!
-exec 3>"$DIR/stdin"
+PIDS+=("$TP")
 rc=0
 wait "$LG" || rc=$?
-exec 3>&-
 for _ in $(seq 100); do kill -0 "$TP" 2>/dev/null || break; sleep 0.05; done
 CYCLES=$(sed -n 's/.*CPU cycles\/packet=\([0-9.]*\).*/\1/p' "$DIR/testpmd.log" | tail -1)
 [ -n "$CYCLES" ] || { echo "memif_rig.sh: no cycles/packet in testpmd's output:" >&2; tail -20 "$DIR/testpmd.log" >&2; }
