@@ -17,7 +17,6 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PEER=${1:?usage: memif_rig.sh fulcrum|testpmd-io|testpmd-mac [options] [-- loadgen options]}
-ALL_ARGS=("$@")
 shift
 BUILD=build FLOWS=1000 HUGE=0 LG_CPU=0 LB_CPU=1 CAPACITY="" PRIORITY=0
 while [ $# -gt 0 ]; do
@@ -36,11 +35,12 @@ done
 case $PEER in fulcrum|testpmd-io|testpmd-mac) ;; *) echo "memif_rig.sh: unknown peer $PEER" >&2; exit 2 ;; esac
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 
-if [ "$PRIORITY" = 1 ]; then
-  # A session of its own (so a scheduling autogroup of its own), then that group's nice:
-  # only this run's processes get the priority, not the caller's session.
-  if [ -z "${MEMIF_RIG_OWN_SESSION:-}" ]; then MEMIF_RIG_OWN_SESSION=1 exec setsid --wait "$0" "${ALL_ARGS[@]}"; fi
-  echo -20 >"/proc/$$/autogroup" 2>/dev/null || true
+# The scheduler shares CPU time between sessions (autogroups) before it looks at nice
+# values; --priority raises this session's group for the run and restores it afterwards.
+OLD_GROUP_NICE=""
+if [ "$PRIORITY" = 1 ] && [ -w "/proc/$$/autogroup" ]; then
+  OLD_GROUP_NICE=$(sed -n 's/.* nice \(-\?[0-9]*\)/\1/p' "/proc/$$/autogroup")
+  echo -20 >"/proc/$$/autogroup" 2>/dev/null || OLD_GROUP_NICE=""
 fi
 DIR=$(mktemp -d /tmp/fulcrum-memif.XXXXXX)
 TAG=fulcrum-memif-$$
@@ -50,6 +50,7 @@ cleanup() {
   trap - EXIT INT TERM
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ -n "$OLD_GROUP_NICE" ] && echo "$OLD_GROUP_NICE" >"/proc/$$/autogroup" 2>/dev/null
   rm -rf "$DIR" "/dev/shm/$TAG-t" "/dev/shm/$TAG-s" "/dev/shm/$TAG-s.conns" "/var/run/dpdk/$TAG"
   exit "$rc"
 }
