@@ -18,6 +18,9 @@ PACKAGES=(
   groff-base man-db bsdextrautils
   # attack suite (hostile frames, floods) and fuzzing (libFuzzer with ASan/UBSan)
   python3-scapy tcpreplay hping3 clang libclang-rt-dev
+  # memif benchmark (issue 14): dpdk-testpmd (Debian ships it in dpdk-dev, not dpdk), IPVS
+  # as a kernel peer, charts, perf for profiling
+  dpdk-dev ipvsadm python3-matplotlib linux-perf
 )
 
 die() { echo "setup.sh: $*" >&2; exit 1; }

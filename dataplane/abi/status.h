@@ -47,7 +47,11 @@ struct alignas(64) WorkerStatus {
   std::atomic<uint64_t> loop_monotonic_ns;  // last time the loop came round (stall detection)
   uint32_t role;                            // WorkerRole
   std::atomic<uint32_t> breaker_tripped;    // 1 while the new-flow rate breaker is tripped
-  uint8_t reserved[24];
+  // TSC cycles of loop rounds that received packets (from the poll to the end of the round's
+  // housekeeping): divided by rx_packets, the worker's cost per packet whatever the load, as
+  // testpmd's --record-core-cycles counts it (issue 14's memif benchmark reads it).
+  Counter busy_cycles;
+  uint8_t reserved[16];
   Counter counters[kWorkerCounterCount];      // by WorkerCounter
   Counter drops[kDropReasonCount];            // by DropReason
   Counter vip_new_connections[kMaxVips];      // by Vip::vip_id
@@ -60,6 +64,7 @@ struct alignas(64) WorkerStatus {
   Counter vip_drops[kMaxVips];                // new-flow packets of a VIP dropped (no_backend, conntrack_full, ...)
 };
 static_assert(offsetof(WorkerStatus, counters) == 64);
+static_assert(offsetof(WorkerStatus, busy_cycles) == 40);
 static_assert(kWorkerCounterCount == 34 && kDropReasonCount == 45,
               "counter sets changed: bump kAbiVersion and update these numbers");
 static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);

@@ -189,7 +189,17 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
     in_port_ = tcp[k].port;
     if (!handle_tcp(tcp[k], out, now_ms) && prepare_new_flow(tcp[k], out, fresh[nfresh], now_ms)) ++nfresh;
   }
-  for (uint16_t k = 0; k < nfresh; ++k) commit_new_flow(fresh[k], fresh, k, out, now_ms);
+  // A new flow can repeat an earlier one of the burst (a retransmitted SYN) only if that one
+  // set its signature's bit here: the others skip commit_new_flow()'s search of the earlier
+  // ones (issue 14: that search was half of the commit's instructions).
+  uint64_t sig_bits[4] = {0, 0, 0, 0};
+  for (uint16_t k = 0; k < nfresh; ++k) {
+    const uint32_t sig = fresh[k].p->h.sig;
+    uint64_t& word = sig_bits[(sig >> 6) & 3];
+    const uint64_t bit = uint64_t{1} << (sig & 63);
+    commit_new_flow(fresh[k], fresh, (word & bit) ? k : 0, out, now_ms);
+    word |= bit;
+  }
 
   if (!abi::burst_still_valid(view_)) {
     // The slot this burst read was rewritten under it (this worker stalled past the

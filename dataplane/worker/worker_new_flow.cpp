@@ -57,6 +57,7 @@ void Worker::vip_drop(Pending& p, const abi::Vip& vip, DropReason reason, BurstO
   status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
 }
 
+
 bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_t now_ms) {
   const abi::TableSlot* slot = view_.slot;
   if (slot == nullptr) {
@@ -77,7 +78,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
   const abi::Vip& vip = slot->vips[vi];
   const uint8_t flags = p.f.tcp_flags;
   const bool syn = (flags & (tcp_bit::SYN | tcp_bit::ACK)) == tcp_bit::SYN;
-  if (syn && !guard_.admit_syn(vip, rte_rdtsc())) {
+  if (syn && !guard_.admit_syn(vip, burst_tsc())) {
     drop(out, p.i, DropReason::NewConnRateLimited);
     return false;
   }
