@@ -3,7 +3,8 @@
 # benchmark's tools cannot rot. 2,000 established flows (opened through the balancer, then
 # ACKs both ways), 5,000 SYNs, and exactly 5,000 full conversations (7 frames each); every
 # translated frame is checked by lb-loadgen (addresses, ports, checksums, TTL, the backend
-# stable per flow), which exits non-zero on any failure. No hugepages (copying memif).
+# stable per flow), which exits non-zero on any failure; a frame that does not come back must
+# be a drop the balancer counted. No hugepages (copying memif).
 # Usage: memif_smoke.sh BUILD_DIR
 set -euo pipefail
 BUILD=${1:?usage: memif_smoke.sh BUILD_DIR}
@@ -22,11 +23,17 @@ assert d["bad_total"] == 0, d["bad"]
 for key in [("established", "uniform"), ("established", "zipf"), ("syn", "new"), ("connections", "new")]:
     assert key in cases, f"missing case {key}"
     assert cases[key]["received"] > 0, f"{key}: nothing came back"
+# Nothing may be lost silently: every frame sent either came back (checked) or is one of the
+# balancer's counted drops. On a quiet machine there are none; when other work starves the
+# generator's core, the memif ring towards it can fill and the balancer counts tx_full.
 conn = cases[("connections", "new")]
-assert conn["conversations"] == 5000 and conn["stalled"] == 0, conn
-assert conn["received"] == conn["sent"] == 5000 * 7, conn
+assert conn["conversations"] == 5000 and conn["sent"] >= 5000 * 7 - 5 * conn["stalled"], conn
+assert conn["received"] + conn["lb_drops"] == conn["sent"], conn
+assert conn["stalled"] <= conn["lb_drops"], conn
 syn = cases[("syn", "new")]
-assert syn["received"] == syn["sent"] == 5000, syn
-print("bench_smoke: %d conversations, %d SYNs, %.2f Mpps established; every frame checked" % (
-    conn["conversations"], syn["received"], cases[("established", "uniform")]["mpps"]))
+assert syn["sent"] == 5000 and syn["received"] + syn["lb_drops"] == syn["sent"], syn
+print("bench_smoke: %d conversations (%d stalled), %d of %d SYNs, %.2f Mpps established; every frame checked, "
+      "%d frames lost, each counted by the balancer" % (
+    conn["conversations"], conn["stalled"], syn["received"], syn["sent"], cases[("established", "uniform")]["mpps"],
+    conn["lb_drops"] + syn["lb_drops"]))
 PY
