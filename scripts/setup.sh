@@ -12,10 +12,15 @@ PACKAGES=(
   clang llvm bpftool    # Fulcrum's XDP program (clang -target bpf); bpftool to inspect it
   iproute2 iputils-ping procps psmisc util-linux ethtool
   nginx-light curl wrk haproxy nftables tcpdump python3
+  # scheduling suite: a backend delayed where tc netem is missing (NFQUEUE, tests/e2e/nfq_delay.cpp)
+  iptables libnetfilter-queue-dev
   # install test: man pages render (groff), man -l
   groff-base man-db bsdextrautils
   # attack suite (hostile frames, floods) and fuzzing (libFuzzer with ASan/UBSan)
   python3-scapy tcpreplay hping3 clang libclang-rt-dev
+  # memif benchmark (issue 14): dpdk-testpmd (Debian ships it in dpdk-dev, not dpdk), IPVS
+  # as a kernel peer, charts, perf for profiling
+  dpdk-dev ipvsadm python3-matplotlib linux-perf
   # BGP announcement of VIPs (issue 12): the two-node site test runs BIRD in namespaces
   bird2
 )

@@ -446,6 +446,7 @@ void parse_backend(VipDraft& d, Section& b, const toml::table* table, const std:
     check_health(*h, be.health, vip_health, failed);
     h->finish();
   }
+  parse_backend_limits(b, be.limits);
   b.finish();
   if (be.addr_be != 0 && be.port != 0) {
     if (auto [it, fresh] = endpoints.emplace(std::pair{be.addr_be, be.port}, be.where); !fresh) {
@@ -522,6 +523,7 @@ VipDraft parse_vip(Section& v, const toml::table* table, const DataplaneConfig& 
   }
   parse_flood_defence(s, dp, cfg);
   if (auto m = s.integer("min_healthy_backends", 1, kMaxMinHealthy)) cfg.min_healthy_backends = static_cast<uint32_t>(*m);
+  parse_scheduling(s, cfg.scheduling);
   std::set<std::string> health_failed;
   std::optional<Section> health = s.table("health");
   if (health) {

@@ -15,6 +15,7 @@
 #include "config/loader/dataplane_config.h"
 #include "config/loader/errors.h"
 #include "config/loader/net_parse.h"
+#include "config/loader/scheduling_config.h"
 #include "dataplane/abi/limits.h"
 
 namespace toml {
@@ -66,12 +67,13 @@ struct BackendConfig {
   uint16_t weight = 1;                 // 0 .. 1000; 0: no new flows
   InitialState state = InitialState::Active;
   HealthCheck health;                  // the VIP's check with this backend's overrides applied
+  BackendLimits limits;                // max_connections, max_new_conn_rate (scheduling_config.h)
   Location where;                      // of the [[vip.backends]] table, for messages
 
   std::string endpoint() const;        // "198.18.2.11:80"
   bool operator==(const BackendConfig& o) const {
     return name == o.name && addr_be == o.addr_be && port == o.port && weight == o.weight && state == o.state &&
-           health == o.health;
+           health == o.health && limits == o.limits;
   }
 };
 
@@ -89,6 +91,7 @@ struct VipConfig {
   SynproxyMode synproxy = SynproxyMode::Off;
   std::optional<uint32_t> min_healthy_backends;  // issue 12: overrides controlplane.bgp.min_healthy_backends
   HealthCheck health;                  // default check for its backends
+  Scheduling scheduling;               // scheduler, retries, passive health, slow start (scheduling_config.h)
   std::vector<BackendConfig> backends;
   Location where;
 
@@ -97,7 +100,8 @@ struct VipConfig {
     return name == o.name && addr_be == o.addr_be && port == o.port && mode == o.mode && snat_be == o.snat_be &&
            maglev_size == o.maglev_size && hash_seed == o.hash_seed && on_backend_down == o.on_backend_down &&
            max_new_conn_rate == o.max_new_conn_rate && new_conn_burst == o.new_conn_burst && synproxy == o.synproxy &&
-           min_healthy_backends == o.min_healthy_backends && health == o.health && backends == o.backends;
+           min_healthy_backends == o.min_healthy_backends && health == o.health && scheduling == o.scheduling &&
+           backends == o.backends;
   }
 };
 

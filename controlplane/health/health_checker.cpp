@@ -223,6 +223,7 @@ struct HealthChecker::Impl {
     end_check(t, now);
     TargetStatus& s = t.status;
     s.last_check_ms = now;
+    ++s.checks;
     bool changed = false;
     if (ok) {
       s.failures_in_a_row = 0;

@@ -37,6 +37,7 @@ struct TargetStatus {
   std::string last_error;   // the reason of the latest failed check ("" if none failed yet)
   uint64_t last_error_ms = 0;
   uint64_t last_change_ms = 0;  // of the latest Up/Down transition (0: none yet)
+  uint64_t checks = 0;          // checks completed (those that could not run locally not counted)
 };
 
 class HealthChecker {

@@ -1,5 +1,7 @@
 #include "controlplane/lbctl/format.h"
 
+#include "controlplane/lbctl/format_scheduling.h"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -157,10 +159,11 @@ void print_vips(std::ostream& out, const Json& vips) {
     // fingerprint of its Maglev table (equal on two nodes: they send its flows alike).
     rows.push_back({text(v, "name"), text(v, "vip"), text(v, "mode"), snat.empty() ? "-" : snat, text(v, "maglev_size"),
                     text(v, "on_backend_down"), text(v, "backends"), text(v, "usable_backends") + "/" + text(v, "min_healthy_backends"),
-                    text(v, "new_connections"), text(v, "announced"), text(v, "fingerprint"), text(v, "announce_reason")});
+                    text(v, "new_connections"), text(v, "scheduler"), text(v, "announced"), text(v, "fingerprint"),
+                    text(v, "announce_reason")});
   }
-  print_table(out, {"NAME", "VIP", "MODE", "SNAT", "MAGLEV", "ON DOWN", "BACKENDS", "USABLE/MIN", "NEW CONNS", "ANNOUNCED",
-                    "FINGERPRINT", "WHY NOT"}, rows);
+  print_table(out, {"NAME", "VIP", "MODE", "SNAT", "MAGLEV", "ON DOWN", "BACKENDS", "USABLE/MIN", "NEW CONNS", "SCHEDULER",
+                    "ANNOUNCED", "FINGERPRINT", "WHY NOT"}, rows);
 }
 
 void print_backends(std::ostream& out, const Json& backends, const Json& rates) {
@@ -180,12 +183,14 @@ void print_backends(std::ostream& out, const Json& backends, const Json& rates) 
     }
     row.push_back(text(b, "health_check") + " " + human_duration(uint64_t(number(b, "detection_ms"))));
     row.push_back(text(b, "health_reason"));
+    for (std::string& cell : scheduling_cells(b)) row.push_back(std::move(cell));
     rows.push_back(row);
   }
   // DETECTS: the check type and the longest a failure can go unnoticed (interval x fall + timeout).
   std::vector<std::string> headers{"VIP", "BACKEND", "NAME", "STATE", "HEALTH", "WEIGHT", "ACTIVE", "NEW/S"};
   if (rates.is_object()) headers.insert(headers.end(), {"PKT/S", "BYTES/S"});
   headers.insert(headers.end(), {"DETECTS", "LAST CHECK"});
+  for (std::string& h : scheduling_headers()) headers.push_back(std::move(h));
   print_table(out, headers, rows);
 }
 
@@ -205,6 +210,7 @@ void print_backend_detail(std::ostream& out, const Json& b) {
   line("weight", text(b, "weight") + " (configured " + text(b, "configured_weight") + ")");
   line("connections", text(b, "active_connections") + " active, " + text(b, "new_connections_per_s") + " new/s");
   line("traffic", human_number(number(b, "packets")) + " packets, " + human_number(number(b, "bytes")) + " bytes");
+  print_scheduling_detail(out, b);
 }
 
 void print_stats(std::ostream& out, const Json& s, const Json& rates) {

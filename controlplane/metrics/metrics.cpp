@@ -6,6 +6,7 @@
 #include <limits>
 #include <sstream>
 
+#include "controlplane/metrics/metrics_scheduling.h"
 #include "controlplane/service/log.h"
 
 namespace fulcrum::cp {
@@ -70,7 +71,7 @@ std::string MetricsEndpoint::render(Service& service) {
   MetricFamily fresh = family("lb_new_connections_total", "Connections created, by VIP", MetricType::Counter);
   MetricFamily vpackets = family("lb_vip_packets_total", "Packets of a VIP's connections, both directions", MetricType::Counter);
   MetricFamily vbytes = family("lb_vip_bytes_total", "Bytes of a VIP's connections, both directions", MetricType::Counter);
-  MetricFamily vdrops = family("lb_vip_drops_total", "New-connection packets of a VIP dropped (no_backend, conntrack_full, snat_exhausted, nat_conflict)", MetricType::Counter);
+  MetricFamily vdrops = family("lb_vip_drops_total", "New-connection packets of a VIP dropped (no_backend, conntrack_full, snat_exhausted, nat_conflict, backends_full)", MetricType::Counter);
   MetricFamily vactive = family("lb_vip_connections_active", "Connections open, by VIP", MetricType::Gauge);
   for (const auto& v : s.vips) {
     add(fresh, double(v.new_connections), {{"vip", v.name}});
@@ -147,6 +148,8 @@ std::string MetricsEndpoint::render(Service& service) {
   MetricFamily info = family("lb_build_info", "Always 1; the version of lb-controlplane", MetricType::Gauge);
   add(info, 1.0, {{"version", FULCRUM_VERSION}});
   push(std::move(info));
+
+  collect_scheduling(s, out);  // per-backend scheduling figures (metrics_scheduling.cpp)
 
   std::ostringstream text;
   prometheus::TextSerializer().Serialize(text, out);

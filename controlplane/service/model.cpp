@@ -22,6 +22,22 @@ abi::HashKey key_from_seed(const std::string& seed) {
   return abi::HashKey{abi::siphash<2, 4>(k0, seed.data(), seed.size()), abi::siphash<2, 4>(k1, seed.data(), seed.size())};
 }
 
+namespace {
+
+abi::Scheduler abi_scheduler(config::SchedulerKind s) {
+  switch (s) {
+    case config::SchedulerKind::Maglev: return abi::Scheduler::Maglev;
+    case config::SchedulerKind::MaglevBounded: return abi::Scheduler::MaglevBounded;
+    case config::SchedulerKind::RoundRobin: return abi::Scheduler::RoundRobin;
+    case config::SchedulerKind::WeightedRoundRobin: return abi::Scheduler::WeightedRoundRobin;
+    case config::SchedulerKind::LeastConn: return abi::Scheduler::LeastConn;
+    case config::SchedulerKind::Fastest: return abi::Scheduler::Fastest;
+  }
+  return abi::Scheduler::Maglev;
+}
+
+}  // namespace
+
 TableSpec table_spec(const std::vector<VipRt>& vips) {
   TableSpec spec;
   for (const VipRt& v : vips) {
@@ -36,11 +52,23 @@ TableSpec table_spec(const std::vector<VipRt>& vips) {
     vs.synproxy = v.cfg.synproxy == config::SynproxyMode::On     ? abi::Synproxy::On
                   : v.cfg.synproxy == config::SynproxyMode::Auto ? abi::Synproxy::Auto
                                                                  : abi::Synproxy::Off;
+    const config::Scheduling& sched = v.cfg.scheduling;
+    vs.scheduler = abi_scheduler(sched.scheduler);
+    vs.balance_factor = static_cast<uint16_t>(sched.balance_factor);
+    vs.on_full = sched.on_full == config::OnFull::Reset ? abi::OnFull::Reset : abi::OnFull::Drop;
+    vs.connect_retries = static_cast<uint8_t>(sched.connect_retries);
+    vs.slow_start_ms = sched.slow_start_s * 1000;
     vs.snat_addrs_be = v.cfg.snat_be;
     vs.maglev_size = v.cfg.maglev_size;
     vs.hash_key = v.key;
     for (const BackendRt& b : v.backends) {
-      vs.backends.push_back(BackendSpec{b.cfg.addr_be, htons(b.cfg.port), b.id, b.weight(), b.table_state()});
+      BackendSpec bs{b.cfg.addr_be, htons(b.cfg.port), b.id, b.weight(), b.table_state()};
+      bs.max_connections = b.cfg.limits.max_connections;
+      bs.max_new_conn_rate = b.cfg.limits.max_new_conn_rate;
+      bs.new_conn_burst = b.cfg.limits.new_conn_burst;
+      bs.slow_start = b.ramping && sched.slow_start_s > 0;
+      bs.up_since_ms = static_cast<uint32_t>(b.up_since_ms);
+      vs.backends.push_back(bs);
     }
     spec.vips.push_back(std::move(vs));
   }

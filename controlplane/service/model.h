@@ -9,6 +9,7 @@
 
 #include "config/loader/lb_config.h"
 #include "controlplane/health/health_checker.h"
+#include "controlplane/service/passive_health.h"
 #include "controlplane/tables/table_builder.h"
 
 namespace fulcrum::cp {
@@ -31,13 +32,20 @@ struct BackendRt {
   uint64_t opened_sample = 0;
   uint64_t sample_ms = 0;
   double new_per_s = 0;
+  // Passive health (passive_health.h) and slow start: when it last joined or came back
+  // (monotonic ms); `ramping` while the VIP's slow_start_s has not passed since.
+  PassiveState passive;
+  uint64_t up_since_ms = 0;
+  bool ramping = false;
 
   uint16_t weight() const { return weight_override.value_or(cfg.weight); }
   bool configured_draining() const { return cfg.state == config::InitialState::Draining; }
   bool draining() const { return drain_override.value_or(configured_draining()); }
   Health effective_health() const { return forced_health.value_or(health); }
+  // Ejected by passive health, unless an operator forced its health.
+  bool ejected() const { return passive.ejected && !forced_health; }
   abi::BackendState table_state() const {
-    if (maintenance || effective_health() == Health::Down) return abi::BackendState::Down;
+    if (maintenance || effective_health() == Health::Down || ejected()) return abi::BackendState::Down;
     return draining() ? abi::BackendState::Draining : abi::BackendState::Active;
   }
   const char* state_name() const;       // "active", "draining", "down", "maintenance"

@@ -192,6 +192,7 @@ std::vector<VipRt> Service::build_model(const config::LbConfig& config, const st
         b.health = st->health;  // joins a check other VIPs already run
         b.health_reason = st->last_result.empty() ? b.health_reason : st->last_result;
       }
+      if (!old && !previous.empty()) start_ramp(vc.scheduling.slow_start_s, b, monotonic_ms());  // joined by a reload
       if (b.id < abi::kMaxBackends && !backend_ids.insert(b.id).second) b.id = abi::kMaxBackends;
       v.backends.push_back(std::move(b));
     }
@@ -279,6 +280,7 @@ void Service::on_health(const HealthEvent& e) {
       b.health_reason = e.reason;
       b.health_changed_ms = monotonic_ms();
       b.health_changed_unix_ms = unix_ms();
+      if (e.health == Health::Up) start_ramp(v.cfg.scheduling.slow_start_s, b, b.health_changed_ms);  // recovered
       ++b.transitions;
       log(e.health == Health::Down ? "warning" : "info", "vip %s backend %s is %s: %s%s", v.cfg.name.c_str(),
           b.cfg.endpoint().c_str(), e.health == Health::Down ? "DOWN" : "UP", e.reason.c_str(),
@@ -337,6 +339,8 @@ void Service::tick() {
   }
   update_announcements();  // issue 12: the data plane's heartbeat, health, drains
   uint64_t now = monotonic_ms();
+  run_passive_health(now);
+  if (finish_ramps(now)) request_publish("slow start over");
   if (now - last_rate_ms_ < 1000) return;
   last_rate_ms_ = now;
   for (VipRt& v : vips_) {

@@ -33,6 +33,7 @@
 #include "controlplane/announce/node_state.h"
 #include "controlplane/health/health_checker.h"
 #include "controlplane/service/api_error.h"
+#include "controlplane/service/backend_figures.h"
 #include "controlplane/service/dataplane_link.h"
 #include "controlplane/service/model.h"
 #include "controlplane/service/operator_state.h"
@@ -130,10 +131,18 @@ class Service {
     Traffic traffic;
     bool announced = false;      // issue 12: BIRD announces its address for this node
   };
+  // Scheduling figures of one backend (service_scheduling.cpp).
+  struct BackendScheduling {
+    std::string vip, backend;
+    BackendFigures figures;
+    bool ejected = false;
+    uint64_t ejections = 0;
+  };
   struct MetricsSnapshot {
     DataplaneCounters dp;
     std::vector<VipMetrics> vips;
     std::vector<BackendMetrics> backends;
+    std::vector<BackendScheduling> scheduling;
     uint64_t generation = 0;
     double table_age_s = 0;
     double heartbeat_age_s = 0;
@@ -225,6 +234,15 @@ class Service {
   Traffic backend_traffic(const BackendRt& b) const;
   Traffic vip_traffic(const VipRt& v) const;
   Json config_file_json();
+
+  // ---- Scheduling (service_scheduling.cpp): passive health, slow start, the figures.
+  // Samples every backend's attempt counters; ejects those over their VIP's
+  // passive.consecutive_failures (within max_ejected_percent) and publishes.
+  void run_passive_health(uint64_t now_ms);
+  static void start_ramp(uint32_t slow_start_s, BackendRt& b, uint64_t now_ms);
+  bool finish_ramps(uint64_t now_ms);  // true: some ramp is over (republish)
+  void add_scheduling_json(const VipRt& v, const BackendRt& b, Json& out) const;
+  void add_scheduling_metrics(MetricsSnapshot& m) const;
 
   // ---- issue 12: announcing over BGP, node drain, fingerprints (service_node.cpp)
   std::string start_node();                 // at create(): node state, the announcer

@@ -70,7 +70,19 @@ std::vector<std::string> describe_changes(const std::vector<config::VipConfig>& 
     if (old->name != v.name) out.push_back(p + "renamed from " + old->name);
     if (old->mode != v.mode || old->snat_be != v.snat_be) out.push_back(p + "forwarding mode or SNAT pool changed");
     if (old->maglev_size != v.maglev_size || old->hash_seed != v.hash_seed) out.push_back(p + "Maglev table size or seed changed");
+    const size_t vip_changes_from = out.size();
     if (old->on_backend_down != v.on_backend_down) out.push_back(p + "on_backend_down changed");
+    if (old->max_new_conn_rate != v.max_new_conn_rate || old->new_conn_burst != v.new_conn_burst) {
+      out.push_back(p + "max_new_conn_rate " + std::to_string(old->max_new_conn_rate) + " -> " +
+                    std::to_string(v.max_new_conn_rate) + ", new_conn_burst " + std::to_string(old->new_conn_burst) +
+                    " -> " + std::to_string(v.new_conn_burst));
+    }
+    if (old->synproxy != v.synproxy) out.push_back(p + "synproxy changed");
+    if (!(old->scheduling == v.scheduling)) {
+      out.push_back(p + "scheduling changed (scheduler " + config::scheduler_name(v.scheduling.scheduler) +
+                    ", connect_retries " + std::to_string(v.scheduling.connect_retries) + ", slow_start_s " +
+                    std::to_string(v.scheduling.slow_start_s) + ")");
+    }
     if (old->min_healthy_backends != v.min_healthy_backends) out.push_back(p + "min_healthy_backends changed");
     if (!(old->health == v.health)) out.push_back(p + "health check changed (" + check_words(old->health, v.health) + ")");
     for (const auto& b : old->backends) {
@@ -94,10 +106,18 @@ std::vector<std::string> describe_changes(const std::vector<config::VipConfig>& 
                       (b.state == config::InitialState::Draining ? "draining" : "active"));
       }
       if (ob->name != b.name) out.push_back(e + "name \"" + ob->name + "\" -> \"" + b.name + "\"");
+      if (!(ob->limits == b.limits)) {
+        out.push_back(e + "limits: max_connections " + std::to_string(b.limits.max_connections) + ", max_new_conn_rate " +
+                      std::to_string(b.limits.max_new_conn_rate) + ", new_conn_burst " +
+                      std::to_string(b.limits.new_conn_burst));
+      }
       if (!(ob->health == b.health) && old->health == v.health) {
         out.push_back(e + "health check changed (" + check_words(ob->health, b.health) + ")");
       }
     }
+    // A key without a sentence of its own above still changes the VIP: never let a real
+    // difference pass as "no changes" (that skips the publish).
+    if (out.size() == vip_changes_from) out.push_back(p + "changed");
   }
   return out;
 }

@@ -88,7 +88,7 @@ Json Service::backend_json(const VipRt& v, const BackendRt& b, const std::map<ui
   size_t sharing = b.maintenance || it == shares.end() ? 0 : it->second;
   Traffic t = backend_traffic(b);
   bool down = b.effective_health() == Health::Down;
-  return Json{{"vip", v.cfg.name},
+  Json out{{"vip", v.cfg.name},
               {"vip_address", v.cfg.endpoint()},
               {"backend", b.cfg.endpoint()},
               {"name", b.cfg.name},
@@ -118,6 +118,8 @@ Json Service::backend_json(const VipRt& v, const BackendRt& b, const std::map<ui
               {"last_check_ago_ms", checked != nullptr ? ago(checked->last_check_ms) : Json(nullptr)},
               {"last_change_ago_ms", ago(b.health_changed_ms)},
               {"down_since", down ? iso_time(b.health_changed_unix_ms) : Json(nullptr)}};
+  add_scheduling_json(v, b, out);
+  return out;
 }
 
 Json Service::config_file_json() {
@@ -235,6 +237,8 @@ Json Service::vip_list() {
                    {"snat", snat},
                    {"maglev_size", v.cfg.maglev_size},
                    {"on_backend_down", v.cfg.on_backend_down == config::DownPolicy::Reset ? "reset" : "keep"},
+                   {"scheduler", config::scheduler_name(v.cfg.scheduling.scheduler)},
+                   {"connect_retries", v.cfg.scheduling.connect_retries},
                    {"backends", v.backends.size()},
                    {"new_connections", vip_new_connections(v)}});
     out.back().update(node[out.size() - 1]);
@@ -351,6 +355,7 @@ Service::MetricsSnapshot Service::metrics() {
     }
     m.vips.push_back(vm);
   }
+  add_scheduling_metrics(m);
   node_metrics(m);  // issue 12
   return m;
 }

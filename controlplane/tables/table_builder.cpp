@@ -52,6 +52,13 @@ std::string fill_slot(const TableSpec& spec, abi::TableSlot& slot) {
     vip.new_conn_rate = vs.new_conn_rate;
     vip.new_conn_burst = vs.new_conn_burst;
     vip.synproxy = static_cast<uint8_t>(vs.synproxy);
+    if (static_cast<uint8_t>(vs.scheduler) >= abi::kSchedulerCount) return "VIP " + std::to_string(vs.vip_id) + ": unknown scheduler";
+    if (vs.connect_retries > abi::kMaxConnectRetries) return "VIP " + std::to_string(vs.vip_id) + ": connect_retries above " + std::to_string(abi::kMaxConnectRetries);
+    vip.scheduler = static_cast<uint8_t>(vs.scheduler);
+    vip.balance_factor = std::max<uint16_t>(vs.balance_factor, 100);
+    vip.on_full = static_cast<uint8_t>(vs.on_full);
+    vip.connect_retries = vs.connect_retries;
+    vip.slow_start_ms = vs.slow_start_ms;
     vip.snat_count = static_cast<uint8_t>(vs.snat_addrs_be.size());
     for (size_t s = 0; s < vs.snat_addrs_be.size(); ++s) {
       vip.snat_addrs_be[s] = vs.snat_addrs_be[s];
@@ -76,6 +83,11 @@ std::string fill_slot(const TableSpec& spec, abi::TableSlot& slot) {
       be.weight = bs.weight;
       be.state = static_cast<uint8_t>(bs.state);
       be.vip = static_cast<uint16_t>(v);
+      be.max_connections = bs.max_connections;
+      be.max_new_conn_rate = bs.max_new_conn_rate;
+      be.new_conn_burst = bs.new_conn_burst;
+      be.entry_flags = bs.slow_start ? abi::backend_entry::kSlowStart : 0;
+      be.up_since_ms = bs.up_since_ms;
       if (vs.mode == abi::ForwardMode::Nat && !abi::add_nat_backend_to_index(slot, nb + static_cast<uint32_t>(maglev_in.size()))) {
         return "backend " + std::to_string(bs.id) + ": its address and port are already a backend of another nat VIP";
       }

@@ -19,6 +19,11 @@ struct BackendSpec {
   uint16_t id = 0;                 // stable backend id (< abi::kMaxBackends), unique per table
   uint16_t weight = 1;
   abi::BackendState state = abi::BackendState::Active;
+  uint32_t max_connections = 0;    // 0: no limit
+  uint32_t max_new_conn_rate = 0;  // per second, 0: no limit
+  uint32_t new_conn_burst = 0;
+  bool slow_start = false;         // ramping: up_since_ms is when it joined or recovered
+  uint32_t up_since_ms = 0;        // CLOCK_MONOTONIC ms (low 32 bits)
 };
 
 struct VipSpec {
@@ -30,6 +35,11 @@ struct VipSpec {
   uint32_t new_conn_rate = 0;      // SYNs per second, 0: no limit
   uint32_t new_conn_burst = 0;
   abi::Synproxy synproxy = abi::Synproxy::Off;
+  abi::Scheduler scheduler = abi::Scheduler::Maglev;
+  uint16_t balance_factor = 125;   // maglev_bounded, percent of the mean load
+  abi::OnFull on_full = abi::OnFull::Drop;
+  uint8_t connect_retries = 2;     // 0 .. abi::kMaxConnectRetries
+  uint32_t slow_start_ms = 0;
   std::vector<uint32_t> snat_addrs_be;
   uint32_t maglev_size = 65537;
   abi::HashKey hash_key;

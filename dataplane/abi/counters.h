@@ -56,6 +56,8 @@ namespace fulcrum::abi {
   X(UnresolvedReply, "unresolved_reply", "packet this node originates (echo reply, reset, cookie) to a next hop not yet resolved") \
   X(SnatNoEntry, "snat_no_entry", "packet to a SNAT address that matches no connection")    \
   X(SynproxyNotParked, "synproxy_not_parked", "client data before the proxied backend answered: no parking slot, or waited over 1 s") \
+  X(BackendsFull, "backends_full", "new connection while every backend was at max_connections or max_new_conn_rate (VIP on_full = drop)") \
+  X(StaleSynAck, "stale_syn_ack", "SYN-ACK from a backend the connection attempt was moved away from (connect_retries)") \
   X(KernelPathFull, "kernel_path_full", "ring to a port's kernel interface, or that interface, full")
 
 #define FULCRUM_WORKER_COUNTERS(X)                                                           \
@@ -84,9 +86,13 @@ namespace fulcrum::abi {
   X(SynproxySynAcks, "synproxy_syn_acks", "SYN-ACKs with cookies sent for SYN-proxied VIPs")     \
   X(SynproxyEstablished, "synproxy_established", "cookie-validated handshakes relayed to a backend") \
   X(RstRevived, "rst_revived", "connections closed by a RST that the other side showed alive (spoofed RST)") \
-  X(SynRepicked, "syn_repicked", "client SYN retransmissions moved off a backend that went down or away") \
+  X(SynRepicked, "syn_repicked", "client SYNs moved to another backend: theirs refused the attempt, never answered it, or went down or away") \
   X(NeighboursExpired, "neighbours_expired", "neighbour entries garbage-collected (failed, unused, evicted)") \
   X(EmbryonicAged, "embryonic_aged", "embryonic entries evicted by age above the table's high-water mark") \
+  X(ConnectRefused, "connect_refused", "backend RSTs answering a client's SYN, kept from the client: its retransmitted SYN tries another backend") \
+  X(FullResets, "full_resets", "new connections reset because every backend was at its limits (VIP on_full = reset)") \
+  X(RetryResets, "retry_resets", "retransmitted SYNs reset because every backend had been tried (connect_retries)") \
+  X(LimitOverflows, "limit_overflows", "new connections passed from their backend to another: it was at max_connections or max_new_conn_rate") \
   X(PuntedToKernel, "punted_to_kernel", "frames not for the data plane sent to the port's kernel interface") \
   X(FromKernel, "from_kernel", "frames the kernel sent out through a port's kernel interface")
 

@@ -26,6 +26,19 @@ enum class DownPolicy : uint8_t { Keep = 0, Reset = 1 };
 // When the data plane answers a VIP's SYNs itself with SYN cookies (docs/dataplane.md):
 // never, always, or while this worker's new-flow rate breaker is tripped.
 enum class Synproxy : uint8_t { Off = 0, On = 1, Auto = 2 };
+// How a VIP chooses the backend of a new connection (docs/scheduling.md).
+enum class Scheduler : uint8_t {
+  Maglev = 0,              // consistent hashing: the same choice on every node
+  MaglevBounded = 1,       // Maglev, passing a flow on from a backend above balance_factor x the mean load
+  RoundRobin = 2,          // per worker, weights ignored
+  WeightedRoundRobin = 3,  // smooth weighted round robin, per worker
+  LeastConn = 4,           // two Maglev candidates, fewer active connections per weight wins
+  Fastest = 5,             // two Maglev candidates, lower SYN->SYN-ACK time x load per weight wins
+};
+inline constexpr uint8_t kSchedulerCount = 6;
+// What a new connection gets when every backend that may take it is at its limits.
+enum class OnFull : uint8_t { Drop = 0, Reset = 1 };
+inline constexpr uint8_t kMaxConnectRetries = 3;   // Conn keeps the attempt in 2 bits
 
 inline constexpr uint8_t kProtoTcp = 6;
 inline constexpr uint16_t kNoBackend = 0xFFFF;  // Maglev entry of a VIP with no usable backend
@@ -42,20 +55,31 @@ struct Vip {
   uint32_t backend_count;
   uint32_t maglev_offset;       // its lookup table is maglev[offset, offset + size)
   uint32_t maglev_size;         // M, a prime; entries are indexes into this VIP's backends
-  uint32_t reserved0;
+  uint32_t slow_start_ms;       // a backend that joined or recovered ramps its weight over this; 0 = off
   uint64_t hash_key[2];         // SipHash key of flow -> slot (the cluster's seed)
   uint32_t snat_addrs_be[kMaxSnatAddrs];
   uint32_t new_conn_rate;       // SYNs per second the VIP admits, all workers together; 0 = no limit
   uint32_t new_conn_burst;      // token bucket depth for new_conn_rate
   uint8_t synproxy;             // Synproxy
-  uint8_t reserved1[7];
+  uint8_t scheduler;            // Scheduler
+  uint8_t on_full;              // OnFull
+  uint8_t connect_retries;      // 0 .. kMaxConnectRetries other backends a failed connection attempt may try
+  uint16_t balance_factor;      // maglev_bounded: a backend may hold this % of the mean load (>= 100)
+  uint8_t reserved1[2];
 };
 static_assert(sizeof(Vip) == 128);
+static_assert(offsetof(Vip, slow_start_ms) == 28);
+static_assert(offsetof(Vip, scheduler) == 121);
+static_assert(offsetof(Vip, balance_factor) == 124);
 static_assert(offsetof(Vip, new_conn_rate) == 112);
 static_assert(offsetof(Vip, backend_first) == 12);
 static_assert(offsetof(Vip, maglev_size) == 24);
 static_assert(offsetof(Vip, hash_key) == 32);
 static_assert(offsetof(Vip, snat_addrs_be) == 48);
+
+namespace backend_entry {
+inline constexpr uint8_t kSlowStart = 0x01;   // up_since_ms is when it joined or recovered: ramp its weight
+}  // namespace backend_entry
 
 struct Backend {
   uint32_t addr_be;
@@ -63,14 +87,20 @@ struct Backend {
   uint16_t id;                  // stable backend id (< kMaxBackends), see backend_flags
   uint16_t weight;              // as configured; the Maglev table already reflects it
   uint8_t state;                // BackendState
-  uint8_t reserved0;
+  uint8_t entry_flags;          // backend_entry
   uint16_t vip;                 // index in TableSlot::vips of the VIP this entry belongs to
   uint8_t reserved[2];
+  uint32_t max_connections;     // new connections pass to another backend at this many; 0 = no limit
+  uint32_t max_new_conn_rate;   // new connections per second, all workers together; 0 = no limit
+  uint32_t new_conn_burst;      // token bucket depth for max_new_conn_rate
+  uint32_t up_since_ms;         // with kSlowStart: CLOCK_MONOTONIC in ms (low 32 bits) when it came up
 };
-static_assert(sizeof(Backend) == 16);
+static_assert(sizeof(Backend) == 32);
 static_assert(offsetof(Backend, id) == 6);
 static_assert(offsetof(Backend, state) == 10);
 static_assert(offsetof(Backend, vip) == 12);
+static_assert(offsetof(Backend, max_connections) == 16);
+static_assert(offsetof(Backend, up_since_ms) == 28);
 
 // Per stable backend id, what an established connection needs to know on every packet,
 // without searching the VIP's backend list: the state, and whether to reset its flows
@@ -142,7 +172,7 @@ static_assert(offsetof(TableSlot, vips) == offsetof(TableSlot, local_addrs) + 8 
 static_assert(offsetof(TableSlot, backends) == offsetof(TableSlot, vips) + sizeof(Vip) * kMaxVips);
 static_assert(offsetof(TableSlot, nat_backend_index) == offsetof(TableSlot, backend_flags) + kMaxBackends);
 static_assert(offsetof(TableSlot, maglev) == offsetof(TableSlot, nat_backend_index) + 2 * kNatBackendIndexSize);
-static_assert(sizeof(TableSlot) == 33'900'608);
+static_assert(sizeof(TableSlot) == 34'031'680);
 
 struct alignas(64) TablesHeader {
   uint64_t magic;

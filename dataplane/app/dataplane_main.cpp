@@ -8,6 +8,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_rcu_qsbr.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -24,6 +25,7 @@
 #include "dataplane/app/ports.h"
 #include "dataplane/app/tables_attachment.h"
 #include "dataplane/app/worker_loop.h"
+#include "dataplane/worker/backend_monitor.h"
 #include "dataplane/worker/conn_sample.h"
 #include "dataplane/app/xdp_port.h"
 #include "dataplane/worker/main_lcore.h"
@@ -50,6 +52,21 @@ std::vector<std::string> eal_argv(const config::DataplaneConfig& cfg) {
   return args;
 }
 
+// Zeroes a range of a shared tmpfs mapping without making tmpfs allocate its pages: the
+// whole pages are given back (MADV_REMOVE punches a hole; reading it gives zeros), the
+// partial ones at the ends are cleared.
+void zero_sparse(void* addr, size_t len) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(addr), end = begin + len;
+  const uintptr_t first = (begin + page - 1) & ~(page - 1), last = end & ~(page - 1);
+  if (first >= last || madvise(reinterpret_cast<void*>(first), last - first, MADV_REMOVE) != 0) {
+    std::memset(addr, 0, len);
+    return;
+  }
+  std::memset(addr, 0, first - begin);
+  std::memset(reinterpret_cast<void*>(last), 0, end - last);
+}
+
 // Creates (or takes over) the status region and announces this data-plane start.
 bool init_status(const config::DataplaneConfig& cfg, abi::Mapping* map, uint64_t capacity) {
   bool created = false;
@@ -63,6 +80,9 @@ bool init_status(const config::DataplaneConfig& cfg, abi::Mapping* map, uint64_t
     // Counters restart with the process; readers see start_count change.
     std::memset(static_cast<void*>(&w), 0, sizeof w);
   }
+  // And so do the scheduling figures (36 MiB, mostly never written: kept sparse).
+  zero_sparse(s.backend_live, sizeof s.backend_live + sizeof s.vip_live);
+  zero_sparse(s.backend_stats, sizeof s.backend_stats);
   s.header.pid.store(static_cast<uint32_t>(getpid()));
   s.header.worker_count.store(static_cast<uint32_t>(cfg.worker_lcores.size()) + 1);
   s.header.conntrack_capacity.store(capacity);
@@ -177,6 +197,7 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
   }
   TablesAttachment attachment(*shared, cfg.shm_tables);
   attachment.check();
+  BackendMonitor monitor(*shared->status, workers, shared->status->workers[workers]);
   std::string sample_error;
   ConnSampler conn_sampler(shared->flows(), abi::conn_sample_name(cfg.shm_status), &sample_error);
   if (!sample_error.empty()) log("warning", "no connection sampling (lbctl conn list): %s", sample_error.c_str());
@@ -216,6 +237,7 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
     uint64_t now_ns = abi::monotonic_ns();
     hdr.heartbeat_monotonic_ns.store(now_ns, std::memory_order_release);
     uint32_t handled = main_lcore.poll(now_ns / 1'000'000);
+    monitor.update(shared->tables.load(std::memory_order_acquire), now_ns);  // the schedulers' load figures
     handled += conn_sampler.poll(static_cast<uint32_t>(rte_rdtsc() / tsc_per_ms)) ? 1 : 0;
     handled += exception_path.poll(*shared, shared->status->workers[workers]);
     hdr.mbufs_in_use.store(rte_mempool_in_use_count(pool), std::memory_order_relaxed);

@@ -73,6 +73,7 @@ int run_worker(void* arg) {
     }
     if (got == 0) worker.idle_tick();
     worker.maintain(now_ms, a.queue);
+    if (got != 0) status.busy_cycles.add(rte_rdtsc() - tsc);
     if (now_ms != last_ms) {  // liveness for stall detection, once a millisecond (vDSO clock)
       last_ms = now_ms;
       status.loop_monotonic_ns.store(abi::monotonic_ns(), std::memory_order_relaxed);

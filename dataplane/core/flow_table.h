@@ -51,6 +51,12 @@ namespace conn_flag {
 inline constexpr uint8_t kInUse = 0x01;
 inline constexpr uint8_t kFullNat = 0x02;
 inline constexpr uint8_t kSynproxy = 0x04;   // handshake answered with a cookie: sequence numbers translated
+// Scheduling (docs/scheduling.md): holds one of its backend's max_connections while not
+// closed; and which attempt of a connection this entry is (0: the first, 1..3: retries on
+// other backends after a refusal or no answer).
+inline constexpr uint8_t kLimited = 0x08;
+inline constexpr uint8_t kAttemptShift = 4;
+inline constexpr uint8_t kAttemptMask = 0x30;
 }  // namespace conn_flag
 
 struct alignas(32) Conn {

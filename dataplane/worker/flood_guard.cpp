@@ -1,7 +1,5 @@
 #include "dataplane/worker/flood_guard.h"
 
-#include <algorithm>
-
 namespace fulcrum::dp {
 
 FloodGuard::FloodGuard(uint32_t workers, uint32_t breaker_rate, abi::WorkerStatus& status)
@@ -11,21 +9,7 @@ FloodGuard::FloodGuard(uint32_t workers, uint32_t breaker_rate, abi::WorkerStatu
 
 bool FloodGuard::admit_syn(const abi::Vip& vip, uint64_t now_tsc) {
   if (vip.new_conn_rate == 0) return true;
-  Meter& m = meters_[vip.vip_id % abi::kMaxVips];
-  if (m.rate != vip.new_conn_rate || m.burst != vip.new_conn_burst) {
-    // A new rate (or a new VIP on this id): this worker's share of it, a full bucket.
-    rte_meter_srtcm_params params{};
-    params.cir = (vip.new_conn_rate + workers_ - 1) / workers_;
-    params.cbs = (std::max<uint32_t>(vip.new_conn_burst, 1) + workers_ - 1) / workers_;
-    params.ebs = 0;
-    if (rte_meter_srtcm_profile_config(&m.profile, &params) != 0 || rte_meter_srtcm_config(&m.state, &m.profile) != 0) {
-      return true;  // cannot happen with cir, cbs > 0; never block a VIP on it
-    }
-    m.state.time = now_tsc;
-    m.rate = vip.new_conn_rate;
-    m.burst = vip.new_conn_burst;
-  }
-  return rte_meter_srtcm_color_blind_check(&m.state, &m.profile, now_tsc, 1) == RTE_COLOR_GREEN;
+  return meters_[vip.vip_id % abi::kMaxVips].take(vip.new_conn_rate, vip.new_conn_burst, workers_, now_tsc);
 }
 
 void FloodGuard::roll(uint32_t now_ms) {

@@ -1,10 +1,7 @@
 // A worker's flood defences on the new-flow path (docs/dataplane.md, "Under attack"):
 //
-//  * Per-VIP SYN token buckets ([[vip]] max_new_conn_rate / new_conn_burst), DPDK's
-//    rte_meter (srTCM with no excess bucket: a SYN is admitted while the committed bucket
-//    has a token). Each worker meters its RSS share: rate and burst are divided by the
-//    number of workers (rounded up), so all workers together admit the configured rate
-//    when RSS spreads clients evenly.
+//  * Per-VIP SYN token buckets ([[vip]] max_new_conn_rate / new_conn_burst): the data
+//    plane's TokenBucket (rte_meter), each worker metering its RSS share.
 //  * The new-flow rate breaker ([dataplane] new_flow_breaker_rate, per worker; Katran's
 //    is 125,000/s per core): counted in 100 ms windows; once a window passes a tenth of
 //    the rate the breaker trips, and it stays tripped until a whole window stays below.
@@ -14,12 +11,11 @@
 // Worker-local, no atomics except the published "tripped" gauge.
 #pragma once
 
-#include <rte_meter.h>
-
 #include <cstdint>
 
 #include "dataplane/abi/status.h"
 #include "dataplane/abi/tables.h"
+#include "dataplane/worker/token_bucket.h"
 
 namespace fulcrum::dp {
 
@@ -38,11 +34,6 @@ class FloodGuard {
   bool tripped() const { return tripped_; }
 
  private:
-  struct Meter {
-    uint32_t rate = 0, burst = 0;     // as configured, to notice changes
-    rte_meter_srtcm_profile profile;
-    rte_meter_srtcm state;
-  };
   void roll(uint32_t now_ms);
 
   uint32_t workers_;
@@ -51,7 +42,7 @@ class FloodGuard {
   uint32_t window_ = 0;               // now_ms / kWindowMs of the current window
   uint32_t count_ = 0;                // new flows in it
   bool tripped_ = false;
-  Meter meters_[abi::kMaxVips];       // by vip_id
+  TokenBucket meters_[abi::kMaxVips];  // by vip_id
 };
 
 }  // namespace fulcrum::dp

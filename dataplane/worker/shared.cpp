@@ -50,6 +50,9 @@ std::unique_ptr<Shared> Shared::create(const SharedOptions& options, std::string
                                           static_cast<FlowBucket*>(s->bucket_mem_), sizes,
                                           options.workers, seed);
 
+  s->limited_open = std::make_unique<std::atomic<int32_t>[]>(abi::kMaxBackends);
+  s->syn_clock = std::make_unique<std::atomic<uint64_t>[]>(size_t{options.workers} * kSynClockSlots);
+
   size_t qsbr_size = rte_rcu_qsbr_get_memsize(options.workers);
   s->qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("fulcrum_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
   if (s->qsbr == nullptr || rte_rcu_qsbr_init(s->qsbr, options.workers) != 0) {

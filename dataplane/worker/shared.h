@@ -110,6 +110,19 @@ class Shared {
   // SYN-ACK) and then the sequence delta; null unless FloodOptions::synproxy.
   std::atomic<uint32_t>* synproxy_seq = nullptr;
   abi::HashKey cookie_key;              // SYN cookies (random per start; any worker checks any)
+  // Scheduling (worker_schedule.cpp). By backend id: the open connections of backends with
+  // max_connections that hold one of its slots (exact: reserved before a connection is made,
+  // given back when it closes). And the SYN clock, kSynClockSlots per worker: when the SYN
+  // of a recent entry left, (entry + 1) << 32 | TSC >> kSynClockShift; its SYN-ACK reads it
+  // to measure the backend's connect time. A slot taken over by a later entry before the
+  // SYN-ACK came loses that sample: a measurement, not per-connection state.
+  static constexpr uint32_t kSynClockSlots = 4096;
+  static constexpr uint32_t kSynClockShift = 6;
+  std::unique_ptr<std::atomic<int32_t>[]> limited_open;
+  std::unique_ptr<std::atomic<uint64_t>[]> syn_clock;
+  uint32_t syn_clock_slot(uint32_t entry) const {
+    return flows_->partition_of(entry) * kSynClockSlots + (entry & (kSynClockSlots - 1));
+  }
   // The main lcore's outgoing packets (ARP), sent by worker 0 on its own TX queue: virtual
   // NICs such as net_af_packet offer no more TX queues than RX queues. mbuf->port holds
   // the egress port index.

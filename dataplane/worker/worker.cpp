@@ -26,7 +26,15 @@ constexpr uint8_t kBroadcastMac[6] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
 Worker::Worker(Shared& shared, uint32_t index, abi::WorkerStatus& status)
     : shared_(shared), flows_(shared.flows()), index_(index), status_(status),
       snat_(index, shared.workers(), abi::kMaxSnatPools), guard_(shared.workers(), shared.flood().breaker_rate, status),
-      batches_(kBatches) {
+      batches_(kBatches), sched_(std::make_unique<sched::WorkerState>()),
+      backend_buckets_(std::make_unique<TokenBucket[]>(abi::kMaxBackends)), retry_memory_(std::make_unique<RetryMemory>()),
+      tsc_hz_(rte_get_tsc_hz()) {
+  if (shared.status != nullptr) {
+    backend_stats_ = shared.status->backend_stats[index_];
+  } else {
+    own_backend_stats_ = std::make_unique<abi::BackendStats[]>(abi::kMaxBackends);
+    backend_stats_ = own_backend_stats_.get();
+  }
   sweep_cursor_ = flows_.partition_begin(index_);
   evict_cursor_ = sweep_cursor_;
   age_cursor_ = sweep_cursor_;
@@ -82,6 +90,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
   // will have to wait for a grace period (see kBurstReserve).
   if (batch_closed_ + kBurstReserve >= kBatches) reclaim(true);
   in_burst_ = true;
+  burst_tsc_ = rte_rdtsc();
   refresh_view();
   neigh_version_ = shared_.neighbours.version();
   created_count_ = 0;
@@ -143,6 +152,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
           break;
         }
         Pending& p = tcp[ntcp++];
+        p.attempt = 0;
         p.m = m;
         p.i = i;
         p.port = port;
@@ -179,7 +189,17 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
     in_port_ = tcp[k].port;
     if (!handle_tcp(tcp[k], out, now_ms) && prepare_new_flow(tcp[k], out, fresh[nfresh], now_ms)) ++nfresh;
   }
-  for (uint16_t k = 0; k < nfresh; ++k) commit_new_flow(fresh[k], fresh, k, out, now_ms);
+  // A new flow can repeat an earlier one of the burst (a retransmitted SYN) only if that one
+  // set its signature's bit here: the others skip commit_new_flow()'s search of the earlier
+  // ones (issue 14: that search was half of the commit's instructions).
+  uint64_t sig_bits[4] = {0, 0, 0, 0};
+  for (uint16_t k = 0; k < nfresh; ++k) {
+    const uint32_t sig = fresh[k].p->h.sig;
+    uint64_t& word = sig_bits[(sig >> 6) & 3];
+    const uint64_t bit = uint64_t{1} << (sig & 63);
+    commit_new_flow(fresh[k], fresh, (word & bit) ? k : 0, out, now_ms);
+    word |= bit;
+  }
 
   if (!abi::burst_still_valid(view_)) {
     // The slot this burst read was rewritten under it (this worker stalled past the
@@ -239,6 +259,7 @@ void Worker::touch(Conn& c, Dir dir, uint8_t tcp_flags, bool payload, uint32_t n
     if (next == cur) break;
     if (c.state.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
       if (phase_of(cur) == TcpPhase::Closed) count(WorkerCounter::RstRevived);
+      note_transition(c, cur, next);
       break;
     }
   }
@@ -255,26 +276,24 @@ bool Worker::handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms) {
   if (ref.dir == Dir::FromBackend) {
     status_.backend_traffic[c.backend_id % abi::kMaxBackends].add(p.m->pkt_len);  // per-VIP/backend stats
     if ((c.flags & conn_flag::kSynproxy) && synproxy_backend_handshake(p, c, ref.index, out, now_ms)) return true;
+    if (backend_answers_attempt(p, c, ref.index, out, now_ms)) return true;  // a refusal kept from the client
     touch(c, Dir::FromBackend, flags, p.payload(), now_ms);
     reply(p.m, p.f, out, p.i, c);
     return true;
   }
   const uint8_t state = c.state.load(std::memory_order_relaxed);
-  bool renew = is_new_connection_on_old_tuple(state, Dir::FromClient, flags);
-  // A retransmitted SYN whose backend never answered, and has gone down or away since:
-  // a new choice, rather than retrying a dead backend for as long as the client does.
-  const bool repick = !renew && (flags & (tcp_bit::SYN | tcp_bit::ACK)) == tcp_bit::SYN && is_unanswered(state) &&
-                      !(c.flags & conn_flag::kSynproxy) && view_.slot != nullptr && c.backend_id < abi::kMaxBackends &&
-                      abi::unusable_for_new_connections(view_.slot->backend_flags[c.backend_id]);
-  if (renew || repick) {
+  // A client SYN on a closed tuple is a new connection; on an attempt its backend refused,
+  // never answered, or left, it is another attempt on another backend (worker_retry.cpp).
+  const SynRestart restart = (flags & (tcp_bit::SYN | tcp_bit::ACK)) == tcp_bit::SYN ? syn_restart(c, state, now_ms) : SynRestart::None;
+  if (restart != SynRestart::None) {
     uint32_t owner = flows_.partition_of(ref.index);
     if (owner != index_) {
       count(WorkerCounter::HandedOff);
       set_verdict(out, p.i, Verdict::Kind::Handoff, static_cast<uint8_t>(owner));
       return true;
     }
-    if (repick) count(WorkerCounter::SynRepicked);
-    retire(ref.index);  // the client reuses the tuple: a new connection, a new choice
+    if (restart != SynRestart::NewConnection) begin_retry(p, c, restart, now_ms);
+    retire(ref.index);  // the client reuses the tuple: a new entry, a new choice
     return false;
   }
   if ((c.flags & conn_flag::kSynproxy) && !(state & conn_state::kSynAckSeen)) {
@@ -292,6 +311,7 @@ void Worker::forward_existing(Pending& p, Conn& c, BurstOutput& out, uint32_t no
     uint8_t cur = c.state.load(std::memory_order_relaxed);
     while (!c.state.compare_exchange_weak(cur, with_phase(cur, TcpPhase::Closed), std::memory_order_relaxed)) {
     }
+    note_transition(c, cur, with_phase(cur, TcpPhase::Closed));
     // Never answer a RST with a RST (RFC 793): the client is closing anyway.
     if (p.f.tcp_flags & tcp_bit::RST) drop(out, p.i, DropReason::BackendDownReset);
     else reset_client(p.m, p.f, out, p.i);

@@ -12,9 +12,12 @@
 #include "dataplane/abi/counters.h"
 #include "dataplane/abi/publish.h"
 #include "dataplane/core/packet_parse.h"
+#include "dataplane/core/retry_memory.h"
+#include "dataplane/core/scheduler.h"
 #include "dataplane/core/snat_ports.h"
 #include "dataplane/worker/flood_guard.h"
 #include "dataplane/worker/shared.h"
+#include "dataplane/worker/token_bucket.h"
 
 struct rte_mbuf;
 
@@ -83,6 +86,8 @@ class alignas(64) Worker {
   void refresh_view();
   void set_verdict(BurstOutput& out, uint16_t i, Verdict::Kind kind, uint8_t target = 0);
   void drop(BurstOutput& out, uint16_t i, abi::DropReason reason);
+  // A new-flow packet of `vip` dropped: counted by reason and against the VIP (vip_drops).
+  void vip_drop(Pending& p, const abi::Vip& vip, abi::DropReason reason, BurstOutput& out);
   bool is_own_address(uint32_t addr_be) const;
   // issue 11 (worker_punt.cpp): on a port with a kernel interface, what the data plane does
   // not want goes to the kernel instead of being dropped. True if out.verdicts[i] is Punt.
@@ -103,7 +108,8 @@ class alignas(64) Worker {
   void forward(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t backend_addr,
                uint16_t backend_port, bool fullnat, uint32_t snat_addr, uint16_t snat_port);
   void reply(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, const Conn& c);
-  void reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i);
+  void reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i,
+                    abi::WorkerCounter counted = abi::WorkerCounter::ResetsSent);
   // `originated`: a packet this node makes up (echo reply, reset, SYN cookie) rather than
   // one it forwards; such a packet is never held for an unresolved next hop (the
   // destination may be a spoofed address) but dropped as unresolved_reply.
@@ -137,6 +143,29 @@ class alignas(64) Worker {
 
   void count(abi::WorkerCounter c, uint64_t n = 1) { status_.counters[static_cast<size_t>(c)].add(n); }
 
+  // Scheduling (worker_schedule.cpp): the VIP's scheduler and the backends' limits.
+  sched::Result choose_backend(const Pending& p, const abi::Vip& vip, bool* limited);
+  bool admit(const abi::Backend& b, bool* limited);
+  void refuse_new_flow(Pending& p, const abi::Vip& vip, sched::Outcome why, BurstOutput& out);
+  void connection_ended(const Conn& c);
+  void note_transition(const Conn& c, uint8_t from, uint8_t to);
+  void stat(uint16_t backend_id, uint32_t which, uint64_t n = 1) {
+    if (backend_id < abi::kMaxBackends) backend_stats_[backend_id].c[which].add(n);
+  }
+  // Retry on failure (worker_retry.cpp): a client's SYN on an existing entry may start a
+  // new connection or another attempt at this one; a backend's answer to a SYN is counted
+  // (SYN-ACK: its connect time) or, a RST, kept from the client while retries are left.
+  enum class SynRestart : uint8_t { None, NewConnection, RetryRefused, RetryUnanswered, RetryBackendGone };
+  SynRestart syn_restart(const Conn& c, uint8_t state, uint32_t now_ms) const;
+  void begin_retry(Pending& p, const Conn& c, SynRestart why, uint32_t now_ms);
+  bool backend_answers_attempt(Pending& p, Conn& c, uint32_t index, BurstOutput& out, uint32_t now_ms);
+  void note_syn_ack(const Conn& c, uint32_t index);
+  uint8_t connect_retries_of(const Conn& c) const;
+  void start_syn_clock(uint32_t entry) {
+    shared_.syn_clock[shared_.syn_clock_slot(entry)].store(
+        (uint64_t{entry + 1} << 32) | static_cast<uint32_t>(burst_tsc_ >> Shared::kSynClockShift), std::memory_order_relaxed);
+  }
+
   Shared& shared_;
   FlowTable& flows_;
   const uint32_t index_;
@@ -160,6 +189,9 @@ class alignas(64) Worker {
   NextHop next_hops_[kNextHopCache];
   uint32_t neigh_version_ = 0;   // the neighbour table's version at the start of the burst
   uint8_t in_port_ = 0;          // port index of the packet being handled
+  // The TSC of the current burst (burst_tsc_ below), for the SYN token buckets: one rdtsc
+  // per burst, not per SYN (issue 14: an rdtsc per SYN was a tenth of the new-flow path).
+  uint64_t burst_tsc() const { return burst_tsc_; }
   // Entries created in the current burst: withdrawn if the burst turns out to have raced
   // with a table rewrite.
   uint32_t created_[kBurst];
@@ -196,6 +228,16 @@ class alignas(64) Worker {
   static constexpr uint32_t kParkMs = 1000;
   Parked parked_[kParkSlots];
   uint32_t parked_count_ = 0;
+
+  // Scheduling: this worker's round robin state, backend token buckets (by backend id),
+  // the tries of retrying connections, and its row of the per-backend counters.
+  std::unique_ptr<sched::WorkerState> sched_;
+  std::unique_ptr<TokenBucket[]> backend_buckets_;
+  std::unique_ptr<RetryMemory> retry_memory_;
+  std::unique_ptr<abi::BackendStats[]> own_backend_stats_;  // when there is no status region (tests)
+  abi::BackendStats* backend_stats_ = nullptr;
+  uint64_t burst_tsc_ = 0;      // TSC at the start of the current burst
+  uint64_t tsc_hz_ = 1;
 
   uint32_t sweep_cursor_;
   uint32_t evict_cursor_;

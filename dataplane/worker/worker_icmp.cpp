@@ -180,7 +180,7 @@ bool Worker::translate_icmp_error(rte_mbuf* m, const ParsedFrame& f, uint32_t no
 
 // Turns the client's packet into the reset a closed port would send (RFC 793, "Reset
 // Generation"): from the VIP, no options, no payload.
-void Worker::reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i) {
+void Worker::reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, abi::WorkerCounter counted) {
   uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
   auto* in_ip = reinterpret_cast<rte_ipv4_hdr*>(data + f.l3);
   auto* in_tcp = reinterpret_cast<rte_tcp_hdr*>(data + f.l4);
@@ -195,7 +195,7 @@ void Worker::reset_client(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, u
   } else {
     write_tcp_packet(data, f.l3, vip, client, vport, cport, 0, seq + seg_len, tcp_bit::RST | tcp_bit::ACK, 0, 0);
   }
-  if (route_out(m, client, out, i, /*originated=*/true)) count(WorkerCounter::ResetsSent);
+  if (route_out(m, client, out, i, /*originated=*/true)) count(counted);
 }
 
 }  // namespace fulcrum::dp

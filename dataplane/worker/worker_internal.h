@@ -14,6 +14,9 @@ struct Worker::Pending {
   FlowKey key;
   FlowHash h;
   uint64_t candidate;   // home-bucket slot whose signature matched (0: none)
+  // Another attempt at a connection (connect_retries): its number and the backends tried.
+  uint8_t attempt;
+  sched::Tried tried;
   bool payload() const { return f.l4_len > f.tcp_header_len; }
 };
 
@@ -28,6 +31,7 @@ struct Worker::NewFlow {
   bool fullnat;
   bool syn;
   uint16_t synproxy_mss;  // a cookie-validated ACK: the connection is proxied (MSS for the backend)
+  bool limited;           // holds one of its backend's max_connections (give it back on failure)
 };
 
 }  // namespace fulcrum::dp

@@ -44,8 +44,14 @@ void Worker::defer_free(uint32_t index) {
 
 void Worker::retire(uint32_t index) {
   Conn& c = flows_.entry(index);
+  // Dead first: from here no packet changes its phase, so whether it was still open (and
+  // holds a connection slot of its backend) is known for sure.
+  const uint8_t before = c.state.fetch_or(conn_state::kDead, std::memory_order_acq_rel);
   flows_.unpublish(index);
-  if (c.backend_id < abi::kMaxBackends) status_.backend_closed[c.backend_id].add(1);
+  if (c.backend_id < abi::kMaxBackends) {
+    status_.backend_closed[c.backend_id].add(1);
+    if (!(before & conn_state::kDead) && phase_of(before) != TcpPhase::Closed) connection_ended(c);
+  }
   defer_free(index);
 }
 
@@ -173,6 +179,10 @@ void Worker::sweep(uint32_t now_ms) {
     // Unsigned difference: correct across the 49-day wrap of the millisecond clock.
     uint32_t idle = now_ms - c.last_seen.load(std::memory_order_relaxed);
     if (static_cast<int32_t>(idle) >= 0 && idle >= t.for_state(st)) {
+      // A connection attempt its backend never answered (passive health counts it).
+      if (is_unanswered(st) && !(st & conn_state::kMidstream) && !(c.flags & conn_flag::kSynproxy)) {
+        stat(c.backend_id, abi::backend_stat::kUnanswered);
+      }
       retire(idx);
       ++expired;
     }

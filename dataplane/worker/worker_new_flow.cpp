@@ -1,10 +1,13 @@
-// New flows: choosing a backend with Maglev and creating the connection entry.
+// New flows: choosing a backend and creating the connection entry.
 //
 // Done in two passes over the burst. prepare_new_flow() decides everything that needs no
-// entry (VIP, flood defences, backend, handoff to the owning worker, the SNAT port), builds
+// entry (VIP, flood defences, handoff to the owning worker, backend, the SNAT port), builds
 // the reply key, and prefetches the memory the commit will write: the reply key's index
 // bucket and the entry itself. commit_new_flow() then publishes each flow with that memory
 // already on its way, instead of stalling on two cache misses per SYN in turn.
+//
+// A connection's first packet (a SYN, or an ACK the SYN proxy validated) gets the VIP's
+// scheduler (worker_schedule.cpp); anything else without an entry gets plain Maglev.
 //
 // Without an entry a packet can still be forwarded (docs/dataplane.md, "Table pressure"):
 // a nat flow by Maglev towards the backend, and a nat backend's packet back to its client,
@@ -49,6 +52,12 @@ static_assert(3 * 256 >= kBurst * (kEvictPerNewFlow + 2), "Worker::kBurstReserve
 
 }  // namespace
 
+void Worker::vip_drop(Pending& p, const abi::Vip& vip, DropReason reason, BurstOutput& out) {
+  drop(out, p.i, reason);
+  status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
+}
+
+
 bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_t now_ms) {
   const abi::TableSlot* slot = view_.slot;
   if (slot == nullptr) {
@@ -69,7 +78,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
   const abi::Vip& vip = slot->vips[vi];
   const uint8_t flags = p.f.tcp_flags;
   const bool syn = (flags & (tcp_bit::SYN | tcp_bit::ACK)) == tcp_bit::SYN;
-  if (syn && !guard_.admit_syn(vip, rte_rdtsc())) {
+  if (syn && !guard_.admit_syn(vip, burst_tsc())) {
     drop(out, p.i, DropReason::NewConnRateLimited);
     return false;
   }
@@ -89,16 +98,12 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
       }
     }
   }
-  const abi::Backend* be = pick_backend(*slot, vip, p.key);
-  if (be == nullptr) {
-    drop(out, p.i, DropReason::NoBackend);
-    status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
-    return false;
-  }
   if (flags & tcp_bit::RST) {
     // A reset for a flow we have no entry for (e.g. after a restart): in nat mode Maglev
     // still knows where it goes; it creates no state.
-    if (fullnat) drop(out, p.i, DropReason::NotForUs);
+    const abi::Backend* be = pick_backend(*slot, vip, p.key);
+    if (be == nullptr) vip_drop(p, vip, DropReason::NoBackend, out);
+    else if (fullnat) drop(out, p.i, DropReason::NotForUs);
     else forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
     return false;
   }
@@ -111,29 +116,55 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
   if (!fullnat && proxy_mss == 0 && guard_.tripped()) {
     // The breaker: above the worker's new-flow rate, nat flows get no entry; both
     // directions still find their way (see the top of this file).
-    count(WorkerCounter::BreakerStateless);
-    forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
+    const abi::Backend* be = pick_backend(*slot, vip, p.key);
+    if (be == nullptr) {
+      vip_drop(p, vip, DropReason::NoBackend, out);
+    } else {
+      count(WorkerCounter::BreakerStateless);
+      forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
+    }
     return false;
   }
   uint32_t e = flows_.alloc(index_);
   if (e == FlowRef::kNone) {
     evict_embryonic(kEvictPerNewFlow, evict_age_ms_, now_ms);  // room for the next new flow, after a grace period
+    const abi::Backend* be = fullnat ? nullptr : pick_backend(*slot, vip, p.key);
     if (fullnat) {
-      drop(out, p.i, DropReason::ConntrackFull);
-      status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
+      vip_drop(p, vip, DropReason::ConntrackFull, out);
+    } else if (be == nullptr) {
+      vip_drop(p, vip, DropReason::NoBackend, out);
     } else {
       count(WorkerCounter::StatelessForwards);
       forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
     }
     return false;
   }
+  // The backend: the VIP's scheduler for a connection's first packet, Maglev otherwise.
+  const abi::Backend* be = nullptr;
+  bool limited = false;
+  if (syn || proxy_mss != 0) {
+    sched::Result r = choose_backend(p, vip, &limited);
+    if (r.outcome == sched::Outcome::Chosen) be = &slot->backends[vip.backend_first + r.index];
+    else {
+      flows_.free(e);  // never visible: no grace period needed
+      refuse_new_flow(p, vip, r.outcome, out);
+      return false;
+    }
+  } else {
+    be = pick_backend(*slot, vip, p.key);
+    if (be == nullptr) {
+      flows_.free(e);
+      vip_drop(p, vip, DropReason::NoBackend, out);
+      return false;
+    }
+  }
   nf = NewFlow{&p, &vip, be, e, FlowKey{be->addr_be, p.key.src_addr, be->port_be, p.key.src_port}, {}, fullnat,
-               syn, proxy_mss};
+               syn, proxy_mss, limited};
   if (fullnat && !choose_snat(p, vip, *be, nf)) {
     flows_.free(e);  // never visible: no grace period needed
+    if (limited) shared_.limited_open[be->id].fetch_sub(1, std::memory_order_relaxed);
     evict_snat_holders(nf, now_ms);
-    drop(out, p.i, DropReason::SnatExhausted);
-    status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
+    vip_drop(p, vip, DropReason::SnatExhausted, out);
     return false;
   }
   nf.rev_hash = flows_.hash(nf.rev);
@@ -174,6 +205,16 @@ bool Worker::forward_without_entry(Pending& p, BurstOutput& out) {
     drop(out, p.i, DropReason::NotForUs);
     return false;
   }
+  // A late SYN-ACK from a backend a retried attempt has left (worker_retry.cpp): the
+  // attempt lives on with another backend; the client must not see two handshakes.
+  if ((p.f.tcp_flags & (tcp_bit::SYN | tcp_bit::ACK)) == (tcp_bit::SYN | tcp_bit::ACK)) {
+    const FlowKey fwd{p.key.dst_addr, vip->addr_be, p.key.dst_port, vip->port_be};
+    const FlowRef ref = flows_.lookup(fwd, flows_.hash(fwd));
+    if (ref.found() && flows_.entry(ref.index).backend_id != be->id) {
+      drop(out, p.i, DropReason::StaleSynAck);
+      return false;
+    }
+  }
   // Only from where that backend is: a client-side host must not get its packets sent on
   // with the VIP as their source.
   RouteResult r;
@@ -199,6 +240,7 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
   for (uint16_t k = 0; k < n_earlier; ++k) {
     if (earlier[k].p->h.sig != p.h.sig || !(earlier[k].p->key == p.key)) continue;
     if (nf.fullnat) snat_.release(SnatPorts::Key{nf.rev.dst_addr, nf.be->addr_be, nf.be->port_be}, nf.rev.dst_port);
+    if (nf.limited) shared_.limited_open[nf.be->id].fetch_sub(1, std::memory_order_relaxed);
     flows_.free(nf.entry);  // never visible
     FlowRef ref = flows_.lookup(p.key, p.h);
     if (!ref.found()) drop(out, p.i, DropReason::ConntrackFull);  // the first one could not be published
@@ -211,6 +253,8 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
   c.rev = nf.rev;
   c.backend_id = nf.be->id;
   if (nf.fullnat) c.flags |= conn_flag::kFullNat;
+  if (nf.limited) c.flags |= conn_flag::kLimited;
+  c.flags |= static_cast<uint8_t>(p.attempt << conn_flag::kAttemptShift);
   if (nf.synproxy_mss != 0) {
     c.flags |= conn_flag::kSynproxy;
     // Until the backend's SYN-ACK: the ISN the cookie gave the client.
@@ -221,6 +265,7 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
   PublishResult r = flows_.publish(nf.entry, p.h, nf.rev_hash, initial_state(nf.syn || nf.synproxy_mss != 0), now_ms);
   if (r != PublishResult::Ok) {
     defer_free(nf.entry);  // a reader may have glimpsed the forward key
+    if (nf.limited) shared_.limited_open[nf.be->id].fetch_sub(1, std::memory_order_relaxed);
     if (r == PublishResult::ReverseConflict) {
       drop(out, p.i, DropReason::NatConflict);
       status_.vip_drops[nf.vip->vip_id % abi::kMaxVips].add(1);
@@ -229,13 +274,18 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
       status_.vip_drops[nf.vip->vip_id % abi::kMaxVips].add(1);
     } else if (nf.synproxy_mss != 0) {
       drop(out, p.i, DropReason::ConntrackFull);  // the client retransmits; its cookie stays good
+    } else if (const abi::Backend* be = pick_backend(*view_.slot, *nf.vip, p.key); be == nullptr) {
+      vip_drop(p, *nf.vip, DropReason::NoBackend, out);
     } else {
+      // Without an entry the flow's next packets go by Maglev: so must this one.
       count(WorkerCounter::StatelessForwards);
-      forward(p.m, p.f, out, p.i, nf.be->addr_be, nf.be->port_be, false, 0, 0);
+      forward(p.m, p.f, out, p.i, be->addr_be, be->port_be, false, 0, 0);
     }
     return;
   }
   created_[created_count_++] = nf.entry;
+  if (nf.syn && nf.synproxy_mss == 0) start_syn_clock(nf.entry);
+  if (p.attempt != 0) retry_memory_->remember(p.h.sig, p.h.owner_bits, now_ms, p.tried, nf.be->id);
   count(WorkerCounter::NewConnections);
   if (!nf.syn && nf.synproxy_mss == 0) count(WorkerCounter::MidstreamPickups);
   status_.vip_new_connections[nf.vip->vip_id % abi::kMaxVips].add(1);

@@ -158,6 +158,8 @@ bool Worker::synproxy_backend_handshake(Pending& p, Conn& c, uint32_t index, Bur
                                           std::memory_order_release, std::memory_order_relaxed)) {
       if (cur & conn_state::kDead) break;
     }
+    note_transition(c, cur, with_phase(static_cast<uint8_t>(cur | conn_state::kSynAckSeen), TcpPhase::Established));
+    stat(c.backend_id, abi::backend_stat::kSynAcks);  // an answered attempt, for passive health
   }
   if (c.last_seen.load(std::memory_order_relaxed) != now_ms) c.last_seen.store(now_ms, std::memory_order_relaxed);
   const uint32_t our_addr = p.key.dst_addr;   // the client (nat) or our SNAT address (fullnat)
@@ -198,7 +200,7 @@ void Worker::release_parked(uint32_t now_ms, BurstOutput& out) {
     const uint8_t state = c.state.load(std::memory_order_acquire);
     const bool same = (state & conn_state::kDead) == 0 && c.fwd == key && (c.flags & conn_flag::kSynproxy);
     if (same && (state & conn_state::kSynAckSeen) && out.count < kBurst) {
-      Pending p{pk.m, out.count, shared_.port_index(pk.m->port), pk.f, key, FlowHash{}, 0};
+      Pending p{pk.m, out.count, shared_.port_index(pk.m->port), pk.f, key, FlowHash{}, 0, 0, {}};
       out.mbufs[out.count] = pk.m;
       ++out.count;
       forward_existing(p, c, out, now_ms);

@@ -10,6 +10,12 @@
 //   synproxy_syn          SYNs to a SYN-proxied VIP: each answered with a cookie, no state
 //   synproxy_established  ACKs of F established connections made through the SYN proxy
 //                         (sequence translation on every packet)
+//   syn_<scheduler>       the syn case with the VIP's scheduler maglev_bounded, round_robin,
+//                         weighted_round_robin, least_conn or fastest (docs/scheduling.md),
+//                         over 10 backends whose load figures the main lcore's monitor
+//                         refreshes between rounds; syn_limits: maglev with max_connections
+//                         and max_new_conn_rate on every backend (never reached). Compare
+//                         each with `syn` of the same run (the "x syn" column).
 // for F = 1,000 and 1,000,000. Cycles from the TSC; subtract the baseline for the data
 // plane's own cost.
 #include "tests/bench/dataplane_bench.h"
@@ -36,6 +42,7 @@
 #include "controlplane/tables/table_builder.h"
 #include "dataplane/abi/region.h"
 #include "dataplane/core/checksum.h"
+#include "dataplane/worker/backend_monitor.h"
 #include "dataplane/worker/worker.h"
 
 namespace fulcrum::bench {
@@ -119,9 +126,16 @@ struct Result {
   double cycles_per_packet;
 };
 
+// The VIP's scheduling for a case (the syn_<scheduler> cases).
+struct Scheduling {
+  abi::Scheduler scheduler = abi::Scheduler::Maglev;
+  bool limits = false;   // max_connections and max_new_conn_rate on every backend, never reached
+};
+
 class Bench {
  public:
-  Bench(uint32_t workers, uint32_t capacity, abi::Synproxy synproxy = abi::Synproxy::Off) : workers_(workers) {
+  Bench(uint32_t workers, uint32_t capacity, abi::Synproxy synproxy = abi::Synproxy::Off, Scheduling sched = {})
+      : workers_(workers) {
     std::string why;
     std::string base = "/fulcrum-bench-" + std::to_string(getpid()) + "-" + std::to_string(serial_++);
     tables_name_ = base + "-t";
@@ -154,9 +168,15 @@ class Bench {
     v.port_be = htons(80);
     v.hash_key = abi::HashKey{0xBE9C4, 0x5EED};
     v.synproxy = synproxy;
+    v.scheduler = sched.scheduler;
     for (uint16_t b = 1; b <= 10; ++b) {
       uint32_t addr = htonl(0xC6120200u + 10 + b);
       v.backends.push_back({addr, htons(80), b, 1, abi::BackendState::Active});
+      if (sched.limits) {
+        v.backends.back().max_connections = 100'000'000;
+        v.backends.back().max_new_conn_rate = 1'000'000'000;
+        v.backends.back().new_conn_burst = 1'000'000'000;
+      }
       shared_->neighbours.set(addr, dp::NeighState::Static, {0x02, 0, 0, 0, 0x02, static_cast<uint8_t>(b)}, 1, 0);
     }
     spec.vips.push_back(v);
@@ -166,6 +186,7 @@ class Bench {
     for (uint32_t w = 0; w < workers; ++w) {
       workers_v_.push_back(std::make_unique<dp::Worker>(*shared_, w, shared_->status->workers[w]));
     }
+    monitor_ = std::make_unique<dp::BackendMonitor>(*shared_->status, workers, shared_->status->workers[workers]);
     pool_ = rte_pktmbuf_pool_create(("bench_pool" + std::to_string(serial_)).c_str(), 8191 * workers, 256, 0,
                                     RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (pool_ == nullptr) {
@@ -182,6 +203,8 @@ class Bench {
   }
 
   dp::Worker& worker(uint32_t w) { return *workers_v_[w]; }
+  // Untimed: the main lcore's load figures, as it refreshes them every millisecond.
+  void update_loads() { monitor_->update_now(shared_->tables.load(), abi::monotonic_ns()); }
   dp::Shared& shared() { return *shared_; }
   rte_mempool* pool() { return pool_; }
   uint32_t workers() const { return workers_; }
@@ -290,6 +313,7 @@ class Bench {
   abi::Mapping tables_, status_;
   std::unique_ptr<dp::Shared> shared_;
   std::vector<std::unique_ptr<dp::Worker>> workers_v_;
+  std::unique_ptr<dp::BackendMonitor> monitor_;
   rte_mempool* pool_ = nullptr;
 };
 
@@ -371,8 +395,8 @@ Result established(uint32_t flows_n, double seconds) {
   return steady("established", b, flows, dp::tcp_bit::ACK, 7, seconds);
 }
 
-Result syn(uint32_t flows_n, double seconds) {
-  Bench b(1, capacity_for(flows_n));
+Result syn(uint32_t flows_n, double seconds, const char* name = "syn", Scheduling sched = {}) {
+  Bench b(1, capacity_for(flows_n), abi::Synproxy::Off, sched);
   auto flows = make_flows(flows_n, 2);
   std::vector<uint32_t> order(flows_n);
   for (uint32_t i = 0; i < flows_n; ++i) order[i] = i;
@@ -387,6 +411,7 @@ Result syn(uint32_t flows_n, double seconds) {
   while (cycles < budget) {
     // One round: every flow's SYN once (each creates an entry), timed; then the table is
     // emptied, untimed.
+    b.update_loads();
     b.worker(0).start();
     size_t pos = 0;
     uint64_t start = rte_rdtsc();
@@ -400,7 +425,24 @@ Result syn(uint32_t flows_n, double seconds) {
     b.worker(0).stop();
     b.empty(now_ms);
   }
-  return measure("syn", flows_n, 1, {packets, cycles});
+  return measure(name, flows_n, 1, {packets, cycles});
+}
+
+void syn_schedulers(uint32_t flows, double seconds, const std::string& only, std::vector<Result>& results) {
+  const struct {
+    const char* name;
+    Scheduling sched;
+  } cases[] = {
+      {"syn_maglev_bounded", {abi::Scheduler::MaglevBounded, false}},
+      {"syn_round_robin", {abi::Scheduler::RoundRobin, false}},
+      {"syn_weighted_rr", {abi::Scheduler::WeightedRoundRobin, false}},
+      {"syn_least_conn", {abi::Scheduler::LeastConn, false}},
+      {"syn_fastest", {abi::Scheduler::Fastest, false}},
+      {"syn_limits", {abi::Scheduler::Maglev, true}},
+  };
+  for (const auto& c : cases) {
+    if (only.empty() || only == c.name || only == "syn_schedulers") results.push_back(syn(flows, seconds, c.name, c.sched));
+  }
 }
 
 Result synproxy_syn(uint32_t flows_n, double seconds) {
@@ -509,7 +551,8 @@ int run_dataplane(const DataplaneBenchOptions& o, std::ostream& out) {
   for (uint32_t flows : flow_counts) {
     if (o.only.empty() || o.only == "baseline") results.push_back(baseline(flows, o.seconds));
     if (o.only.empty() || o.only == "established") results.push_back(established(flows, o.seconds));
-    if (o.only.empty() || o.only == "syn") results.push_back(syn(flows, o.seconds));
+    if (o.only.empty() || o.only == "syn" || o.only == "syn_schedulers") results.push_back(syn(flows, o.seconds));
+    syn_schedulers(flows, o.seconds, o.only, results);
     if (o.only.empty() || o.only == "synproxy_syn") results.push_back(synproxy_syn(flows, o.seconds));
     if (o.only.empty() || o.only == "synproxy_established") results.push_back(synproxy_established(flows, o.seconds));
   }
@@ -542,15 +585,20 @@ int run_dataplane(const DataplaneBenchOptions& o, std::ostream& out) {
     out << "}\n";
   } else {
     out << "CPU: " << cpu_model() << ", TSC " << ghz << " GHz, " << (o.hugepages ? "hugepages" : "no hugepages (4 KiB pages)") << "\n";
-    std::snprintf(line, sizeof line, "%-21s %10s %10s %18s %22s\n", "case", "flows", "Mpps", "cycles/packet", "minus baseline");
+    std::snprintf(line, sizeof line, "%-21s %10s %10s %18s %22s %8s\n", "case", "flows", "Mpps", "cycles/packet", "minus baseline", "x syn");
     out << line;
     for (const Result& r : results) {
-      double base = 0;
+      double base = 0, syn_cycles = 0;
       for (const Result& b : results) {
         if (std::strcmp(b.name, "baseline") == 0 && b.flows == r.flows) base = b.cycles_per_packet;
+        if (std::strcmp(b.name, "syn") == 0 && b.flows == r.flows) syn_cycles = b.cycles_per_packet;
       }
-      std::snprintf(line, sizeof line, "%-21s %10u %10.2f %18.1f %22.1f\n", r.name, r.flows, r.mpps, r.cycles_per_packet,
-                    r.cycles_per_packet - base);
+      // The syn_* cases against the maglev syn case of the same run: a ratio survives a
+      // shared machine's noise better than absolute cycles.
+      char ratio[16] = "";
+      if (std::strncmp(r.name, "syn", 3) == 0 && syn_cycles > 0) std::snprintf(ratio, sizeof ratio, "%.2f", r.cycles_per_packet / syn_cycles);
+      std::snprintf(line, sizeof line, "%-21s %10u %10.2f %18.1f %22.1f %8s\n", r.name, r.flows, r.mpps, r.cycles_per_packet,
+                    r.cycles_per_packet - base, ratio);
       out << line;
     }
     for (const Result& r : scaling) {

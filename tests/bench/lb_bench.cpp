@@ -21,7 +21,9 @@ int main(int argc, char** argv) {
   dataplane->add_option("--cpu", dp.cpu, "pin the worker to this CPU");
   dataplane->add_flag("--scaling", dp.scaling, "also measure 2 workers sharing the table");
   dataplane->add_option("--seconds", dp.seconds, "per measurement")->check(CLI::Range(0.1, 60.0));
-  dataplane->add_option("--only", dp.only, "run one case")->check(CLI::IsMember({"baseline", "established", "syn", "synproxy_syn", "synproxy_established"}));
+  dataplane->add_option("--only", dp.only, "run one case")->check(CLI::IsMember({"baseline", "established", "syn", "synproxy_syn", "synproxy_established", "syn_schedulers",
+                                                                                 "syn_maglev_bounded", "syn_round_robin", "syn_weighted_rr", "syn_least_conn",
+                                                                                 "syn_fastest", "syn_limits"}));
   dataplane->add_option("--flows", dp.flows, "run one flow count")->check(CLI::Range(64u, 4000000u));
   CLI11_PARSE(app, argc, argv);
   if (maglev->parsed()) return fulcrum::bench::run_maglev(json, std::cout);

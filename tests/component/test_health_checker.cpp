@@ -481,6 +481,17 @@ TEST(HealthChecker, DownGoesUpAfterExactlyRise) {
               static_cast<unsigned long long>(kTolerance));
 }
 
+// Passive health readmits an ejected backend after `rise` successful checks made since its
+// ejection: it needs to count the checks.
+TEST(HealthChecker, CompletedChecksAreCounted) {
+  LocalServer tcp;
+  Rig rig;
+  rig.checker.add(1, server_addr_be(), tcp.port(), tcp_check(/*rise=*/2), Health::Up);
+  ASSERT_TRUE(rig.drive_until([&] { return rig.checker.status(1)->successes_in_a_row >= 3; }, 2000));
+  EXPECT_EQ(rig.checker.status(1)->checks, 3u);
+  EXPECT_TRUE(rig.events.empty());
+}
+
 // The state given to add() holds until checks say otherwise: no event for a Down target
 // that keeps failing, nor for an Up target that keeps succeeding.
 TEST(HealthChecker, InitialStateHonoured) {

@@ -147,18 +147,27 @@ SpreadResult spread(const Topology& topo, const std::string& ip, uint16_t port, 
   return result;
 }
 
-Load::Load(const Topology& topo, const std::string& ip, uint16_t port, int threads, int timeout_ms) {
+Load::Load(const Topology& topo, const std::string& ip, uint16_t port, int threads, int timeout_ms, double per_second) {
+  const auto period = per_second > 0 ? std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(threads / per_second))
+                                     : Clock::duration::zero();
   for (int t = 0; t < threads; ++t) {
-    threads_.emplace_back([this, &topo, ip, port, timeout_ms] {
+    threads_.emplace_back([this, &topo, ip, port, timeout_ms, period, t, threads] {
       NetnsScope in(topo.client_ns);
+      auto next = Clock::now() + period * t / threads;  // threads spread over one period
       while (!stop_.load()) {
+        if (period != Clock::duration::zero()) {
+          while (Clock::now() < next && !stop_.load()) std::this_thread::sleep_for(std::min<Clock::duration>(next - Clock::now(), std::chrono::milliseconds(50)));
+          if (stop_.load()) break;
+          next = std::max(next + period, Clock::now() - period);  // a slow connection's missed starts are not made up in a burst
+        }
         auto at = Clock::now();
         std::string error;
         std::string body = http_once(ip, port, timeout_ms, &error);
         ++total_;
         if (body.empty()) ++failed_;
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - at).count();
         std::lock_guard lock(mu_);
-        outcomes_.push_back({at, !body.empty(), name_of(body)});
+        outcomes_.push_back({at, !body.empty(), name_of(body), ms});
         if (body.empty() && first_error_.empty()) first_error_ = error;
       }
     });
@@ -197,6 +206,24 @@ std::map<std::string, int> Load::by_backend() const {
     if (o.ok) ++m[o.backend];
   }
   return m;
+}
+
+std::map<std::string, int> Load::by_backend(Clock::time_point from, Clock::time_point to) const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, int> m;
+  for (const Outcome& o : outcomes_) {
+    if (o.ok && o.at >= from && o.at < to) ++m[o.backend];
+  }
+  return m;
+}
+
+std::vector<double> Load::durations_ms(Clock::time_point from, Clock::time_point to) const {
+  std::lock_guard lock(mu_);
+  std::vector<double> out;
+  for (const Outcome& o : outcomes_) {
+    if (o.at >= from && o.at < to) out.push_back(o.ms);
+  }
+  return out;
 }
 
 }  // namespace fulcrum::test

@@ -42,10 +42,12 @@ struct SpreadResult {
 SpreadResult spread(const Topology& topo, const std::string& ip, uint16_t port, int connections, int parallel = 8);
 
 // New connections one after another on `threads` threads until stop(); each outcome is
-// recorded with its time.
+// recorded with its time. With `per_second` > 0 the load is open-loop: connections start
+// at that rate in all (each thread keeps its own schedule), however long some take.
 class Load {
  public:
-  Load(const Topology& topo, const std::string& ip, uint16_t port, int threads = 2, int timeout_ms = 2000);
+  Load(const Topology& topo, const std::string& ip, uint16_t port, int threads = 2, int timeout_ms = 2000,
+       double per_second = 0);
   ~Load();
   void stop();
   int total() const { return total_.load(); }
@@ -55,6 +57,10 @@ class Load {
   // Time of the last failure (epoch of steady_clock if none).
   std::chrono::steady_clock::time_point last_failure() const;
   std::map<std::string, int> by_backend() const;
+  // Of the connections that started in [from, to): the successful ones by backend, and how
+  // long each took (connect, request, response), in ms.
+  std::map<std::string, int> by_backend(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) const;
+  std::vector<double> durations_ms(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) const;
   std::string first_error() const {
     std::lock_guard lock(mu_);
     return first_error_;
@@ -65,6 +71,7 @@ class Load {
     std::chrono::steady_clock::time_point at;
     bool ok;
     std::string backend;
+    double ms = 0;
   };
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};

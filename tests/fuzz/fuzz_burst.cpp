@@ -40,6 +40,19 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   spec.vips[1].synproxy = fulcrum::abi::Synproxy::On;
   spec.vips[0].new_conn_rate = 1000;
   spec.vips[0].new_conn_burst = 100;
+  // Scheduling (docs/scheduling.md): a scheduler per VIP, limits small enough to be hit,
+  // slow start, retries.
+  spec.vips[0].scheduler = fulcrum::abi::Scheduler::LeastConn;
+  spec.vips[0].slow_start_ms = 10'000;
+  spec.vips[0].backends[0].max_connections = 8;
+  spec.vips[0].backends[1].slow_start = true;
+  spec.vips[1].scheduler = fulcrum::abi::Scheduler::WeightedRoundRobin;
+  spec.vips[1].backends[2].max_new_conn_rate = 50;
+  spec.vips[1].backends[2].new_conn_burst = 5;
+  spec.vips[2].scheduler = fulcrum::abi::Scheduler::Fastest;
+  spec.vips[2].on_full = fulcrum::abi::OnFull::Reset;
+  spec.vips[2].connect_retries = 3;
+  for (auto& b : spec.vips[2].backends) b.max_connections = 4;
   g_env->publish(spec);
   return 0;
 }
@@ -56,6 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (flags & 0x80) {
       g_env->advance_ms(1u << ((flags >> 2) & 15));
       g_env->maintain_all();
+      g_env->update_loads(g_env->now_ms());  // the main lcore's load figures
     }
     frames[worker][port].emplace_back(data + pos, data + pos + len);
     if (frames[worker][port].size() == 32) {

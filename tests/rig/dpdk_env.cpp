@@ -88,7 +88,7 @@ rte_mbuf* mbuf_from_bytes(std::span<const uint8_t> bytes) {
     std::abort();
   }
   char* dst = rte_pktmbuf_append(m, static_cast<uint16_t>(bytes.size()));
-  std::memcpy(dst, bytes.data(), bytes.size());
+  if (!bytes.empty()) std::memcpy(dst, bytes.data(), bytes.size());  // empty span: data() may be null
   return m;
 }
 

@@ -591,8 +591,9 @@ hash_seed = "0123456789abcdef"
      ":19:15: vip[0].maglev_size: this VIP has 4 backends but maglev_size is 3: the table needs more entries than "
      "backends (about 100 x the backend count, e.g. 65537)"},
     {"vip-unknown-key", kHead + kWeb + "backend = []\n",
-     ":19:1: vip[0].backend: unknown key (known keys here: address, backends, hash_seed, health, maglev_size, "
-     "max_new_conn_rate, min_healthy_backends, mode, name, new_conn_burst, on_backend_down, port, protocol, snat, synproxy)"},
+     ":19:1: vip[0].backend: unknown key (known keys here: address, backends, balance_factor, connect_retries, "
+     "hash_seed, health, maglev_size, max_new_conn_rate, min_healthy_backends, mode, name, new_conn_burst, on_backend_down, "
+     "on_full, passive, port, protocol, scheduler, slow_start_s, snat, synproxy)"},
     {"vip-burst-without-rate", kHead + kWeb + "new_conn_burst = 10\n",
      ":19:18: vip[0].new_conn_burst: has no effect without max_new_conn_rate (the SYN rate it is the burst of)"},
     {"vip-rate-negative", kHead + kWeb + "max_new_conn_rate = -5\n",
@@ -682,7 +683,8 @@ hash_seed = "0123456789abcdef"
     {"backend-bad-state", kHead + kWeb + kBackend11 + "state = \"disabled\"\n",
      ":22:9: vip[0].backends[0].state: \"disabled\" is not a backend state: use \"active\" or \"draining\""},
     {"backend-typo-key", kHead + kWeb + kBackend11 + "wieght = 5\n",
-     ":22:1: vip[0].backends[0].wieght: unknown key (known keys here: address, health, name, port, state, weight)"},
+     ":22:1: vip[0].backends[0].wieght: unknown key (known keys here: address, health, max_connections, "
+     "max_new_conn_rate, name, new_conn_burst, port, state, weight)"},
     {"backend-bad-name", kHead + kWeb + kBackend11 + "name = \"Web 1\"\n",
      ":22:8: vip[0].backends[0].name: \"Web 1\" must be 1-32 characters of a-z, 0-9, '-', '_'"},
     {"backend-duplicate-name", kHead + kWeb + kBackend11 + "name = \"b\"\n" +
