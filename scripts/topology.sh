@@ -140,8 +140,10 @@ do_down() {
     ip netns del "$ns" 2>/dev/null || [[ ! -e /run/netns/$ns ]] || { log "cannot delete namespace $ns"; rc=1; }
   done
   rm -rf "${RUN_ROOT:?}/$prefix" "$RUN_ROOT/$prefix.lock"
-  # DPDK processes of this run use PREFIX as their EAL --file-prefix: their runtime dir too.
-  rm -rf "/var/run/dpdk/${prefix:?}"
+  # DPDK processes of this run use PREFIX as their EAL --file-prefix: their runtime dir too
+  # (site mode: PREFIXa, PREFIXb, one per node), and their shared-memory regions PREFIX-*.
+  rm -rf "/var/run/dpdk/${prefix:?}" "/var/run/dpdk/${prefix:?}"[a-z]
+  rm -f "/dev/shm/${prefix:?}-"*
   return $rc
 }
 

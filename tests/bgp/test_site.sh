@@ -56,6 +56,7 @@ GUARD=$!
 declare -A DP_PID CP_PID BIRD_PID
 cleanup() {
   local rc=$?
+  set +e +o pipefail  # a diagnostic that finds nothing must not stop the teardown
   if [[ $FAILURES -gt 0 || $rc -ne 0 ]]; then
     for n in A B; do
       for f in cp dp bird; do
@@ -64,10 +65,8 @@ cleanup() {
     done
     [[ -f $RUN/router/bird.log ]] && { echo "--- router bird.log (sessions)"; grep -v -e "Bad packet" -e "Reconfigur" "$RUN/router/bird.log" | grep -i -e session -e state -e down -e error -e cease -e established | tail -n 30; }
   fi
-  "$TOPO" down "$PREFIX" || true
-  kill "$GUARD" 2>/dev/null || true
-  rm -rf "/var/run/dpdk/${PREFIX}a" "/var/run/dpdk/${PREFIX}b"
-  rm -f "/dev/shm/$PREFIX-"*
+  "$TOPO" down "$PREFIX"  # also the nodes' DPDK runtime dirs and shared memory
+  kill "$GUARD" 2>/dev/null
 }
 trap cleanup EXIT
 
