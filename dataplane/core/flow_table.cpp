@@ -1,6 +1,5 @@
 #include "dataplane/core/flow_table.h"
 
-
 namespace fulcrum::dp {
 namespace {
 
@@ -9,9 +8,6 @@ uint32_t next_pow2(uint32_t v) {
   while (p < v) p <<= 1;
   return p;
 }
-
-constexpr uint32_t sig_of(uint64_t slot) { return static_cast<uint32_t>(slot >> 32); }
-constexpr uint32_t ref_part(uint64_t slot) { return static_cast<uint32_t>(slot); }
 
 }  // namespace
 

@@ -26,16 +26,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   switch (f.kind) {
     case FrameKind::Tcp:
       // What the worker reads: TTL, addresses, ports, flags, the whole TCP header.
-      sink ^= first[f.l3 + 8];
-      for (uint32_t k = 12; k < 20; ++k) sink ^= first[f.l3 + k];
-      for (uint32_t k = 0; k < f.tcp_header_len; ++k) sink ^= first[f.l4 + k];
+      sink = static_cast<uint8_t>(sink ^ first[f.l3 + 8]);
+      for (uint32_t k = 12; k < 20; ++k) sink = static_cast<uint8_t>(sink ^ first[f.l3 + k]);
+      for (uint32_t k = 0; k < f.tcp_header_len; ++k) sink = static_cast<uint8_t>(sink ^ first[f.l4 + k]);
       break;
     case FrameKind::Icmp:
-      for (uint32_t k = 0; k < 8; ++k) sink ^= first[f.l4 + k];
-      for (uint32_t k = 0; k < 20; ++k) sink ^= first[f.l3 + k];
+      for (uint32_t k = 0; k < 8; ++k) sink = static_cast<uint8_t>(sink ^ first[f.l4 + k]);
+      for (uint32_t k = 0; k < 20; ++k) sink = static_cast<uint8_t>(sink ^ first[f.l3 + k]);
       break;
     case FrameKind::OtherIp:
-      for (uint32_t k = 0; k < 20; ++k) sink ^= first[f.l3 + k];
+      for (uint32_t k = 0; k < 20; ++k) sink = static_cast<uint8_t>(sink ^ first[f.l3 + k]);
       break;
     case FrameKind::Arp:
     case FrameKind::Drop:
