@@ -21,6 +21,8 @@ PACKAGES=(
   # memif benchmark (issue 14): dpdk-testpmd (Debian ships it in dpdk-dev, not dpdk), IPVS
   # as a kernel peer, charts, perf for profiling
   dpdk-dev ipvsadm python3-matplotlib linux-perf
+  # BGP announcement of VIPs (issue 12): the two-node site test runs BIRD in namespaces
+  bird2
 )
 
 die() { echo "setup.sh: $*" >&2; exit 1; }
@@ -42,13 +44,18 @@ else
   echo "setup.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  # policy-rc.d keeps the packaged nginx/haproxy services from starting on the host:
+  # policy-rc.d keeps the packaged nginx/haproxy/bird services from starting on the host:
   # the tests run their own instances inside network namespaces.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # ... nor at the next boot: a BIRD of its own on the host would speak BGP to whatever it
+  # finds. Only when this run installed it: a BIRD the host already ran is left alone.
+  if [[ " ${missing[*]} " == *" bird2 "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now bird.service >/dev/null 2>&1 || true
+  fi
 fi
 
 # AF_XDP ports load their XDP program through libxdp or libbpf, which want a bpffs; Fulcrum's

@@ -21,7 +21,7 @@
 #   and all.
 #
 # Usage:
-#   topology.sh up PREFIX [--backends N] [--mode router|dpdk|shared] [--lb-queues Q]
+#   topology.sh up PREFIX [--backends N] [--mode router|dpdk|shared|site] [--lb-queues Q]
 #   topology.sh down PREFIX
 #   topology.sh reap
 #   topology.sh watch PREFIX PID
@@ -140,8 +140,10 @@ do_down() {
     ip netns del "$ns" 2>/dev/null || [[ ! -e /run/netns/$ns ]] || { log "cannot delete namespace $ns"; rc=1; }
   done
   rm -rf "${RUN_ROOT:?}/$prefix" "$RUN_ROOT/$prefix.lock"
-  # DPDK processes of this run use PREFIX as their EAL --file-prefix: their runtime dir too.
-  rm -rf "/var/run/dpdk/${prefix:?}"
+  # DPDK processes of this run use PREFIX as their EAL --file-prefix: their runtime dir too
+  # (site mode: PREFIXa, PREFIXb, one per node), and their shared-memory regions PREFIX-*.
+  rm -rf "/var/run/dpdk/${prefix:?}" "/var/run/dpdk/${prefix:?}"[a-z]
+  rm -f "/dev/shm/${prefix:?}-"*
   return $rc
 }
 
@@ -373,6 +375,127 @@ do_up() {
   cat "$run/topology.env" >&3
 }
 
+# --------------------------------------------------------------------------- site mode
+# Two balancer nodes behind a router (issue 12, tests/bgp/):
+#
+#   cli(cl0 198.18.1.2) ── rtc [rt: router, BIRD, ECMP] rta ── lbc [lb: node A] lbb ──┐
+#                                                      rtb ── lbc [lb2: node B] lbb ─┴─ [sw: br0] ── backends
+#
+# Each node's lbc/lbb are DPDK's (dpdk mode's settings: no addresses, arp off, GRO off); the
+# nodes' own addresses go on their data planes' tap exception interfaces once those exist
+# (the test does it: flc 10.201.N.2, flb 198.18.2.1 for A and 198.18.2.3 for B).
+# nat needs each reply to reach the node that forwarded its connection. Backends return a
+# connection's packets to the node its latest packet came from: conntrack marks it by the
+# frame's source MAC (A's or B's lbb) and the mark selects the routing table (gateway
+# 198.18.2.1 or .3); so a connection the router moves from A to B is answered through B.
+do_up_site() {
+  local prefix=$1 backends=$2 run="$RUN_ROOT/$1" i ns
+  local cli="$prefix-cli" rt="$prefix-rt" a="$prefix-lb" b="$prefix-lb2" sw="$prefix-sw"
+  lock_prefix "$prefix"
+  [[ $prefix =~ $PREFIX_RE ]]
+  pid_alive "${BASH_REMATCH[1]}" || {
+    rm -f "$RUN_ROOT/$prefix.lock"
+    die "the owner of $prefix (pid ${BASH_REMATCH[1]}) is not running: nothing would clean up after it"
+  }
+  [[ -z $(prefix_namespaces "$prefix") ]] || die "namespaces of $prefix already exist"
+  UP_PREFIX=$prefix
+  trap on_up_exit EXIT
+  trap 'exit 130' INT TERM HUP
+
+  STEP="creating the run directory $run"
+  rm -rf "$run" && mkdir -p "$run"
+  STEP="creating namespaces"
+  for ns in "$cli" "$rt" "$a" "$b" "$sw"; do add_ns "$ns"; done
+  for ((i = 1; i <= backends; i++)); do add_ns "$(backend_ns "$prefix" "$i")"; done
+
+  STEP="wiring the router"
+  ip -n "$rt" link add rtc type veth peer name cl0 netns "$cli"
+  ip -n "$rt" link add rta type veth peer name lbc netns "$a"
+  ip -n "$rt" link add rtb type veth peer name lbc netns "$b"
+  ip -n "$rt" addr add "$CLIENT_NET.1/24" dev rtc
+  ip -n "$rt" addr add 10.201.1.1/24 dev rta
+  ip -n "$rt" addr add 10.201.2.1/24 dev rtb
+  for i in rtc rta rtb; do ip -n "$rt" link set "$i" up; done
+  ip netns exec "$rt" sysctl -q -w net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1 >/dev/null
+  ip -n "$cli" addr add "$CLIENT_NET.2/24" dev cl0
+  ip -n "$cli" link set cl0 up
+  ip -n "$cli" route add default via "$CLIENT_NET.1"
+  no_offloads "$cli" cl0 tx off tso off gso off gro off
+  no_offloads "$rt" rta tx off tso off gso off gro off
+  no_offloads "$rt" rtb tx off tso off gso off gro off
+
+  STEP="wiring the switch and backends"
+  ip -n "$sw" link add br0 type bridge stp_state 0 mcast_snooping 0
+  ip -n "$a" link add lbb type veth peer name swlb netns "$sw"
+  ip -n "$b" link add lbb type veth peer name swlb2 netns "$sw"
+  ip -n "$sw" link set swlb master br0 up
+  ip -n "$sw" link set swlb2 master br0 up
+  for ((i = 1; i <= backends; i++)); do
+    ip -n "$sw" link add "swb$i" type veth peer name bk0 netns "$(backend_ns "$prefix" "$i")"
+    ip -n "$sw" link set "swb$i" master br0 up
+  done
+  ip -n "$sw" link set br0 up
+
+  STEP="configuring the nodes"
+  for ns in "$a" "$b"; do
+    ip netns exec "$ns" sysctl -q -w net.ipv4.ip_forward=0 net.ipv4.conf.all.rp_filter=1 >/dev/null
+    no_offloads "$ns" lbc gro off
+    no_offloads "$ns" lbb gro off
+    ip -n "$ns" link set lbc arp off
+    ip -n "$ns" link set lbb arp off
+    ip -n "$ns" link set lbc up
+    ip -n "$ns" link set lbb up
+  done
+  local mac_a mac_b
+  mac_a=$(mac_of "$a" lbb)
+  mac_b=$(mac_of "$b" lbb)
+
+  STEP="configuring backends"
+  truncate -s "$BIG_SIZE" "$run/big"
+  for ((i = 1; i <= backends; i++)); do
+    ns=$(backend_ns "$prefix" "$i")
+    ip -n "$ns" addr add "$(backend_ip "$prefix" "$i")/24" dev bk0
+    ip -n "$ns" link set bk0 up
+    no_offloads "$ns" bk0 tx off tso off gso off gro off
+    ip -n "$ns" route add default via "$BACKEND_NET.1"
+    ip -n "$ns" route add default via "$BACKEND_NET.1" table 101
+    ip -n "$ns" route add default via "$BACKEND_NET.3" table 102
+    ip -n "$ns" rule add fwmark 1 lookup 101
+    ip -n "$ns" rule add fwmark 2 lookup 102
+    printf '%s\n' "table ip fulcrum_site {" \
+      "  chain pre { type filter hook prerouting priority 0; ether saddr $mac_a ct mark set 1; ether saddr $mac_b ct mark set 2; }" \
+      "  chain out { type route hook output priority 0; meta mark set ct mark; }" "}" | ip netns exec "$ns" nft -f -
+    write_nginx_conf "$prefix" "$i"
+    nginx_start "$prefix" "$i"
+  done
+
+  STEP="describing the topology"
+  {
+    echo "PREFIX=$prefix"
+    echo "RUN_DIR=$run"
+    echo "MODE=site"
+    echo "CLIENT_NS=$cli"
+    echo "ROUTER_NS=$rt"
+    echo "LB_NS=$a"
+    echo "LB2_NS=$b"
+    echo "SWITCH_NS=$sw"
+    echo "CLIENT_IP=$CLIENT_NET.2"
+    echo "LB_BACKEND_MAC=$mac_a"
+    echo "LB2_BACKEND_MAC=$mac_b"
+    echo "BACKENDS=$backends"
+    for ((i = 1; i <= backends; i++)); do
+      echo "BACKEND_NS_$i=$(backend_ns "$prefix" "$i")"
+      echo "BACKEND_IP_$i=$(backend_ip "$prefix" "$i")"
+      echo "BACKEND_NAME_$i=b$i"
+    done
+    echo "BIG_PATH=/big"
+    echo "BIG_SIZE=$BIG_SIZE"
+  } >"$run/topology.env"
+  UP_DONE=1
+  trap - EXIT INT TERM HUP
+  cat "$run/topology.env" >&3
+}
+
 cmd_up() {
   local prefix=${1:-} backends=3 mode=router queues=1
   check_prefix "$prefix"
@@ -386,15 +509,21 @@ cmd_up() {
     esac
   done
   in_range "$backends" 1 240 || die "--backends must be 1..240 (got '$backends')"
-  [[ $mode == router || $mode == dpdk || $mode == shared ]] || die "--mode must be router, dpdk or shared (got '$mode')"
+  [[ $mode == router || $mode == dpdk || $mode == shared || $mode == site ]] ||
+    die "--mode must be router, dpdk, shared or site (got '$mode')"
   in_range "$queues" 1 64 || die "--lb-queues must be 1..64 (got '$queues')"
   [[ $(id -u) -eq 0 ]] || die "must run as root"
   local tool
   for tool in ip nginx sysctl truncate flock pgrep; do command -v "$tool" >/dev/null || die "$tool not found"; done
   [[ $mode == router ]] || command -v ethtool >/dev/null || die "ethtool not found (needed by --mode $mode)"
+  [[ $mode != site ]] || command -v nft >/dev/null || die "nft not found (needed by --mode site)"
   # Only the final KEY=VALUE block reaches stdout; chatter from ip/ethtool goes to stderr.
   exec 3>&1 1>&2
-  do_up "$prefix" "$backends" "$mode" "$queues"
+  if [[ $mode == site ]]; then
+    do_up_site "$prefix" "$backends"
+  else
+    do_up "$prefix" "$backends" "$mode" "$queues"
+  fi
 }
 
 # ----------------------------------------------------------------------- reap and watch
@@ -460,7 +589,7 @@ main() {
     watch) cmd_watch "$@" ;;
     nginx-stop) check_prefix "${1:-}"; backend_index "${2:-}"; nginx_stop "$1" "$2" ;;
     nginx-start) check_prefix "${1:-}"; backend_index "${2:-}"; nginx_start "$1" "$2" ;;
-    *) die "usage: topology.sh up PREFIX [--backends N] [--mode router|dpdk|shared] [--lb-queues Q]
+    *) die "usage: topology.sh up PREFIX [--backends N] [--mode router|dpdk|shared|site] [--lb-queues Q]
        topology.sh down PREFIX | reap | watch PREFIX PID
        topology.sh nginx-stop PREFIX I | nginx-start PREFIX I" ;;
   esac

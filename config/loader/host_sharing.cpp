@@ -8,15 +8,6 @@ namespace {
 
 constexpr size_t kIfNameMax = 15;  // IFNAMSIZ - 1
 
-bool valid_ifname(std::string_view s) {
-  if (s.empty() || s.size() > kIfNameMax || s == "." || s == "..") return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 std::string_view host_sharing_name(HostSharing h) {
@@ -58,8 +49,8 @@ void parse_host_sharing(Section& p, PortConfig& port) {
     if (!has_exception_path(port.host_sharing)) {
       p.error("kernel_interface", "only for host_sharing = \"tap\" or \"virtio_user\" (with \"xdp\" the kernel keeps the "
                                   "AF_XDP interface itself)");
-    } else if (!valid_ifname(*iface)) {
-      p.error("kernel_interface", "\"" + *iface + "\" is not an interface name (1-15 characters of a-z, A-Z, 0-9, '-', '_', '.')");
+    } else if (!is_valid_ifname(*iface)) {
+      p.error("kernel_interface", "\"" + *iface + "\" is not an interface name (" + kIfnameRule + ")");
     } else {
       port.kernel_interface = *iface;
     }

@@ -204,6 +204,7 @@ void parse_controlplane(const toml::table& root, Errors& errors, ControlplaneCon
   parse_seed(cp, &seed);
   cfg.hash_seed = seed.value_or("");
   if (auto v = cp.integer("publish_timeout_ms", 10, 10000)) cfg.publish_timeout_ms = static_cast<uint32_t>(*v);
+  if (auto bgp = cp.table("bgp")) cfg.bgp = parse_bgp(*bgp);  // issue 12 (bgp_config.cpp)
   cp.finish();
 }
 
@@ -521,6 +522,7 @@ VipDraft parse_vip(Section& v, const toml::table* table, const DataplaneConfig& 
     cfg.on_backend_down = *down == "reset" ? DownPolicy::Reset : DownPolicy::Keep;
   }
   parse_flood_defence(s, dp, cfg);
+  if (auto m = s.integer("min_healthy_backends", 1, kMaxMinHealthy)) cfg.min_healthy_backends = static_cast<uint32_t>(*m);
   parse_scheduling(s, cfg.scheduling);
   std::set<std::string> health_failed;
   std::optional<Section> health = s.table("health");
@@ -539,6 +541,10 @@ VipDraft parse_vip(Section& v, const toml::table* table, const DataplaneConfig& 
                                std::to_string(cfg.maglev_size) +
                                ": the table needs more entries than backends (about 100 x the backend count, "
                                "e.g. 65537)");
+  }
+  if (cfg.min_healthy_backends && *cfg.min_healthy_backends > cfg.backends.size()) {
+    s.error("min_healthy_backends", std::to_string(*cfg.min_healthy_backends) + " is more than this VIP's " +
+                                        std::to_string(cfg.backends.size()) + " backend(s): it would never be announced");
   }
   s.finish();
   return d;
@@ -785,7 +791,19 @@ std::optional<LbConfig> parse_config(const toml::table& root, const std::string&
   bool net_ok = network_ok(found.list());
   check_top_level(root, found);
   parse_controlplane(root, found, cfg.controlplane);
-  for (VipDraft& d : parse_vips(root, found, cfg.dataplane, net_ok)) cfg.vips.push_back(std::move(d.cfg));
+  for (VipDraft& d : parse_vips(root, found, cfg.dataplane, net_ok)) {
+    if (d.cfg.min_healthy_backends && !cfg.controlplane.bgp) {
+      d.s.error("min_healthy_backends", "has no effect without [controlplane.bgp] (nothing is announced)");
+    } else if (!d.cfg.min_healthy_backends && cfg.controlplane.bgp && !d.cfg.backends.empty() &&
+               cfg.controlplane.bgp->min_healthy_backends > d.cfg.backends.size()) {
+      // A VIP with backends that could never be announced is a mistake; one without any is
+      // a VIP being set up (it is not announced, and lbctl vip list says why).
+      d.s.error("backends", std::to_string(d.cfg.backends.size()) + " backend(s), fewer than controlplane.bgp.min_healthy_backends (" +
+                                std::to_string(cfg.controlplane.bgp->min_healthy_backends) +
+                                "): it would never be announced; set min_healthy_backends in this VIP");
+    }
+    cfg.vips.push_back(std::move(d.cfg));
+  }
 
   std::vector<ConfigError> sorted = found.list();
   std::stable_sort(sorted.begin(), sorted.end(), [](const ConfigError& x, const ConfigError& y) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "config/loader/bgp_config.h"
 #include "config/loader/dataplane_config.h"
 #include "config/loader/errors.h"
 #include "config/loader/net_parse.h"
@@ -88,6 +89,7 @@ struct VipConfig {
   uint32_t max_new_conn_rate = 0;      // SYNs per second admitted (token bucket); 0: no limit
   uint32_t new_conn_burst = 0;         // bucket depth; 0 with a rate: rate / 10 (at least 1)
   SynproxyMode synproxy = SynproxyMode::Off;
+  std::optional<uint32_t> min_healthy_backends;  // issue 12: overrides controlplane.bgp.min_healthy_backends
   HealthCheck health;                  // default check for its backends
   Scheduling scheduling;               // scheduler, retries, passive health, slow start (scheduling_config.h)
   std::vector<BackendConfig> backends;
@@ -98,7 +100,8 @@ struct VipConfig {
     return name == o.name && addr_be == o.addr_be && port == o.port && mode == o.mode && snat_be == o.snat_be &&
            maglev_size == o.maglev_size && hash_seed == o.hash_seed && on_backend_down == o.on_backend_down &&
            max_new_conn_rate == o.max_new_conn_rate && new_conn_burst == o.new_conn_burst && synproxy == o.synproxy &&
-           health == o.health && scheduling == o.scheduling && backends == o.backends;
+           min_healthy_backends == o.min_healthy_backends && health == o.health && scheduling == o.scheduling &&
+           backends == o.backends;
   }
 };
 
@@ -111,6 +114,7 @@ struct ControlplaneConfig {
   std::string state_dir = "/var/lib/fulcrum";  // operator state (drains, weights) survives restarts here
   std::string hash_seed;               // the cluster's Maglev seed: same on every node; >= 16 characters
   uint32_t publish_timeout_ms = 500;   // how long a publish waits for a stuck data-plane worker
+  std::optional<BgpConfig> bgp;        // issue 12: [controlplane.bgp]; none: this node announces nothing
   bool operator==(const ControlplaneConfig&) const = default;
 };
 
@@ -119,6 +123,11 @@ struct LbConfig {
   DataplaneConfig dataplane;
   ControlplaneConfig controlplane;
   std::vector<VipConfig> vips;
+
+  // issue 12: usable backends a VIP needs to be announced (its own, else [controlplane.bgp]'s).
+  uint32_t min_healthy_backends(const VipConfig& v) const {
+    return v.min_healthy_backends.value_or(controlplane.bgp ? controlplane.bgp->min_healthy_backends : 1);
+  }
 };
 
 // Reads, parses and validates the whole file. On any error returns nothing; `errors`

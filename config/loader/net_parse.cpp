@@ -83,6 +83,15 @@ bool is_valid_label(std::string_view s) {
   return true;
 }
 
+bool is_valid_ifname(std::string_view s) {
+  if (s.empty() || s.size() > 15 || s == "." || s == "..") return false;  // IFNAMSIZ - 1
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool is_unusable_unicast(uint32_t addr_be) {
   uint32_t a = ntohl(addr_be);
   uint8_t first = static_cast<uint8_t>(a >> 24);

@@ -32,6 +32,10 @@ std::string mac_str(const Mac& mac);
 bool is_valid_label(std::string_view s);
 inline constexpr const char* kLabelRule = "must be 1-32 characters of a-z, 0-9, '-', '_'";
 
+// Linux interface names: 1-15 characters of a-z, A-Z, 0-9, '-', '_', '.' (not "." or "..").
+bool is_valid_ifname(std::string_view s);
+inline constexpr const char* kIfnameRule = "1-15 characters of a-z, A-Z, 0-9, '-', '_', '.'";
+
 // Addresses a load balancer must never use as a VIP, backend or next hop.
 bool is_unusable_unicast(uint32_t addr_be);  // 0.0.0.0/8, 127/8, 224/4 and above
 

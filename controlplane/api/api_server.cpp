@@ -228,7 +228,8 @@ std::variant<api::Json, Deferred> ApiServer::handle(const api::Json& req, uid_t 
   if (cmd == api::kReload && dry_run) return reply(service_.reload(true));
 
   const bool mutating = cmd == api::kDrain || cmd == api::kUndrain || cmd == api::kWeight || cmd == api::kReload ||
-                        cmd == api::kMaintenance || cmd == api::kHealth || cmd == api::kStateClear || cmd == api::kConfigDiff;
+                        cmd == api::kMaintenance || cmd == api::kHealth || cmd == api::kStateClear || cmd == api::kConfigDiff ||
+                        cmd == api::kNodeDrain || cmd == api::kNodeUndrain;
   if (!mutating) return api::fail(invalid("unknown command \"" + cmd + "\""));
   if (!may_change(uid, gid)) {
     log("warning", "refused %s from uid %u pid %d: not root, not our user (uid %u), not in the socket's group (gid %u)",
@@ -238,6 +239,7 @@ std::variant<api::Json, Deferred> ApiServer::handle(const api::Json& req, uid_t 
   }
   log("info", "%s requested by uid %u pid %d", cmd.c_str(), uid, pid);
   if (cmd == api::kReload) return reply(service_.reload(false));
+  if (cmd == api::kNodeDrain || cmd == api::kNodeUndrain) return reply(service_.node_drain(cmd == api::kNodeDrain));
   if (cmd == api::kConfigDiff) {
     std::optional<std::string> path = opt_string("path");
     if (!type_error.empty()) return bad_type();

@@ -30,6 +30,8 @@ inline constexpr const char* kHealth = "backend.health";      // {"backend", "vi
 inline constexpr const char* kStateClear = "state.clear";     // {"backend"?, "vip"?}
 inline constexpr const char* kReload = "reload";              // {"dry_run"?: bool}
 inline constexpr const char* kConfigDiff = "config.diff";     // {"path"}: a dry run of another file
+inline constexpr const char* kNodeDrain = "node.drain";       // issue 12: withdraw every VIP from the routers
+inline constexpr const char* kNodeUndrain = "node.undrain";   // issue 12: announce them again
 
 inline constexpr size_t kMaxMessage = 64 * 1024;
 

@@ -154,6 +154,7 @@ int run(config::LbConfig cfg, toml::table raw) {
             else if (auto* e = std::get_if<Expected<Json>>(&r); e != nullptr && !*e) log("error", "SIGHUP: %s", e->error().message.c_str());
           } else {
             log("info", "%s: exiting; the data plane keeps forwarding with the last tables", strsignal(static_cast<int>(si.ssi_signo)));
+            service.shutdown();  // issue 12: withdraws the VIPs (withdraw_on_exit)
             return 0;
           }
         } else if (fd == tfd) {

@@ -78,6 +78,29 @@ void print_table(std::ostream& out, const std::vector<std::string>& headers, con
   for (const auto& r : rows) line(r);
 }
 
+void print_node(std::ostream& out, const Json& n) {
+  if (!n.is_object()) return;
+  out << "node         " << (field(n, "drained") == true ? "DRAINED (lbctl node undrain)" : "in service") << ", "
+      << text(n, "active_connections") << " active connections\n";
+  const Json& b = field(n, "bgp");
+  if (!b.is_object()) {
+    out << "bgp          none ([controlplane.bgp] not configured)\n";
+    return;
+  }
+  std::string announced;
+  for (const Json& a : field(b, "announced")) announced += (announced.empty() ? "" : ", ") + str(a);
+  out << "bgp          " << text(b, "daemon") << " announces " << (announced.empty() ? "nothing" : announced)
+      << (field(b, "in_sync") == true ? "" : " (changes waiting)") << "\n";
+  if (field(b, "error").is_string()) out << "             error: " << text(b, "error") << "\n";
+  if (field(b, "daemon_error").is_string()) out << "             " << text(b, "daemon_error") << "\n";
+  std::string sessions;
+  for (const Json& x : field(b, "sessions")) {
+    sessions += (sessions.empty() ? "" : ", ") + text(x, "name") + " (" + text(x, "protocol") + ") " + text(x, "state") +
+                (text(x, "info") == "-" || text(x, "info").empty() ? "" : " " + text(x, "info"));
+  }
+  if (!sessions.empty()) out << "sessions     " << sessions << "\n";
+}
+
 void print_status(std::ostream& out, const Json& s) {
   const Json& dp = field(s, "dataplane");
   if (field(dp, "alive") == true) {
@@ -115,6 +138,7 @@ void print_status(std::ostream& out, const Json& s) {
   }
   const Json& f = field(s, "config_file");
   out << "config file  " << text(f, "path") << ": " << text(f, "state") << "\n";
+  print_node(out, field(s, "node"));  // issue 12
   const Json& c = field(s, "controlplane");
   out << "control      pid " << text(c, "pid") << ", up " << human_duration(uint64_t(number(c, "uptime_s")) * 1000) << ", version "
       << text(c, "version") << "\n\n";
@@ -131,10 +155,15 @@ void print_vips(std::ostream& out, const Json& vips) {
   for (const Json& v : vips) {
     std::string snat;
     for (const Json& a : field(v, "snat")) snat += (snat.empty() ? "" : ",") + str(a);
+    // issue 12: usable/needed backends, whether the node announces it (and why not), and the
+    // fingerprint of its Maglev table (equal on two nodes: they send its flows alike).
     rows.push_back({text(v, "name"), text(v, "vip"), text(v, "mode"), snat.empty() ? "-" : snat, text(v, "maglev_size"),
-                    text(v, "on_backend_down"), text(v, "backends"), text(v, "new_connections"), text(v, "scheduler")});
+                    text(v, "on_backend_down"), text(v, "backends"), text(v, "usable_backends") + "/" + text(v, "min_healthy_backends"),
+                    text(v, "new_connections"), text(v, "scheduler"), text(v, "announced"), text(v, "fingerprint"),
+                    text(v, "announce_reason")});
   }
-  print_table(out, {"NAME", "VIP", "MODE", "SNAT", "MAGLEV", "ON DOWN", "BACKENDS", "NEW CONNS", "SCHEDULER"}, rows);
+  print_table(out, {"NAME", "VIP", "MODE", "SNAT", "MAGLEV", "ON DOWN", "BACKENDS", "USABLE/MIN", "NEW CONNS", "SCHEDULER",
+                    "ANNOUNCED", "FINGERPRINT", "WHY NOT"}, rows);
 }
 
 void print_backends(std::ostream& out, const Json& backends, const Json& rates) {

@@ -15,6 +15,7 @@ using Json = nlohmann::json;
 void print_table(std::ostream& out, const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows);
 
 void print_status(std::ostream& out, const Json& status);
+void print_node(std::ostream& out, const Json& node);   // status's "node" (issue 12)
 void print_vips(std::ostream& out, const Json& vips);
 // `rates` (optional, from --watch): per backend "vip|backend" -> {"packets_per_s", "bytes_per_s"}.
 void print_backends(std::ostream& out, const Json& backends, const Json& rates = Json());

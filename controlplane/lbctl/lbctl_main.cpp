@@ -129,6 +129,15 @@ int main(int argc, char** argv) {
   auto* health_backend = backend_verb("health", "force a backend's health up or down (an incident), or back to its checks", "force a backend's health");
   health_backend->add_option("HEALTH", arg, "up, down, or auto (the checks decide again)")->required()->check(CLI::IsMember({"up", "down", "auto"}));
 
+  // issue 12: the node as a whole, in a site of several behind ECMP routers.
+  auto* node = app.add_subcommand("node", "this node in a site: take it out of the routers' paths, or put it back")->require_subcommand(1);
+  auto* node_drain_cmd = node->add_subcommand("drain", "withdraw every VIP from the routers (persisted); existing connections move or finish");
+  auto* node_wait = node_drain_cmd->add_flag("--wait", wait, "return only when the node's active connections reach 0");
+  node_drain_cmd->add_option("--timeout", timeout_s, "with --wait: give up after this many seconds (exit 5; default 300)")
+      ->check(seconds())
+      ->needs(node_wait);
+  auto* node_undrain_cmd = node->add_subcommand("undrain", "announce the VIPs again (those that may be)");
+
   auto* state = app.add_subcommand("state", "operator overrides (drains, weights, maintenance, forced health)")->require_subcommand(1);
   auto* state_list = state->add_subcommand("list", "every override and whether it applies to a configured backend");
   auto* state_clear = state->add_subcommand("clear", "remove overrides: of a backend, of a VIP's backends, or --all");
@@ -206,6 +215,8 @@ int main(int argc, char** argv) {
     });
   }
   if (drain_backend->parsed()) return drain(o, target, target_vip, wait, timeout_s);
+  if (node_drain_cmd->parsed()) return node_drain(o, true, wait, timeout_s);
+  if (node_undrain_cmd->parsed()) return node_drain(o, false, false, timeout_s);
   if (undrain_backend->parsed()) return on_backend(api::kUndrain, Json::object(), "undrained");
   if (maint_backend->parsed()) return on_backend(api::kMaintenance, {{"on", true}}, "in maintenance:");
   if (unmaint_backend->parsed()) return on_backend(api::kMaintenance, {{"on", false}}, "out of maintenance:");

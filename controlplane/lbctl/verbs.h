@@ -32,6 +32,8 @@ int run_call(const Options& o, const Json& request, const std::function<void(con
 int watch(const Options& o, const Json& request, const std::string& kind, double interval_s, uint64_t count);
 
 int drain(const Options& o, const std::string& backend, const std::string& vip, bool wait, double timeout_s);
+// issue 12 (node_verbs.cpp): node drain (drain = true) / undrain; --wait as for drain.
+int node_drain(const Options& o, bool drain, bool wait, double timeout_s);
 int backend_show(const Options& o, const std::string& backend, const std::string& vip);
 int config_check(const std::string& path, bool json);
 int config_diff(const Options& o, const std::string& path);

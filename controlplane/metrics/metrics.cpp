@@ -136,6 +136,15 @@ std::string MetricsEndpoint::render(Service& service) {
 #undef FULCRUM_XDP_METRIC
     push(std::move(xdp));
   }
+  // issue 12: this node in a BGP site (docs/deployment.md)
+  gauge("lb_node_drained", "1 if the node is drained (lbctl node drain): it announces no VIP", s.node_drained ? 1.0 : 0.0);
+  if (s.bgp) {
+    MetricFamily announced = family("lb_vip_announced", "1 if BIRD announces the VIP's address for this node", MetricType::Gauge);
+    for (const auto& v : s.vips) add(announced, v.announced ? 1.0 : 0.0, {{"vip", v.name}});
+    push(std::move(announced));
+    gauge("lb_bgp_in_sync", "1 if BIRD took the routes the control plane wants announced now", s.bgp_in_sync ? 1.0 : 0.0);
+    gauge("lb_bgp_daemon_up", "1 if BIRD answers on its socket and its configuration includes Fulcrum's file", s.bgp_daemon_up ? 1.0 : 0.0);
+  }
   MetricFamily info = family("lb_build_info", "Always 1; the version of lb-controlplane", MetricType::Gauge);
   add(info, 1.0, {{"version", FULCRUM_VERSION}});
   push(std::move(info));

@@ -71,6 +71,7 @@ Expected<std::unique_ptr<Service>> Service::create(config::LbConfig config, toml
   log("info", "published generation %llu (start; %zu Maglev tables built in %.0f ms)",
       static_cast<unsigned long long>(r.generation), r.tables.built, r.build_ms);
   s->config_file_json();  // remembers the file's identity for drift reports
+  if (std::string err = s->start_node(); !err.empty()) return unavailable(err);  // issue 12
   return s;
 }
 
@@ -336,6 +337,7 @@ void Service::tick() {
     vip_base_.clear();
     backend_base_.clear();
   }
+  update_announcements();  // issue 12: the data plane's heartbeat, health, drains
   uint64_t now = monotonic_ms();
   run_passive_health(now);
   if (finish_ramps(now)) request_publish("slow start over");

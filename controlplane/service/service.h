@@ -28,6 +28,9 @@
 #include <vector>
 
 #include "config/loader/lb_config.h"
+#include "controlplane/announce/announce_policy.h"
+#include "controlplane/announce/announce_worker.h"
+#include "controlplane/announce/node_state.h"
 #include "controlplane/health/health_checker.h"
 #include "controlplane/service/api_error.h"
 #include "controlplane/service/backend_figures.h"
@@ -88,6 +91,13 @@ class Service {
   // A dry run of another file.
   Reply config_diff(const std::string& path);
   Reply conn_list(const ConnQuery& query);
+  // ---- issue 12 (service_node.cpp): this node in a site of several.
+  // Drained: every VIP withdrawn from the routers (persisted); answered once the routing
+  // daemon took the withdrawal (or the announcement, for undrain).
+  Reply node_drain(bool drain);
+  // The control plane is exiting: withdraws every VIP if withdraw_on_exit (waits for the
+  // routing daemon up to a few seconds). Loop thread.
+  void shutdown();
 
   // The answer of a Deferred once ready (then forgotten), else nullopt.
   std::optional<Expected<Json>> take_answer(uint64_t id);
@@ -119,6 +129,7 @@ class Service {
     std::string name;
     uint64_t new_connections = 0, drops = 0, active = 0;
     Traffic traffic;
+    bool announced = false;      // issue 12: BIRD announces its address for this node
   };
   // Scheduling figures of one backend (service_scheduling.cpp).
   struct BackendScheduling {
@@ -144,6 +155,11 @@ class Service {
     bool config_in_sync = true;
     bool xdp_steering = false;   // issue 11: some port has host_sharing = "xdp"
     XdpStats xdp;                // its XDP program's per-action counters
+    // issue 12: the node in a BGP site
+    bool node_drained = false;
+    bool bgp = false;            // [controlplane.bgp] configured (the rest is meaningful then)
+    bool bgp_in_sync = false;    // BIRD took the latest plan
+    bool bgp_daemon_up = false;  // BIRD answered the latest query
   };
   MetricsSnapshot metrics();
 
@@ -151,7 +167,7 @@ class Service {
 
  private:
   struct PendingAnswer {
-    enum class Kind { Publish, Job, Conns } kind = Kind::Publish;
+    enum class Kind { Publish, Job, Conns, Announce } kind = Kind::Publish;  // Announce: the plan `seq` taken by BIRD
     uint64_t seq = 0;          // Publish: the change it waits for; Conns: the data plane's request
     Json result;               // Publish: the answer, "generation" added once published
     std::optional<Expected<Json>> ready;
@@ -227,6 +243,23 @@ class Service {
   bool finish_ramps(uint64_t now_ms);  // true: some ramp is over (republish)
   void add_scheduling_json(const VipRt& v, const BackendRt& b, Json& out) const;
   void add_scheduling_metrics(MetricsSnapshot& m) const;
+
+  // ---- issue 12: announcing over BGP, node drain, fingerprints (service_node.cpp)
+  std::string start_node();                 // at create(): node state, the announcer
+  NodeFacts node_facts() const;
+  std::vector<VipFacts> vip_facts() const;  // parallel to vips_
+  void update_announcements();              // decide; hand a changed plan to the announcer
+  void settle_announce(PendingAnswer& p);   // a node drain's answer, once the daemon took it
+  Json node_json();                          // `status`'s "node"
+  // `vip list`'s announcement and fingerprint fields, for each VIP (parallel to vips_).
+  std::vector<Json> vip_node_json();
+  void node_metrics(MetricsSnapshot& m);      // the node's and each VIP's announcement (m.vips filled)
+  NodeState node_;
+  std::unique_ptr<AnnounceWorker> announcer_;  // none without [controlplane.bgp]
+  std::vector<AnnouncedRoute> planned_routes_;
+  uint64_t announce_seq_ = 0;                // the latest plan handed to the announcer
+  bool stopping_ = false;
+  std::map<uint16_t, std::pair<uint64_t, uint64_t>> fingerprints_;  // VIP id -> (generation, fingerprint)
 
   mutable std::mutex mu_;
   config::LbConfig config_;

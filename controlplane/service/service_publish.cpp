@@ -79,6 +79,7 @@ void Service::on_publisher_event() {
       static_cast<unsigned long long>(r->generation), last_publish_.why.c_str(), r->tables.built, r->tables.reused,
       r->total_ms);
   settle_publishes(r->ticket, r->generation);
+  update_announcements();  // issue 12: a VIP whose table is now published may be announced
 }
 
 void Service::settle_publishes(uint64_t seq, const Expected<uint64_t>& outcome) {
@@ -218,6 +219,7 @@ std::optional<Expected<Json>> Service::take_answer(uint64_t id) {
       p.ready = unavailable("the data plane did not answer the connection sample in time");
     }
   }
+  if (!p.ready && p.kind == PendingAnswer::Kind::Announce) settle_announce(p);  // issue 12
   if (!p.ready) return std::nullopt;
   Expected<Json> out = std::move(*p.ready);
   pending_.erase(it);
@@ -232,7 +234,7 @@ void Service::forget(uint64_t id) {
 bool Service::polling() const {
   std::lock_guard lock(mu_);
   for (const auto& [id, p] : pending_) {
-    if (p.kind == PendingAnswer::Kind::Conns && !p.ready) return true;
+    if ((p.kind == PendingAnswer::Kind::Conns || p.kind == PendingAnswer::Kind::Announce) && !p.ready) return true;
   }
   return false;
 }

@@ -19,6 +19,7 @@ std::vector<std::string> controlplane_restart_keys(const config::ControlplaneCon
   if (a.socket_group != b.socket_group) keys.push_back("controlplane.socket_group");
   if (a.metrics != b.metrics) keys.push_back("controlplane.metrics");
   if (a.state_dir != b.state_dir) keys.push_back("controlplane.state_dir");
+  config::bgp_restart_keys(a.bgp, b.bgp, &keys);  // issue 12
   return keys;
 }
 
@@ -82,6 +83,7 @@ std::vector<std::string> describe_changes(const std::vector<config::VipConfig>& 
                     ", connect_retries " + std::to_string(v.scheduling.connect_retries) + ", slow_start_s " +
                     std::to_string(v.scheduling.slow_start_s) + ")");
     }
+    if (old->min_healthy_backends != v.min_healthy_backends) out.push_back(p + "min_healthy_backends changed");
     if (!(old->health == v.health)) out.push_back(p + "health check changed (" + check_words(old->health, v.health) + ")");
     for (const auto& b : old->backends) {
       bool kept = false;
@@ -161,6 +163,16 @@ Reply Service::prepare_reload(const std::string& path, bool dry_run, bool is_rel
   if (next->controlplane.publish_timeout_ms != config_.controlplane.publish_timeout_ms) {
     job->changes.push_back("publish_timeout_ms " + std::to_string(config_.controlplane.publish_timeout_ms) + " -> " +
                            std::to_string(next->controlplane.publish_timeout_ms));
+  }
+  if (config_.controlplane.bgp && next->controlplane.bgp) {  // issue 12: the rest of [controlplane.bgp] needs a restart
+    const config::BgpConfig &was = *config_.controlplane.bgp, &now = *next->controlplane.bgp;
+    if (was.min_healthy_backends != now.min_healthy_backends) {
+      job->changes.push_back("bgp.min_healthy_backends " + std::to_string(was.min_healthy_backends) + " -> " +
+                             std::to_string(now.min_healthy_backends));
+    }
+    if (was.withdraw_on_exit != now.withdraw_on_exit) {
+      job->changes.push_back(std::string("bgp.withdraw_on_exit ") + (now.withdraw_on_exit ? "on" : "off"));
+    }
   }
   OperatorState state = migrate_state(operator_state_, config_, *next, &job->state_notes);
   bool order_only = job->changes.empty() && job->state_notes.empty();

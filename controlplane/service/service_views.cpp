@@ -218,12 +218,14 @@ Json Service::status() {
               {"controlplane",
                {{"pid", getpid()}, {"uptime_s", (monotonic_ms() - started_ms_) / 1000}, {"config", config_.path},
                 {"version", FULCRUM_VERSION}, {"publish_timeout_ms", config_.controlplane.publish_timeout_ms}}},
+              {"node", node_json()},  // issue 12: drained, BGP
               {"vips", vips}};
 }
 
 Json Service::vip_list() {
   std::lock_guard lock(mu_);
   Json out = Json::array();
+  std::vector<Json> node = vip_node_json();  // issue 12: announced, why not, fingerprint
   for (const VipRt& v : vips_) {
     Json snat = Json::array();
     for (uint32_t a : v.cfg.snat_be) snat.push_back(abi::format_addr(a));
@@ -239,6 +241,7 @@ Json Service::vip_list() {
                    {"connect_retries", v.cfg.scheduling.connect_retries},
                    {"backends", v.backends.size()},
                    {"new_connections", vip_new_connections(v)}});
+    out.back().update(node[out.size() - 1]);
   }
   return out;
 }
@@ -353,6 +356,7 @@ Service::MetricsSnapshot Service::metrics() {
     m.vips.push_back(vm);
   }
   add_scheduling_metrics(m);
+  node_metrics(m);  // issue 12
   return m;
 }
 

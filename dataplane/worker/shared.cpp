@@ -106,4 +106,11 @@ bool Shared::is_port_addr(uint32_t addr_be) const {
   return false;
 }
 
+bool Shared::is_any_port_addr(uint32_t addr_be) const {
+  for (const PortInfo& p : ports) {
+    if (p.addr_be == addr_be) return true;
+  }
+  return false;
+}
+
 }  // namespace fulcrum::dp

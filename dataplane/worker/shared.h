@@ -79,6 +79,9 @@ class Shared {
   }
   // True if addr_be is one of the ports' own addresses.
   bool is_port_addr(uint32_t addr_be) const;
+  // Any port's address, the kernel's shared ones included (issue 12: the host's own TCP, e.g.
+  // health checks leaving through a tap, is never a nat backend's reply to a client).
+  bool is_any_port_addr(uint32_t addr_be) const;
 
   uint32_t workers() const { return options_.workers; }
   const TimeoutsMs& timeouts() const { return options_.timeouts; }

@@ -198,7 +198,7 @@ bool Worker::forward_without_entry(Pending& p, BurstOutput& out) {
     drop(out, p.i, DropReason::SnatNoEntry);
     return false;
   }
-  int b = dst_kind == 0 && !shared_.is_port_addr(p.key.dst_addr) ? abi::find_nat_backend(slot, p.key.src_addr, p.key.src_port) : -1;
+  int b = dst_kind == 0 && !shared_.is_any_port_addr(p.key.dst_addr) ? abi::find_nat_backend(slot, p.key.src_addr, p.key.src_port) : -1;
   const abi::Backend* be = b >= 0 ? &slot.backends[b] : nullptr;
   const abi::Vip* vip = be != nullptr && be->vip < std::min(slot.hdr.vip_count, abi::kMaxVips) ? &slot.vips[be->vip] : nullptr;
   if (vip == nullptr || vip->mode != static_cast<uint8_t>(abi::ForwardMode::Nat)) {

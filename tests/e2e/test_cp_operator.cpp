@@ -412,6 +412,8 @@ TEST_F(CpOperator, DocsNameEveryVerbAndFlagAndTheyWork) {
       {"maint backend", {"maint backend b2 --vip web", 0}},
       {"unmaint backend", {"unmaint backend b2 --vip web", 0}},
       {"health backend", {"health backend b3 down --vip web", 0}},
+      {"node drain", {"node drain --wait --timeout 2", 0}},  // no [controlplane.bgp]: only recorded
+      {"node undrain", {"node undrain", 0}},
       {"state list", {"state list", 0}},
       {"state clear", {"state clear b3 --vip web", 0}},
       {"state clear", {"state clear --all", 0}},
@@ -447,7 +449,7 @@ TEST_F(CpOperator, DocsNameEveryVerbAndFlagAndTheyWork) {
     if (v.find(' ') != std::string::npos) groups.insert(v.substr(0, v.find(' ')));
   }
   std::regex use(R"(lbctl((?: (?:-s|-c|--socket|--config|--answer-timeout) [^ `]+| -[a-zA-Z-]+)*) ([a-z]+)(?: ([a-z]+))?)");
-  for (const char* file : {"docs/lbctl.md", "docs/config.md", "docs/operations.md", "docs/architecture.md", "docs/dataplane.md",
+  for (const char* file : {"docs/lbctl.md", "docs/config.md", "docs/operations.md", "docs/architecture.md", "docs/dataplane.md", "docs/deployment.md",
                            "README.md", "config/example.toml", "config/demo.toml"}) {
     std::string text = read_file(root + "/" + file);
     std::regex code(R"(`([^`\n]+)`|```[a-z]*\n([\s\S]*?)```|# ([^\n]*))");

@@ -540,7 +540,7 @@ hash_seed = "0123456789abcdef"
     {"publish-timeout-too-short", kHead + "publish_timeout_ms = 5\n",
      ":15:22: controlplane.publish_timeout_ms: 5 is out of range (10 .. 10000)"},
     {"unknown-key-in-controlplane", kHead + "listen = \"/run/fulcrum/lbctl.sock\"\n",
-     ":15:1: controlplane.listen: unknown key (known keys here: hash_seed, metrics, publish_timeout_ms, socket, "
+     ":15:1: controlplane.listen: unknown key (known keys here: bgp, hash_seed, metrics, publish_timeout_ms, socket, "
      "socket_group, socket_mode, socket_owner, state_dir)"},
 
     // ---- [[vip]]: its own keys
@@ -592,8 +592,8 @@ hash_seed = "0123456789abcdef"
      "backends (about 100 x the backend count, e.g. 65537)"},
     {"vip-unknown-key", kHead + kWeb + "backend = []\n",
      ":19:1: vip[0].backend: unknown key (known keys here: address, backends, balance_factor, connect_retries, "
-     "hash_seed, health, maglev_size, max_new_conn_rate, mode, name, new_conn_burst, on_backend_down, on_full, passive, "
-     "port, protocol, scheduler, slow_start_s, snat, synproxy)"},
+     "hash_seed, health, maglev_size, max_new_conn_rate, min_healthy_backends, mode, name, new_conn_burst, on_backend_down, "
+     "on_full, passive, port, protocol, scheduler, slow_start_s, snat, synproxy)"},
     {"vip-burst-without-rate", kHead + kWeb + "new_conn_burst = 10\n",
      ":19:18: vip[0].new_conn_burst: has no effect without max_new_conn_rate (the SYN rate it is the burst of)"},
     {"vip-rate-negative", kHead + kWeb + "max_new_conn_rate = -5\n",
