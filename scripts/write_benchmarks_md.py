@@ -284,6 +284,13 @@ def main():
       "crossing; on veth the comparison measures mostly the kernel's AF_XDP path, not Fulcrum's code, "
       f"which the one-core figures above put at {ns_1k:.0f} ns (1,000 flows) to {ns_1m:.0f} ns (1,000,000 flows) "
       "per packet of an established flow.")
+    w("- The worker's system calls on that path (measured for issue 14 with `perf stat` on the syscall "
+      "tracepoints of the busy-polling `lb-dataplane`, 5 s of the keep-alive run, 226,658 packets each way): "
+      "0.87 `sendto` per transmitted packet (the PMD's TX kick, one per burst: at this load a burst is about one "
+      "packet) and 14.3 `recvfrom` per received packet (3,240,309 in 5 s: the PMD wakes the kernel on every empty "
+      "poll while the fill ring asks for a wakeup), no `poll`. The kernel's work for the packets runs inside those "
+      "calls. Not yet tried: the PMD's `busy_budget` (preferred busy polling) and larger rings, which should cut "
+      "the empty-poll wakeups.")
     w("- The client and the servers share one core (CPU 0); with Fulcrum, wrk and nginx kept it about 95 % "
       "busy (measured with `perf` while writing this page's script). The figures are end-to-end capacities of a "
       "2-core machine, not the balancers' limits.")
