@@ -7,22 +7,12 @@
 
 #include "config/loader/lb_config.h"
 #include "tests/unit/temp_config_files.h"
+#include "tests/unit/config_snippets.h"
 
 namespace fulcrum::config {
 namespace {
 
-const std::string kHead = R"([dataplane]
-[[dataplane.ports]]
-name = "client"
-device = "net_tap0"
-address = "198.18.1.1/24"
-[[dataplane.ports]]
-name = "backend"
-device = "net_tap1"
-address = "198.18.2.1/24"
-[controlplane]
-hash_seed = "0123456789abcdef"
-)";
+const std::string kHead = snippets::kTwoPortsHead;
 
 std::string vip(const std::string& extra = "") {
   return "[[vip]]\nname = \"web\"\naddress = \"198.18.0.10\"\nport = 80\n" + extra +

@@ -7,22 +7,12 @@
 #include <vector>
 
 #include "config/loader/lb_config.h"
+#include "tests/unit/config_snippets.h"
 
 namespace fulcrum::config {
 namespace {
 
-const std::string kHead = R"([dataplane]
-[[dataplane.ports]]
-name = "client"
-device = "net_tap0"
-address = "198.18.1.1/24"
-[[dataplane.ports]]
-name = "backend"
-device = "net_tap1"
-address = "198.18.2.1/24"
-[controlplane]
-hash_seed = "0123456789abcdef"
-[[vip]]
+const std::string kHead = snippets::kTwoPortsHead + R"([[vip]]
 name = "web"
 address = "198.18.0.10"
 port = 80
