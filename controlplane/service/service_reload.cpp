@@ -1,6 +1,9 @@
 // Reload: parse -> validate -> diff -> publish -> commit, or change nothing. A dry run
 // (`lbctl reload --dry-run`, `lbctl config diff FILE`) stops before publishing and reports
 // what would change, with the share of each VIP's Maglev slots that would move.
+#include <algorithm>
+#include <utility>
+
 #include "config/loader/parse_file.h"
 #include "controlplane/service/log.h"
 #include "controlplane/service/service.h"
@@ -45,6 +48,16 @@ std::string check_words(const config::HealthCheck& a, const config::HealthCheck&
   if (a.expect_body != b.expect_body) keys.push_back("expect_body");
   if (a.start_down != b.start_down) keys.push_back("start_down");
   return join(keys, ", ");
+}
+
+// Equal once both backend lists are sorted by address and port.
+bool same_but_for_order(config::VipConfig a, config::VipConfig b) {
+  auto by_endpoint = [](const config::BackendConfig& x, const config::BackendConfig& y) {
+    return std::pair(x.addr_be, x.port) < std::pair(y.addr_be, y.port);
+  };
+  std::sort(a.backends.begin(), a.backends.end(), by_endpoint);
+  std::sort(b.backends.begin(), b.backends.end(), by_endpoint);
+  return a == b;
 }
 
 // Human-readable differences between two VIP lists, for the reload's answer and the log.
@@ -116,8 +129,9 @@ std::vector<std::string> describe_changes(const std::vector<config::VipConfig>& 
       }
     }
     // A key without a sentence of its own above still changes the VIP: never let a real
-    // difference pass as "no changes" (that skips the publish).
-    if (out.size() == vip_changes_from) out.push_back(p + "changed");
+    // difference pass as "no changes" (that skips the publish). Backends listed in another
+    // order are no difference (the tables order them by identity).
+    if (out.size() == vip_changes_from && !same_but_for_order(*old, v)) out.push_back(p + "changed");
   }
   return out;
 }
