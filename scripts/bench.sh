@@ -54,7 +54,7 @@ cleanup() {
   [ -n "$PREFIX" ] && "$ROOT/scripts/topology.sh" down "$PREFIX" || true
   echo "$OLD_HUGE" >/proc/sys/vm/nr_hugepages 2>/dev/null || true
   [ -n "$OLD_GROUP_NICE" ] && echo "$OLD_GROUP_NICE" >"/proc/$$/autogroup" 2>/dev/null
-  rm -rf "$WORK" /dev/shm/fulcrum-bench-tables /dev/shm/fulcrum-bench-status /var/run/dpdk/fulcrum-bench
+  rm -rf "$WORK" /dev/shm/fulcrum-bench-tables /dev/shm/fulcrum-bench-tables.lock /dev/shm/fulcrum-bench-status /dev/shm/fulcrum-bench-status.conns /var/run/dpdk/fulcrum-bench
   exit "$rc"
 }
 trap cleanup EXIT

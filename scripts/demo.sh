@@ -33,7 +33,7 @@ cleanup() {
   [ -n "$DP_PID" ] && kill "$DP_PID" 2>/dev/null || true
   wait 2>/dev/null || true
   [ -n "$PREFIX" ] && "$ROOT/scripts/topology.sh" down "$PREFIX" || true
-  rm -rf "$STATE_DIR" /dev/shm/fulcrum-demo-tables /dev/shm/fulcrum-demo-status /var/run/dpdk/fulcrum-demo /run/fulcrum/demo.sock
+  rm -rf "$STATE_DIR" /dev/shm/fulcrum-demo-tables /dev/shm/fulcrum-demo-tables.lock /dev/shm/fulcrum-demo-status /dev/shm/fulcrum-demo-status.conns /var/run/dpdk/fulcrum-demo /run/fulcrum/demo.sock
   rmdir --ignore-fail-on-non-empty /var/lib/fulcrum /run/fulcrum 2>/dev/null || true
   exit "$rc"
 }

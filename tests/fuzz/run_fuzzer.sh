@@ -12,9 +12,15 @@ work=$(mktemp -d /tmp/fulcrum-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 /usr/bin/python3 "$here/make_seeds.py" "$kind" "$work/corpus"
 # -rss_limit_mb: EAL's --no-huge memory counts as resident; the default 2 GB is too tight.
+# libFuzzer leaves with _Exit(), so the harness's destructors never remove what the test rig
+# made under the fuzzer's pid (shared-memory regions, the EAL runtime directory): done here.
+status=0
 "$fuzzer" "$work/corpus" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 \
-  -artifact_prefix="$work/" "$@" 2>&1 | tail -n 30
-status=${PIPESTATUS[0]}
+  -artifact_prefix="$work/" "$@" >"$work/log" 2>&1 &
+pid=$!
+wait "$pid" || status=$?
+tail -n 30 "$work/log"
+rm -rf /dev/shm/fulcrum-fixture-"$pid"-* "/var/run/dpdk/fulcrum-test-$pid"
 if [ "$status" -ne 0 ]; then
   for crash in "$work"/crash-* "$work"/leak-* "$work"/oom-* "$work"/timeout-*; do
     [ -e "$crash" ] && { echo "reproducer: $crash"; od -An -tx1 "$crash" | head -n 20; }
