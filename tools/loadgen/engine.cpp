@@ -146,17 +146,24 @@ uint32_t Engine::room(int dir) {
   return in_flight >= o_.window ? 0 : static_cast<uint32_t>(o_.window - in_flight);
 }
 
+// Decodes a received frame and checks its MACs and TTL: true if it is a well-formed IPv4
+// TCP frame to check further; otherwise it has been counted (other traffic, or bad).
+bool Engine::take(const rte_mbuf* m, const Mac* dst_mac, const Mac* src_mac, uint8_t ttl, Seen* f) {
+  const Bad b = decode(m, dst_mac, src_mac, f);
+  if (b == Bad::NotIpv4) {
+    ++other_;
+    return false;
+  }
+  if (b == Bad::Ok && f->ttl == ttl) return true;
+  count_bad(b != Bad::Ok ? b : Bad::Ttl);
+  return false;
+}
+
 // A frame the balancer sent towards a backend: from a client (its own address and port),
 // to one of the backends on the backend port, TTL decremented, checksums right.
 void Engine::on_backend_side(rte_mbuf* m, uint32_t now) {
   Seen f;
-  Bad b = decode(m, &o_.rig.lg_backend_mac, &o_.rig.lb_backend_mac, &f);
-  if (b == Bad::NotIpv4) {
-    ++other_;
-    return;
-  }
-  if (b != Bad::Ok) return count_bad(b);
-  if (f.ttl != 63) return count_bad(Bad::Ttl);
+  if (!take(m, &o_.rig.lg_backend_mac, &o_.rig.lb_backend_mac, 63, &f)) return;
   Space space;
   uint32_t j;
   const uint32_t backend = f.dst - o_.rig.first_backend;
@@ -189,13 +196,7 @@ void Engine::on_backend_side(rte_mbuf* m, uint32_t now) {
 // port, on the client port.
 void Engine::on_client_side(rte_mbuf* m, uint32_t now) {
   Seen f;
-  Bad b = decode(m, &o_.rig.lg_client_mac, &o_.rig.lb_client_mac, &f);
-  if (b == Bad::NotIpv4) {
-    ++other_;
-    return;
-  }
-  if (b != Bad::Ok) return count_bad(b);
-  if (f.ttl != 63) return count_bad(Bad::Ttl);
+  if (!take(m, &o_.rig.lg_client_mac, &o_.rig.lb_client_mac, 63, &f)) return;
   Space space;
   uint32_t j;
   if (f.src != o_.rig.vip || f.sport != o_.rig.vip_port || !index_of(f.dst, f.dport, &space, &j) || f.ack != j) {
@@ -216,13 +217,7 @@ void Engine::on_client_side(rte_mbuf* m, uint32_t now) {
 // testpmd: what went out on one port comes back on the other, IP and TCP untouched.
 void Engine::on_forwarded(rte_mbuf* m, bool backend_side, uint32_t now) {
   Seen f;
-  Bad b = decode(m, nullptr, nullptr, &f);
-  if (b == Bad::NotIpv4) {
-    ++other_;
-    return;
-  }
-  if (b != Bad::Ok) return count_bad(b);
-  if (f.ttl != 64) return count_bad(Bad::Ttl);
+  if (!take(m, nullptr, nullptr, 64, &f)) return;
   Space space;
   uint32_t j;
   const bool ok = backend_side

@@ -121,6 +121,7 @@ class Engine {
   void on_client_side(rte_mbuf* m, uint32_t stamp_now);  // ... to a client
   void on_forwarded(rte_mbuf* m, bool backend_side, uint32_t stamp_now);
   void count_bad(Bad b) { ++bad_[static_cast<size_t>(b)]; }
+  bool take(const rte_mbuf* m, const Mac* dst_mac, const Mac* src_mac, uint8_t ttl, Seen* f);
   void drain(double ms);
   PhaseResult finish(const char* name, uint64_t start_tsc, uint64_t end_tsc);
 
