@@ -246,11 +246,10 @@ add_ns() {
 # own ends would likewise merge frames before the PMD sees them.
 no_offloads() { ip netns exec "$1" ethtool -K "$2" "${@:3}" >/dev/null; }
 
-do_up() {
-  local prefix=$1 backends=$2 mode=$3 queues=$4
-  local cli="$prefix-cli" lb="$prefix-lb" sw="$prefix-sw" run="$RUN_ROOT/$prefix" i ns
-  local q="numtxqueues $queues numrxqueues $queues"
-  # Refuse before arming the teardown: a failed `up` must never take down someone else's run.
+# Claims PREFIX for an `up` and arms its teardown, then makes a fresh run directory. It
+# refuses before arming the teardown: a failed `up` must never take down someone else's run.
+begin_up() {
+  local prefix=$1
   lock_prefix "$prefix"
   [[ $prefix =~ $PREFIX_RE ]]
   pid_alive "${BASH_REMATCH[1]}" || {
@@ -262,8 +261,15 @@ do_up() {
   trap on_up_exit EXIT
   trap 'exit 130' INT TERM HUP
 
-  STEP="creating the run directory $run"
-  rm -rf "$run" && mkdir -p "$run"
+  STEP="creating the run directory $RUN_ROOT/$prefix"
+  rm -rf "${RUN_ROOT:?}/$prefix" && mkdir -p "$RUN_ROOT/$prefix"
+}
+
+do_up() {
+  local prefix=$1 backends=$2 mode=$3 queues=$4
+  local cli="$prefix-cli" lb="$prefix-lb" sw="$prefix-sw" run="$RUN_ROOT/$prefix" i ns
+  local q="numtxqueues $queues numrxqueues $queues"
+  begin_up "$prefix"
 
   STEP="creating namespaces"
   for ns in "$cli" "$lb" "$sw"; do add_ns "$ns"; done
@@ -391,19 +397,7 @@ do_up() {
 do_up_site() {
   local prefix=$1 backends=$2 run="$RUN_ROOT/$1" i ns
   local cli="$prefix-cli" rt="$prefix-rt" a="$prefix-lb" b="$prefix-lb2" sw="$prefix-sw"
-  lock_prefix "$prefix"
-  [[ $prefix =~ $PREFIX_RE ]]
-  pid_alive "${BASH_REMATCH[1]}" || {
-    rm -f "$RUN_ROOT/$prefix.lock"
-    die "the owner of $prefix (pid ${BASH_REMATCH[1]}) is not running: nothing would clean up after it"
-  }
-  [[ -z $(prefix_namespaces "$prefix") ]] || die "namespaces of $prefix already exist"
-  UP_PREFIX=$prefix
-  trap on_up_exit EXIT
-  trap 'exit 130' INT TERM HUP
-
-  STEP="creating the run directory $run"
-  rm -rf "$run" && mkdir -p "$run"
+  begin_up "$prefix"
   STEP="creating namespaces"
   for ns in "$cli" "$rt" "$a" "$b" "$sw"; do add_ns "$ns"; done
   for ((i = 1; i <= backends; i++)); do add_ns "$(backend_ns "$prefix" "$i")"; done
