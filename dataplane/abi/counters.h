@@ -94,7 +94,8 @@ namespace fulcrum::abi {
   X(RetryResets, "retry_resets", "retransmitted SYNs reset because every backend had been tried (connect_retries)") \
   X(LimitOverflows, "limit_overflows", "new connections passed from their backend to another: it was at max_connections or max_new_conn_rate") \
   X(PuntedToKernel, "punted_to_kernel", "frames not for the data plane sent to the port's kernel interface") \
-  X(FromKernel, "from_kernel", "frames the kernel sent out through a port's kernel interface")
+  X(FromKernel, "from_kernel", "frames the kernel sent out through a port's kernel interface") \
+  X(SnatStrayResets, "snat_stray_resets", "backend packets to a SNAT address with no connection (an evicted or expired handshake) answered with a reset, so the backend forgets the tuple before its port is reused")
 
 #define FULCRUM_ENUM_ENTRY(id, name, help) id,
 enum class DropReason : uint16_t { FULCRUM_DROP_REASONS(FULCRUM_ENUM_ENTRY) kCount };

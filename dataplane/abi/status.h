@@ -65,7 +65,7 @@ struct alignas(64) WorkerStatus {
 };
 static_assert(offsetof(WorkerStatus, counters) == 64);
 static_assert(offsetof(WorkerStatus, busy_cycles) == 40);
-static_assert(kWorkerCounterCount == 34 && kDropReasonCount == 45,
+static_assert(kWorkerCounterCount == 35 && kDropReasonCount == 45,
               "counter sets changed: bump kAbiVersion and update these numbers");
 static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);
 static_assert(offsetof(WorkerStatus, backend_opened) ==

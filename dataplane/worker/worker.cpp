@@ -28,7 +28,7 @@ Worker::Worker(Shared& shared, uint32_t index, abi::WorkerStatus& status)
       snat_(index, shared.workers(), abi::kMaxSnatPools), guard_(shared.workers(), shared.flood().breaker_rate, status),
       batches_(kBatches), sched_(std::make_unique<sched::WorkerState>()),
       backend_buckets_(std::make_unique<TokenBucket[]>(abi::kMaxBackends)), retry_memory_(std::make_unique<RetryMemory>()),
-      tsc_hz_(rte_get_tsc_hz()) {
+      tsc_hz_(rte_get_tsc_hz()), admitted_(flows_.partition_end(index) - flows_.partition_begin(index)) {
   if (shared.status != nullptr) {
     backend_stats_ = shared.status->backend_stats[index_];
   } else {
@@ -37,8 +37,6 @@ Worker::Worker(Shared& shared, uint32_t index, abi::WorkerStatus& status)
   }
   sweep_cursor_ = flows_.partition_begin(index_);
   evict_cursor_ = sweep_cursor_;
-  age_cursor_ = sweep_cursor_;
-  evict_age_ms_ = shared.timeouts().by_phase[static_cast<uint8_t>(TcpPhase::SynSeen)] / 2;
   for (const PortInfo& p : shared_.ports) punt_ports_ |= p.exception_port != kNoPort;  // issue 11
 }
 

@@ -11,6 +11,7 @@
 
 #include "dataplane/abi/counters.h"
 #include "dataplane/abi/publish.h"
+#include "dataplane/core/admission_queue.h"
 #include "dataplane/core/packet_parse.h"
 #include "dataplane/core/retry_memory.h"
 #include "dataplane/core/scheduler.h"
@@ -133,7 +134,9 @@ class alignas(64) Worker {
   void touch(Conn& c, Dir dir, uint8_t tcp_flags, bool payload, uint32_t now_ms);
   void retire(uint32_t index);             // unpublish, count closed, free after grace
   void defer_free(uint32_t index);         // free (and release its SNAT port) after grace
-  uint32_t evict_embryonic(uint32_t want, uint32_t min_idle_ms, uint32_t now_ms);
+  // Retires up to `want` of the oldest handshakes (admitted_), none idle for less than
+  // kMinEvictAgeMs; returns how many.
+  uint32_t evict_embryonic(uint32_t want, uint32_t now_ms);
   uint32_t evict_snat_holders(const NewFlow& nf, uint32_t now_ms);
   void evict_above_high_water(uint32_t now_ms);
   void release_snat(const Conn& c);
@@ -172,6 +175,9 @@ class alignas(64) Worker {
   abi::WorkerStatus& status_;
   SnatPorts snat_;
   FloodGuard guard_;
+  // Resets for backend packets to a SNAT address without a connection (forward_without_entry).
+  static constexpr uint32_t kStrayResetRate = 20'000;  // per second, per worker
+  TokenBucket stray_resets_;
 
   // The table generation used by the current burst.
   const abi::TablesRegion* tables_ = nullptr;
@@ -240,14 +246,13 @@ class alignas(64) Worker {
   uint64_t tsc_hz_ = 1;
 
   uint32_t sweep_cursor_;
-  uint32_t evict_cursor_;
-  uint32_t age_cursor_;
+  uint32_t evict_cursor_;          // the SNAT-holder scan's
   uint32_t last_sweep_ms_ = 0;
   uint64_t sweep_owed_milli_ = 0;  // entries owed to the sweep, x1000
-  // Embryonic eviction by age: entries idle at least this long go first; halved while a
-  // whole pass leaves the partition above its high-water mark, reset once below.
-  uint32_t evict_age_ms_;
-  uint32_t age_pass_start_ = 0;
+  // Handshakes in admission order: pressure evicts the oldest first.
+  AdmissionQueue admitted_;
+  // Entries retired and waiting for their grace period: still allocated, no longer live.
+  uint32_t retiring_ = 0;
   bool punt_ports_ = false;        // issue 11: some port has a kernel interface
 };
 

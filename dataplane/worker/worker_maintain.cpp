@@ -21,9 +21,9 @@ using abi::WorkerCounter;
 namespace {
 constexpr uint32_t kSweepPeriodMs = 1000;
 constexpr uint32_t kMaxSweepPerCall = 512;
-constexpr uint32_t kEvictScan = 64;
-constexpr uint32_t kAgeScanPerCall = 256;
-constexpr uint32_t kMinEvictAgeMs = 100;       // the adaptive age never goes below this
+constexpr uint32_t kEvictScan = 64;             // records looked at beyond 4 per eviction wanted
+constexpr uint32_t kAgeEvictPerCall = 256;
+constexpr uint32_t kMinEvictAgeMs = 100;        // a handshake active this recently is never evicted
 constexpr uint32_t kSnatHolderMinIdleMs = 1000;  // a handshake younger than this is left alone
 constexpr uint32_t kSnatHolderScan = 256;
 
@@ -39,6 +39,7 @@ bool evictable(const Conn& c, uint32_t now_ms, uint32_t min_idle_ms) {
 void Worker::defer_free(uint32_t index) {
   Batch& b = batches_[open_];
   b.entries[b.count++] = index;
+  ++retiring_;
   if (b.count == kBatchSize) close_batch();
 }
 
@@ -84,24 +85,32 @@ void Worker::reclaim(bool wait) {
       if (c.flags & conn_flag::kFullNat) release_snat(c);
       flows_.free(b.entries[k]);
     }
+    retiring_ -= b.count;
     b.count = 0;
     batch_head_ = (batch_head_ + 1) % kBatches;
     --batch_closed_;
   }
 }
 
-uint32_t Worker::evict_embryonic(uint32_t want, uint32_t min_idle_ms, uint32_t now_ms) {
-  uint32_t begin = flows_.partition_begin(index_), end = flows_.partition_end(index_);
+// The oldest handshakes first (AdmissionQueue): records of connections that completed,
+// closed or gave their index to another flow are dropped on the way; a handshake active
+// within kMinEvictAgeMs (a retransmission, the backend's SYN-ACK) goes to the back.
+uint32_t Worker::evict_embryonic(uint32_t want, uint32_t now_ms) {
   uint32_t evicted = 0;
-  for (uint32_t n = 0; n < kEvictScan && evicted < want; ++n) {
-    uint32_t idx = evict_cursor_;
-    evict_cursor_ = evict_cursor_ + 1 == end ? begin : evict_cursor_ + 1;
-    if (evictable(flows_.entry(idx), now_ms, min_idle_ms)) {
-      retire(idx);
-      ++evicted;
+  const uint32_t scan = 4 * want + kEvictScan;
+  for (uint32_t n = 0; n < scan && evicted < want && !admitted_.empty(); ++n) {
+    const AdmissionQueue::Record r = admitted_.front();
+    admitted_.pop();
+    const Conn& c = flows_.entry(r.index);
+    const uint8_t st = c.state.load(std::memory_order_relaxed);
+    if (!(c.flags & conn_flag::kInUse) || (st & conn_state::kDead) || !is_embryonic(st) || AdmissionQueue::tag_of(c.fwd) != r.tag) continue;
+    if (!evictable(c, now_ms, kMinEvictAgeMs)) {
+      admitted_.push(r.index, r.tag);
+      continue;
     }
+    retire(r.index);
+    ++evicted;
   }
-  count(WorkerCounter::ConntrackEvicted, evicted);
   return evicted;
 }
 
@@ -124,33 +133,15 @@ uint32_t Worker::evict_snat_holders(const NewFlow& nf, uint32_t now_ms) {
   return evicted;
 }
 
-// Above the high-water mark, embryonic entries idle at least evict_age_ms_ go, a slice per
-// loop. Under a flood of handshakes that never complete, their ages spread evenly over the
-// SYN timeout, so the oldest go first and a legitimate handshake admitted a moment ago is
-// not the one evicted. A pass that leaves the partition above the mark halves the age.
+// Above the high-water mark the oldest handshakes go, a slice per loop, until the live
+// entries (not counting those already waiting for their grace period) are back at the mark:
+// the headroom above it is what new connections take while evicted entries wait.
 void Worker::evict_above_high_water(uint32_t now_ms) {
-  const uint32_t begin = flows_.partition_begin(index_), end = flows_.partition_end(index_);
-  const uint32_t size = end - begin;
+  const uint32_t size = flows_.partition_end(index_) - flows_.partition_begin(index_);
   const uint32_t high = static_cast<uint32_t>(uint64_t{size} * shared_.flood().high_water_pct / 100);
-  const uint32_t initial_age = shared_.timeouts().by_phase[static_cast<uint8_t>(TcpPhase::SynSeen)] / 2;
-  if (flows_.in_use(index_) <= high) {
-    if (flows_.in_use(index_) + size / 20 < high) evict_age_ms_ = initial_age;
-    age_pass_start_ = age_cursor_;
-    return;
-  }
-  uint32_t evicted = 0;
-  for (uint32_t n = 0; n < kAgeScanPerCall && flows_.in_use(index_) > high; ++n) {
-    uint32_t idx = age_cursor_;
-    age_cursor_ = age_cursor_ + 1 == end ? begin : age_cursor_ + 1;
-    if (evictable(flows_.entry(idx), now_ms, evict_age_ms_)) {
-      retire(idx);
-      ++evicted;
-    }
-    if (age_cursor_ == age_pass_start_ && flows_.in_use(index_) > high) {
-      evict_age_ms_ = std::max(evict_age_ms_ / 2, kMinEvictAgeMs);
-    }
-  }
-  count(WorkerCounter::EmbryonicAged, evicted);
+  const uint32_t live = flows_.in_use(index_) - retiring_;
+  if (live <= high) return;
+  count(WorkerCounter::EmbryonicAged, evict_embryonic(std::min(live - high, kAgeEvictPerCall), now_ms));
 }
 
 void Worker::sweep(uint32_t now_ms) {

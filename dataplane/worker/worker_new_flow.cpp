@@ -127,7 +127,8 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
   }
   uint32_t e = flows_.alloc(index_);
   if (e == FlowRef::kNone) {
-    evict_embryonic(kEvictPerNewFlow, evict_age_ms_, now_ms);  // room for the next new flow, after a grace period
+    // Room for the next new flow, after a grace period: the oldest handshakes go.
+    count(WorkerCounter::ConntrackEvicted, evict_embryonic(kEvictPerNewFlow, now_ms));
     const abi::Backend* be = fullnat ? nullptr : pick_backend(*slot, vip, p.key);
     if (fullnat) {
       vip_drop(p, vip, DropReason::ConntrackFull, out);
@@ -195,6 +196,18 @@ bool Worker::forward_without_entry(Pending& p, BurstOutput& out) {
   const abi::TableSlot& slot = *view_.slot;
   const uint8_t dst_kind = abi::local_addr_kind(slot, p.key.dst_addr);
   if (dst_kind & abi::local_addr::kSnat) {
+    // A backend still holding a connection we no longer have (a handshake evicted under a
+    // SYN flood retransmits its SYN-ACK): answer as a closed port would, so the backend
+    // forgets the tuple before this SNAT port goes to another client. Otherwise the new
+    // client's SYN meets the old half-open connection, the backend answers it with a bare
+    // ACK, and that handshake fails. Only towards where backends are (never a reflector
+    // for the client side), and rate-limited.
+    RouteResult r;
+    if (!(p.f.tcp_flags & tcp_bit::RST) && shared_.routes.lookup(p.key.src_addr, &r) && r.port == p.port &&
+        stray_resets_.take(kStrayResetRate, kStrayResetRate / 10, 1, burst_tsc())) {
+      reset_client(p.m, p.f, out, p.i, WorkerCounter::SnatStrayResets);
+      return false;
+    }
     drop(out, p.i, DropReason::SnatNoEntry);
     return false;
   }
@@ -284,6 +297,7 @@ void Worker::commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_ear
     return;
   }
   created_[created_count_++] = nf.entry;
+  if (nf.syn || nf.synproxy_mss != 0) admitted_.push(nf.entry, AdmissionQueue::tag_of(p.key));  // a handshake: evictable
   if (nf.syn && nf.synproxy_mss == 0) start_syn_clock(nf.entry);
   if (p.attempt != 0) retry_memory_->remember(p.h.sig, p.h.owner_bits, now_ms, p.tried, nf.be->id);
   count(WorkerCounter::NewConnections);

@@ -27,6 +27,7 @@
 #include <gtest/gtest.h>
 #include <cmath>
 
+#include "dataplane/core/admission_queue.h"
 #include "dataplane/core/flow_table.h"
 
 namespace fulcrum::dp {
@@ -685,6 +686,32 @@ TEST(FlowTableConcurrency, ReaderNeverGetsAnotherFlowsEntry) {
   for (const Live& l : live) t.unpublish(l.index);
   EXPECT_EQ(t.index_load(), 0.0);
   EXPECT_EQ(st.overflow_total(), 0u);
+}
+
+}  // namespace
+}  // namespace fulcrum::dp
+
+namespace fulcrum::dp {
+namespace {
+
+// The admission queue keeps handshakes in order; when full the oldest record goes, and a
+// reused index is told apart by its tag.
+TEST(AdmissionQueue, OrderWrapAndOverflow) {
+  AdmissionQueue q(5);  // rounded up to 8
+  EXPECT_EQ(q.capacity(), 8u);
+  for (uint32_t i = 0; i < 8; ++i) q.push(i, 100 + i);
+  EXPECT_EQ(q.size(), 8u);
+  q.push(8, 108);  // full: record 0 is dropped
+  EXPECT_EQ(q.size(), 8u);
+  for (uint32_t i = 1; i <= 8; ++i) {
+    ASSERT_FALSE(q.empty());
+    EXPECT_EQ(q.front().index, i);
+    EXPECT_EQ(q.front().tag, 100 + i);
+    q.pop();
+  }
+  EXPECT_TRUE(q.empty());
+  FlowKey a{1, 2, 3, 4}, b{1, 2, 5, 4};
+  EXPECT_NE(AdmissionQueue::tag_of(a), AdmissionQueue::tag_of(b));
 }
 
 }  // namespace
