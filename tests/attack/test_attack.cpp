@@ -197,8 +197,8 @@ TEST_F(Attack, MalformedFrameSpray) {
 // and ~37 % of all frames, legitimate ones alike, were lost in the af_packet ring before
 // the data plane saw them (1.43 M frames on the veth, 0.88 M received). No balancer
 // protects what never reaches it. At 50,000 SYN/s the table (65,536 entries) is still
-// overrun about forty times over in 12 s, and the test checks that the rig delivered
-// what it carried, so every loss is the balancer's.
+// overrun about eight times over in 12 s (~43,000 new flows/s reach it), and the test
+// checks that the rig delivered at least 98 % of what its links carried.
 class SynFlood : public Attack, public ::testing::WithParamInterface<bool> {
  protected:
   static constexpr uint32_t kFloodRate = 50'000;  // SYN/s
@@ -245,7 +245,8 @@ TEST_P(SynFlood, LegitimateConnectionsSucceed) {
                                               node_->counter(abi::WorkerCounter::StatelessForwards)),
               static_cast<unsigned long long>(node_->counter(abi::WorkerCounter::SnatStrayResets)), top_drops(drops0, *node_).c_str());
   EXPECT_GE(rx, 300'000u) << "not a flood: hping3 did not get the CPU";
-  EXPECT_GE(delivered, 99.0) << "the rig lost frames before the data plane: the flood is faster than this rig carries";
+  // A rig check, not the balancer's: at 50,000 SYN/s it delivered 99.3-99.7 % here.
+  EXPECT_GE(delivered, 98.0) << "the rig lost frames before the data plane: the flood is faster than this rig carries";
   EXPECT_GT(load.total(), 50);
   EXPECT_GE(ok, 99.0) << load.first_error();
 }
