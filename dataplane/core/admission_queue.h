@@ -1,5 +1,5 @@
 // A worker's handshakes in the order it admitted them, so that table pressure evicts the
-// oldest half-open connection first (docs/dataplane.md, "Under attack").
+// oldest half-open connection first (docs/dataplane.md, "Table pressure").
 //
 // Why a queue and not a scan by age: under a SYN flood the table's embryonic entries are
 // all young (a 60,000/s flood renews a 64k-entry table in about a second), so any age
