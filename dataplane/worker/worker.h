@@ -102,6 +102,7 @@ class alignas(64) Worker {
   // (the reverse key's index bucket, the entry to fill) is fetched for all of them at once.
   bool prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_t now_ms);
   bool forward_without_entry(Pending& p, BurstOutput& out);
+  bool arrived_from_its_route(const Pending& p) const;
   bool choose_snat(Pending& p, const abi::Vip& vip, const abi::Backend& be, NewFlow& nf);
   void commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_earlier, BurstOutput& out, uint32_t now_ms);
   void forward_existing(Pending& p, Conn& c, BurstOutput& out, uint32_t now_ms);

@@ -27,10 +27,15 @@ constexpr uint32_t kMinEvictAgeMs = 100;        // a handshake active this recen
 constexpr uint32_t kSnatHolderMinIdleMs = 1000;  // a handshake younger than this is left alone
 constexpr uint32_t kSnatHolderScan = 256;
 
+// A live entry whose handshake is not complete.
+bool live_embryonic(const Conn& c) {
+  const uint8_t st = c.state.load(std::memory_order_relaxed);
+  return (c.flags & conn_flag::kInUse) && !(st & conn_state::kDead) && is_embryonic(st);
+}
+
 // An embryonic entry idle for at least `min_idle_ms`.
 bool evictable(const Conn& c, uint32_t now_ms, uint32_t min_idle_ms) {
-  uint8_t st = c.state.load(std::memory_order_relaxed);
-  if (!(c.flags & conn_flag::kInUse) || (st & conn_state::kDead) || !is_embryonic(st)) return false;
+  if (!live_embryonic(c)) return false;
   uint32_t idle = now_ms - c.last_seen.load(std::memory_order_relaxed);
   return static_cast<int32_t>(idle) >= 0 && idle >= min_idle_ms;
 }
@@ -102,8 +107,7 @@ uint32_t Worker::evict_embryonic(uint32_t want, uint32_t now_ms) {
     const AdmissionQueue::Record r = admitted_.front();
     admitted_.pop();
     const Conn& c = flows_.entry(r.index);
-    const uint8_t st = c.state.load(std::memory_order_relaxed);
-    if (!(c.flags & conn_flag::kInUse) || (st & conn_state::kDead) || !is_embryonic(st) || AdmissionQueue::tag_of(c.fwd) != r.tag) continue;
+    if (!live_embryonic(c) || AdmissionQueue::tag_of(c.fwd) != r.tag) continue;
     if (!evictable(c, now_ms, kMinEvictAgeMs)) {
       admitted_.push(r.index, r.tag);
       continue;

@@ -189,6 +189,12 @@ bool Worker::choose_snat(Pending& p, const abi::Vip& vip, const abi::Backend& be
   return false;
 }
 
+// Reverse-path check: the packet came in on the port its source is routed through.
+bool Worker::arrived_from_its_route(const Pending& p) const {
+  RouteResult r;
+  return shared_.routes.lookup(p.key.src_addr, &r) && r.port == p.port;
+}
+
 // A TCP packet that matches no entry and is not to a VIP. A nat backend answering a client
 // we have no entry for (the table was full, the breaker tripped, or the data plane
 // restarted) is translated back from its VIP; anything else is not ours.
@@ -202,8 +208,7 @@ bool Worker::forward_without_entry(Pending& p, BurstOutput& out) {
     // client's SYN meets the old half-open connection, the backend answers it with a bare
     // ACK, and that handshake fails. Only towards where backends are (never a reflector
     // for the client side), and rate-limited.
-    RouteResult r;
-    if (!(p.f.tcp_flags & tcp_bit::RST) && shared_.routes.lookup(p.key.src_addr, &r) && r.port == p.port &&
+    if (!(p.f.tcp_flags & tcp_bit::RST) && arrived_from_its_route(p) &&
         stray_resets_.take(kStrayResetRate, kStrayResetRate / 10, 1, burst_tsc())) {
       reset_client(p.m, p.f, out, p.i, WorkerCounter::SnatStrayResets);
       return false;
@@ -230,8 +235,7 @@ bool Worker::forward_without_entry(Pending& p, BurstOutput& out) {
   }
   // Only from where that backend is: a client-side host must not get its packets sent on
   // with the VIP as their source.
-  RouteResult r;
-  if (!shared_.routes.lookup(p.key.src_addr, &r) || r.port != p.port) {
+  if (!arrived_from_its_route(p)) {
     drop(out, p.i, DropReason::IpBadSource);
     return false;
   }
