@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "dataplane/abi/ip6.h"
 #include "dataplane/abi/limits.h"
 
 namespace fulcrum::abi {
@@ -41,6 +42,10 @@ enum class OnFull : uint8_t { Drop = 0, Reset = 1 };
 inline constexpr uint8_t kMaxConnectRetries = 3;   // Conn keeps the attempt in 2 bits
 
 inline constexpr uint8_t kProtoTcp = 6;
+
+// Address family of a VIP (Vip::family) and of its backends (Vip::backend_family): a VIP's
+// backends are all of one family; an IPv6 VIP with IPv4 backends is NAT64 (fullnat only).
+enum class Family : uint8_t { Ipv4 = 0, Ipv6 = 1 };
 inline constexpr uint16_t kNoBackend = 0xFFFF;  // Maglev entry of a VIP with no usable backend
 
 struct Vip {
@@ -65,7 +70,8 @@ struct Vip {
   uint8_t on_full;              // OnFull
   uint8_t connect_retries;      // 0 .. kMaxConnectRetries other backends a failed connection attempt may try
   uint16_t balance_factor;      // maglev_bounded: a backend may hold this % of the mean load (>= 100)
-  uint8_t reserved1[2];
+  uint8_t family;               // Family of the VIP's address; Ipv6: addr_be is 0, see TableSlot::vip6
+  uint8_t backend_family;       // Family of its backends; Ipv6: addresses in TableSlot::backend_addr6
 };
 static_assert(sizeof(Vip) == 128);
 static_assert(offsetof(Vip, slow_start_ms) == 28);
@@ -76,6 +82,16 @@ static_assert(offsetof(Vip, backend_first) == 12);
 static_assert(offsetof(Vip, maglev_size) == 24);
 static_assert(offsetof(Vip, hash_key) == 32);
 static_assert(offsetof(Vip, snat_addrs_be) == 48);
+static_assert(offsetof(Vip, family) == 126);
+
+// The IPv6 addresses of vips[i] (same index), when its family or its backends' is IPv6.
+// snat: the fullnat source pool when the backends are IPv6 (snat_count entries); a NAT64
+// VIP (IPv6 VIP, IPv4 backends) uses Vip::snat_addrs_be.
+struct Vip6 {
+  Ip6 addr;
+  Ip6 snat[kMaxSnatAddrs];
+};
+static_assert(sizeof(Vip6) == 16 * (1 + kMaxSnatAddrs));
 
 namespace backend_entry {
 inline constexpr uint8_t kSlowStart = 0x01;   // up_since_ms is when it joined or recovered: ramp its weight
@@ -140,6 +156,14 @@ inline constexpr uint8_t kVip = 0x01;
 inline constexpr uint8_t kSnat = 0x02;
 }  // namespace local_addr
 
+// The IPv6 counterpart of LocalAddr, sorted by address bytes (memcmp order).
+struct LocalAddr6 {
+  Ip6 addr;
+  uint8_t kind;                 // local_addr::kVip | kSnat
+  uint8_t reserved[3];
+};
+static_assert(sizeof(LocalAddr6) == 20);
+
 struct alignas(64) SlotHeader {
   // Odd while the writer fills the slot. A worker that was stopped long enough for the
   // writer to give up waiting on it sees the count change and discards its burst.
@@ -150,7 +174,8 @@ struct alignas(64) SlotHeader {
   uint32_t maglev_used;
   uint32_t local_addr_count;
   uint64_t published_realtime_ns;
-  uint8_t reserved1[24];
+  uint32_t local_addr6_count;   // entries used in TableSlot::local_addrs6
+  uint8_t reserved1[20];
 };
 static_assert(sizeof(SlotHeader) == 64);
 
@@ -165,6 +190,12 @@ struct alignas(64) TableSlot {
   // allows one nat VIP per backend address:port, so a reply maps to exactly one VIP.
   uint16_t nat_backend_index[kNatBackendIndexSize];
   uint16_t maglev[kMaglevPoolEntries];
+  // ---- IPv6 (issue 15): appended, so the IPv4 layout above is unchanged.
+  Vip6 vip6[kMaxVips];                        // by VIP index, see Vip6
+  Ip6 backend_addr6[kMaxBackends];            // by backends[] position, when its VIP's backend_family is Ipv6
+  uint16_t vip6_index[kVipIndexSize];         // (IPv6 VIP address, port) -> index into vips + 1
+  uint16_t nat_backend6_index[kNatBackendIndexSize];  // (IPv6 nat backend, port) -> index into backends + 1
+  LocalAddr6 local_addrs6[kMaxLocalAddrs];    // sorted by address bytes
 };
 static_assert(offsetof(TableSlot, vip_index) == 64);
 static_assert(offsetof(TableSlot, local_addrs) == 64 + 2 * kVipIndexSize);
@@ -172,7 +203,10 @@ static_assert(offsetof(TableSlot, vips) == offsetof(TableSlot, local_addrs) + 8 
 static_assert(offsetof(TableSlot, backends) == offsetof(TableSlot, vips) + sizeof(Vip) * kMaxVips);
 static_assert(offsetof(TableSlot, nat_backend_index) == offsetof(TableSlot, backend_flags) + kMaxBackends);
 static_assert(offsetof(TableSlot, maglev) == offsetof(TableSlot, nat_backend_index) + 2 * kNatBackendIndexSize);
-static_assert(sizeof(TableSlot) == 34'031'680);
+static_assert(offsetof(TableSlot, vip6) == offsetof(TableSlot, maglev) + 2 * kMaglevPoolEntries);
+static_assert(offsetof(TableSlot, local_addrs6) ==
+              offsetof(TableSlot, vip6) + sizeof(Vip6) * kMaxVips + 16 * kMaxBackends + 2 * kVipIndexSize + 2 * kNatBackendIndexSize);
+static_assert(sizeof(TableSlot) == 34'287'680);
 
 struct alignas(64) TablesHeader {
   uint64_t magic;
@@ -283,6 +317,86 @@ inline bool add_vip_to_index(TableSlot& slot, uint32_t vip) {
   for (uint32_t n = 0; n < kVipIndexSize; ++n, pos = (pos + 1) & (kVipIndexSize - 1)) {
     if (slot.vip_index[pos] == 0) {
       slot.vip_index[pos] = static_cast<uint16_t>(vip + 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+// ---- IPv6 indexes (issue 15): the same open addressing as their IPv4 counterparts.
+inline uint64_t ip6_fold(const Ip6& a) {
+  uint64_t lo, hi;
+  __builtin_memcpy(&lo, a.b, 8);
+  __builtin_memcpy(&hi, a.b + 8, 8);
+  return (lo * 0x9E37'79B9'7F4A'7C15ull) ^ hi;
+}
+inline uint32_t index6_home(const Ip6& addr, uint16_t port_be, uint32_t size) {
+  uint64_t key = ip6_fold(addr) ^ port_be;
+  return static_cast<uint32_t>((key * 0x9E37'79B9'7F4A'7C15ull) >> (64 - __builtin_ctz(size)));
+}
+
+inline const Ip6& vip6_addr(const TableSlot& slot, uint32_t vip) { return slot.vip6[vip].addr; }
+
+// Index of the IPv6 VIP (addr, port, proto) in slot.vips, or -1. Bounded probe.
+inline int find_vip6(const TableSlot& slot, const Ip6& addr, uint16_t port_be, uint8_t proto) {
+  uint32_t pos = index6_home(addr, port_be, kVipIndexSize);
+  for (uint32_t n = 0; n < kVipIndexSize; ++n, pos = (pos + 1) & (kVipIndexSize - 1)) {
+    uint16_t e = slot.vip6_index[pos];
+    if (e == 0) return -1;
+    if (e > kMaxVips) continue;  // never written by a correct writer
+    const Vip& v = slot.vips[e - 1];
+    if (v.family == static_cast<uint8_t>(Family::Ipv6) && slot.vip6[e - 1].addr == addr && v.port_be == port_be &&
+        v.proto == proto)
+      return e - 1;
+  }
+  return -1;
+}
+
+// Adds vips[vip] (an IPv6 VIP, vip6[vip] filled) to the IPv6 index (writer side).
+inline bool add_vip6_to_index(TableSlot& slot, uint32_t vip) {
+  uint32_t pos = index6_home(slot.vip6[vip].addr, slot.vips[vip].port_be, kVipIndexSize);
+  for (uint32_t n = 0; n < kVipIndexSize; ++n, pos = (pos + 1) & (kVipIndexSize - 1)) {
+    if (slot.vip6_index[pos] == 0) {
+      slot.vip6_index[pos] = static_cast<uint16_t>(vip + 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+// The kind bits of a local IPv6 address, or 0. Binary search in memcmp order.
+inline uint8_t local_addr6_kind(const TableSlot& slot, const Ip6& addr) {
+  uint32_t lo = 0, hi = slot.hdr.local_addr6_count <= kMaxLocalAddrs ? slot.hdr.local_addr6_count : 0;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    int c = __builtin_memcmp(slot.local_addrs6[mid].addr.b, addr.b, 16);
+    if (c == 0) return slot.local_addrs6[mid].kind;
+    if (c < 0) lo = mid + 1; else hi = mid;
+  }
+  return 0;
+}
+
+// The backends[] position of the IPv6 nat backend at (addr, port), or -1. Bounded probe.
+inline int find_nat_backend6(const TableSlot& slot, const Ip6& addr, uint16_t port_be) {
+  uint32_t pos = index6_home(addr, port_be, kNatBackendIndexSize);
+  for (uint32_t n = 0; n < kNatBackendIndexSize; ++n, pos = (pos + 1) & (kNatBackendIndexSize - 1)) {
+    uint16_t e = slot.nat_backend6_index[pos];
+    if (e == 0) return -1;
+    if (e > kMaxBackends) continue;
+    if (slot.backend_addr6[e - 1] == addr && slot.backends[e - 1].port_be == port_be) return e - 1;
+  }
+  return -1;
+}
+
+// Adds backends[pos] (IPv6, backend_addr6[pos] filled) to the IPv6 nat index (writer side).
+inline bool add_nat_backend6_to_index(TableSlot& slot, uint32_t pos) {
+  const Ip6& addr = slot.backend_addr6[pos];
+  const uint16_t port = slot.backends[pos].port_be;
+  if (find_nat_backend6(slot, addr, port) >= 0) return false;
+  uint32_t at = index6_home(addr, port, kNatBackendIndexSize);
+  for (uint32_t n = 0; n < kNatBackendIndexSize; ++n, at = (at + 1) & (kNatBackendIndexSize - 1)) {
+    if (slot.nat_backend6_index[at] == 0) {
+      slot.nat_backend6_index[at] = static_cast<uint16_t>(pos + 1);
       return true;
     }
   }

@@ -40,16 +40,14 @@
 #endif
 
 #include "dataplane/abi/flow_hash.h"
+#include "dataplane/abi/ip6.h"
 
 #include "dataplane/core/tcp_state.h"
 
 namespace fulcrum::dp {
 
 // An IPv6 address as it sits in the packet.
-struct Addr6 {
-  uint8_t b[16];
-  bool operator==(const Addr6&) const = default;
-};
+using Addr6 = abi::Ip6;
 
 // The 4-tuple of one direction, as it sits in the packet (network byte order).
 template <class Addr>
