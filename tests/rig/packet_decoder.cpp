@@ -8,6 +8,7 @@
 // (the sum over the covered bytes, checksum included, must be all ones), and the decoder
 // recomputes them itself so that it stays an oracle independent of the code under test.
 #include "tests/rig/packet.h"
+#include "tests/rig/packet_decoder_parts.h"
 
 #include <algorithm>
 #include <cstdarg>
@@ -16,27 +17,10 @@
 #include <optional>
 
 namespace fulcrum::test {
-namespace {
+namespace decoder {
 
-using View = std::span<const uint8_t>;
-
-// ICMP errors and IP-in-IP nest packets; garbage could nest them as deep as it likes.
-constexpr int kMaxNesting = 4;
 constexpr size_t kPayloadShown = 64;
 
-std::optional<uint8_t> u8(View b, size_t at) {
-  if (at >= b.size()) return std::nullopt;
-  return b[at];
-}
-std::optional<uint16_t> u16(View b, size_t at) {
-  if (b.size() < 2 || at > b.size() - 2) return std::nullopt;
-  return static_cast<uint16_t>(b[at] << 8 | b[at + 1]);
-}
-std::optional<uint32_t> u32(View b, size_t at) {
-  auto hi = u16(b, at), lo = u16(b, at + 2);
-  if (!hi || !lo) return std::nullopt;
-  return static_cast<uint32_t>(*hi) << 16 | *lo;
-}
 std::optional<Mac> mac_at(View b, size_t at) {
   if (b.size() < 6 || at > b.size() - 6) return std::nullopt;
   Mac m;
@@ -145,24 +129,6 @@ bool is_icmp_error(uint8_t type) {
   return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
 }
 
-// Collects fields under a prefix ("icmp.inner." for the packet inside an ICMP error).
-class Out {
- public:
-  Out(std::vector<Field>& fields, std::string prefix)
-      : fields_(fields), prefix_(std::move(prefix)) {}
-  void add(std::string_view name, std::string value) {
-    fields_.push_back({prefix_ + std::string(name), std::move(value)});
-  }
-  void truncated(const char* what, size_t have, size_t need) {
-    add("truncated", fmt("%s: %zu of %zu bytes", what, have, need));
-  }
-  Out nested(std::string_view more) const { return Out(fields_, prefix_ + std::string(more)); }
-
- private:
-  std::vector<Field>& fields_;
-  std::string prefix_;
-};
-
 // `covered` holds the checksum at `field_at`; `partial` is the pseudo-header sum, if any.
 std::string checksum_text(View covered, size_t field_at, uint32_t partial) {
   uint16_t stored = *u16(covered, field_at);
@@ -187,16 +153,6 @@ void decode_padding(View p, Out& o) {
   if (std::any_of(p.begin(), p.end(), [](uint8_t b) { return b != 0; }))
     o.add("padding", hex(p.first(std::min(p.size(), kPayloadShown))));
 }
-
-// What a transport header needs from the IP header around it.
-struct IpContext {
-  uint32_t src, dst;  // IPv4
-  bool v6;
-  Ip6 src6, dst6;     // IPv6
-  bool whole;     // the IP payload is complete per total length
-  bool fragment;  // MF set: the transport checksum covers bytes not in this packet
-  int depth;
-};
 
 std::string l4_checksum_text(View seg, size_t field_at, uint8_t proto, const IpContext& ip) {
   std::string stored = hex16(*u16(seg, field_at));
@@ -256,8 +212,6 @@ std::string tcp_options_text(View opt) {
   return hex(opt) + " (" + parts + ")";
 }
 
-void decode_ipv4(View b, Out& o, int depth);
-void decode_ipv6(View b, Out& o, int depth);
 
 void decode_tcp(View s, const IpContext& ip, Out& o) {
   if (auto v = u16(s, 0)) o.add("tcp.sport", num(*v));
@@ -396,147 +350,6 @@ void decode_ipv4(View b, Out& o, int depth) {
   decode_padding(b.subspan(end), o);
 }
 
-// ---- IPv6 ----
-
-const char* icmp6_type_name(uint8_t t) {
-  switch (t) {
-    case 1:
-      return "dest-unreachable";
-    case 2:
-      return "packet-too-big";
-    case 3:
-      return "time-exceeded";
-    case 4:
-      return "parameter-problem";
-    case 128:
-      return "echo-request";
-    case 129:
-      return "echo-reply";
-    case 133:
-      return "router-solicitation";
-    case 134:
-      return "router-advertisement";
-    case 135:
-      return "neighbor-solicitation";
-    case 136:
-      return "neighbor-advertisement";
-    default:
-      return nullptr;
-  }
-}
-
-std::optional<Ip6> ip6_at(View b, size_t at) {
-  if (b.size() < 16 || at > b.size() - 16) return std::nullopt;
-  Ip6 a;
-  std::copy_n(b.begin() + static_cast<std::ptrdiff_t>(at), 16, a.begin());
-  return a;
-}
-
-void decode_icmp6(View s, const IpContext& ip, Out& o) {
-  auto type = u8(s, 0);
-  if (type) o.add("icmp6.type", named(num(*type), icmp6_type_name(*type)));
-  if (auto code = u8(s, 1)) o.add("icmp6.code", num(*code));
-  if (u16(s, 2)) o.add("icmp6.checksum", l4_checksum_text(s, 2, 58, ip));
-  auto rest = u32(s, 4);
-  if (!rest) return o.truncated("icmp6 header", s.size(), 8);
-  std::string text = fmt("0x%08x", *rest);
-  if (*type == 128 || *type == 129) text += fmt(" (id %u seq %u)", *rest >> 16, *rest & 0xffff);
-  if (*type == 2) text += fmt(" (mtu %u)", *rest);
-  o.add("icmp6.rest", text);
-  View body = s.subspan(8);
-  if (*type < 128 && ip.depth < kMaxNesting) {  // errors quote the packet (RFC 4443 §2.1)
-    Out inner = o.nested("icmp6.inner.");
-    return decode_ipv6(body, inner, ip.depth + 1);
-  }
-  if (*type == 135 || *type == 136) {  // neighbour discovery: the target, then options
-    auto target = ip6_at(body, 0);
-    if (!target) return o.truncated("nd target", body.size(), 16);
-    o.add("icmp6.nd_target", ip6_str(*target));
-    body = body.subspan(16);
-  }
-  decode_payload(body, o);
-}
-
-// One field per extension header walked: "hop-by-hop 8 bytes 3a00010400000000". A chain
-// longer than kMaxExtHeaders is left as payload.
-constexpr int kMaxExtHeaders = 8;
-
-std::string ext_text(uint8_t type, View h) {
-  std::string text = named(num(type), protocol_name(type)) + fmt(" %zu bytes", h.size());
-  if (type == 43) text += fmt(" (routing type %u, segments left %u)", h[2], h[3]);
-  if (type == 44) {
-    uint16_t field = *u16(h, 2);
-    text += fmt(" (offset %u%s, id %u)", field >> 3, field & 1 ? ", MF" : "", *u32(h, 4));
-  }
-  return text + " " + hex(h);
-}
-
-void decode_ipv6(View b, Out& o, int depth) {
-  auto word = u32(b, 0);
-  auto payload_len = u16(b, 4);
-  auto next = u8(b, 6);
-  if (word) {
-    unsigned version = *word >> 28;
-    o.add("ipv6.version", num(version) + (version != 6 ? " (not 6)" : ""));
-    o.add("ipv6.traffic_class", fmt("0x%02x", *word >> 20 & 0xff));
-    o.add("ipv6.flow_label", fmt("0x%05x", *word & 0xfffff));
-  }
-  if (payload_len) o.add("ipv6.payload_length", num(*payload_len) + (*payload_len == 0 ? " (jumbogram?)" : ""));
-  if (next) o.add("ipv6.next_header", named(num(*next), protocol_name(*next)));
-  if (auto v = u8(b, 7)) o.add("ipv6.hop_limit", num(*v));
-  auto src = ip6_at(b, 8), dst = ip6_at(b, 24);
-  if (src) o.add("ipv6.src", ip6_str(*src));
-  if (dst) o.add("ipv6.dst", ip6_str(*dst));
-  if (b.size() < 40) return o.truncated("ipv6 header", b.size(), 40);
-
-  bool cut = size_t{40} + *payload_len > b.size();
-  size_t end = cut ? b.size() : 40 + *payload_len;
-  View packet = b.first(end);
-  size_t at = 40;
-  uint8_t proto = *next;
-  bool later_fragment = false, fragment = false;
-  for (int n = 0; n < kMaxExtHeaders && (proto == 0 || proto == 43 || proto == 60 || proto == 44); ++n) {
-    size_t len = proto == 44 ? 8 : 8 * (size_t{u8(packet, at + 1).value_or(0)} + 1);
-    if (packet.size() < at + 8 || packet.size() - at < len) {
-      o.truncated("ipv6 extension header", packet.size() - std::min(at, packet.size()), len);
-      at = packet.size();
-      proto = 59;
-      break;
-    }
-    View h = packet.subspan(at, len);
-    o.add("ipv6.ext", ext_text(proto, h));
-    if (proto == 44) {
-      uint16_t field = *u16(h, 2);
-      later_fragment = (field >> 3) != 0;
-      fragment = true;
-    }
-    proto = h[0];
-    at += len;
-    if (later_fragment) break;  // what follows is the middle of another packet's payload
-  }
-  View body = packet.subspan(at);
-  IpContext ip{0, 0, true, *src, *dst, !cut, fragment, depth};
-  if (later_fragment) {
-    decode_payload(body, o);
-  } else if (proto == 6) {
-    decode_tcp(body, ip, o);
-  } else if (proto == 17) {
-    decode_udp(body, ip, o);
-  } else if (proto == 58) {
-    decode_icmp6(body, ip, o);
-  } else if (proto == 41 && depth < kMaxNesting) {
-    Out inner = o.nested("ipv6.inner.");
-    decode_ipv6(body, inner, depth + 1);
-  } else if (proto == 4 && depth < kMaxNesting) {
-    Out inner = o.nested("ipv6.inner.");
-    decode_ipv4(body, inner, depth + 1);
-  } else {
-    decode_payload(body, o);
-  }
-  if (cut) o.truncated("ipv6 payload", b.size() - 40, *payload_len);
-  decode_padding(b.subspan(end), o);
-}
-
 void decode_arp(View b, Out& o) {
   auto htype = u16(b, 0), ptype = u16(b, 2);
   auto hlen = u8(b, 4), plen = u8(b, 5);
@@ -585,7 +398,9 @@ void decode_ethernet(View f, Out& o) {
     decode_payload(rest, o);
 }
 
-}  // namespace
+}  // namespace decoder
+
+using namespace decoder;
 
 std::vector<Field> decode(std::span<const uint8_t> frame) {
   std::vector<Field> fields;
