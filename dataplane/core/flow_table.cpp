@@ -11,7 +11,8 @@ uint32_t next_pow2(uint32_t v) {
 
 }  // namespace
 
-FlowTable::Sizes FlowTable::sizes_for(uint32_t capacity, uint32_t partitions) {
+template <class Key>
+typename BasicFlowTable<Key>::Sizes BasicFlowTable<Key>::sizes_for(uint32_t capacity, uint32_t partitions) {
   if (partitions == 0) partitions = 1;
   if (partitions > kMaxPartitions) partitions = kMaxPartitions;
   uint32_t per = (capacity + partitions - 1) / partitions;
@@ -22,7 +23,8 @@ FlowTable::Sizes FlowTable::sizes_for(uint32_t capacity, uint32_t partitions) {
   return s;
 }
 
-FlowTable::FlowTable(Conn* entries, FlowBucket* buckets, Sizes sizes, uint32_t partitions, uint64_t seed)
+template <class Key>
+BasicFlowTable<Key>::BasicFlowTable(Entry* entries, FlowBucket* buckets, Sizes sizes, uint32_t partitions, uint64_t seed)
     : entries_(entries), buckets_(buckets), sizes_(sizes),
       partitions_(partitions == 0 ? 1 : partitions > kMaxPartitions ? kMaxPartitions : partitions),
       per_partition_(sizes.entries / partitions_), bucket_mask_(sizes.buckets - 1) {
@@ -61,7 +63,8 @@ FlowTable::FlowTable(Conn* entries, FlowBucket* buckets, Sizes sizes, uint32_t p
 // a table to capacity (57 % of index slots) then leaves 15 % of keys in their alternative
 // bucket and refuses none, where home-first-always refused 0.15 % (two-choice balancing;
 // measured over 2M random keys).
-bool FlowTable::insert_key(const FlowHash& h, uint64_t ref) {
+template <class Key>
+bool BasicFlowTable<Key>::insert_key(const FlowHash& h, uint64_t ref) {
   const uint64_t value = uint64_t{h.sig} << 32 | ref;
   auto used = [](const FlowBucket& b) {
     uint32_t n = 0;
@@ -92,7 +95,8 @@ bool FlowTable::insert_key(const FlowHash& h, uint64_t ref) {
   return try_bucket(home) || try_alt();
 }
 
-bool FlowTable::remove_key(const FlowHash& h, uint64_t ref) {
+template <class Key>
+bool BasicFlowTable<Key>::remove_key(const FlowHash& h, uint64_t ref) {
   uint64_t value = uint64_t{h.sig} << 32 | ref;
   for (uint32_t which = 0; which < 2; ++which) {
     FlowBucket& b = buckets_[which == 0 ? h.bucket : h.alt];
@@ -108,21 +112,23 @@ bool FlowTable::remove_key(const FlowHash& h, uint64_t ref) {
   return false;
 }
 
-uint32_t FlowTable::alloc(uint32_t p) {
+template <class Key>
+uint32_t BasicFlowTable<Key>::alloc(uint32_t p) {
   Partition& part = parts_[p];
   uint32_t index = part.free_head;
   if (index == FlowRef::kNone) return index;
   part.free_head = entries_[index].last_seen.load(std::memory_order_relaxed);
   --part.free_count;
-  Conn& c = entries_[index];
+  Entry& c = entries_[index];
   c.flags = conn_flag::kInUse;
   c.state.store(conn_state::kDead, std::memory_order_relaxed);  // invisible until published
   return index;
 }
 
-PublishResult FlowTable::publish(uint32_t index, const FlowHash& fwd, const FlowHash& rev, uint8_t state,
+template <class Key>
+PublishResult BasicFlowTable<Key>::publish(uint32_t index, const FlowHash& fwd, const FlowHash& rev, uint8_t state,
                                  uint32_t now_ms) {
-  Conn& c = entries_[index];
+  Entry& c = entries_[index];
   if (lookup(c.rev, rev).found()) return PublishResult::ReverseConflict;
   c.last_seen.store(now_ms, std::memory_order_relaxed);
   c.state.store(state, std::memory_order_release);
@@ -139,29 +145,35 @@ PublishResult FlowTable::publish(uint32_t index, const FlowHash& fwd, const Flow
   return PublishResult::Ok;
 }
 
-void FlowTable::unpublish(uint32_t index) {
-  Conn& c = entries_[index];
+template <class Key>
+void BasicFlowTable<Key>::unpublish(uint32_t index) {
+  Entry& c = entries_[index];
   c.state.fetch_or(conn_state::kDead, std::memory_order_release);
   remove_key(hash(c.fwd), ref_of(index, Dir::FromClient));
   remove_key(hash(c.rev), ref_of(index, Dir::FromBackend));
   --parts_[partition_of(index)].in_use;
 }
 
-void FlowTable::free(uint32_t index) {
+template <class Key>
+void BasicFlowTable<Key>::free(uint32_t index) {
   Partition& part = parts_[partition_of(index)];
-  Conn& c = entries_[index];
+  Entry& c = entries_[index];
   c.flags = 0;
   c.last_seen.store(part.free_head, std::memory_order_relaxed);
   part.free_head = index;
   ++part.free_count;
 }
 
-double FlowTable::index_load() const {
+template <class Key>
+double BasicFlowTable<Key>::index_load() const {
   uint64_t used = 0;
   for (uint32_t b = 0; b < sizes_.buckets; ++b) {
     for (const auto& s : buckets_[b].slots) used += s.load(std::memory_order_relaxed) != 0;
   }
   return double(used) / (double(sizes_.buckets) * 7.0);
 }
+
+template class BasicFlowTable<FlowKey>;
+template class BasicFlowTable<FlowKey6>;
 
 }  // namespace fulcrum::dp

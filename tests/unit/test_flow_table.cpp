@@ -1,6 +1,8 @@
 // Unit tests of the shared connection table: sizing, the owner's life cycle of an entry
 // (alloc, publish, unpublish, free), load at full capacity, and a two-thread stress test
-// of lock-free lookups against an owner that inserts and removes flows.
+// of lock-free lookups against an owner that inserts and removes flows. The behaviour
+// tests are typed: they run on the IPv4 table and on the IPv6 one (issue 15), whose keys
+// are the IPv4 ones widened into 2001:db8::/96 (widen()) or random 128-bit addresses.
 //
 // The table leaves reclamation to its caller (rte_rcu_qsbr in the data plane). The stress
 // test uses its own minimal quiescent-state scheme: the reader bumps a counter between
@@ -34,15 +36,18 @@ namespace fulcrum::dp {
 namespace {
 
 // Zeroed, suitably aligned storage for one table (what the data plane maps from hugepages).
+template <class Key = FlowKey>
 struct Storage {
-  FlowTable::Sizes sizes;
-  std::unique_ptr<Conn[]> entries;
+  using Table = BasicFlowTable<Key>;
+  using Entry = typename Table::Entry;
+  typename Table::Sizes sizes;
+  std::unique_ptr<Entry[]> entries;
   std::unique_ptr<FlowBucket[]> buckets;
-  FlowTable table;
+  Table table;
 
   Storage(uint32_t capacity, uint32_t partitions, uint64_t seed = 0x5EED)
-      : sizes(FlowTable::sizes_for(capacity, partitions)),
-        entries(new Conn[sizes.entries]()),
+      : sizes(Table::sizes_for(capacity, partitions)),
+        entries(new Entry[sizes.entries]()),
         buckets(new FlowBucket[sizes.buckets]()),
         table(entries.get(), buckets.get(), sizes, partitions, seed) {}
 
@@ -57,13 +62,42 @@ uint32_t ip4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
   return htonl(uint32_t{a} << 24 | uint32_t{b} << 16 | uint32_t{c} << 8 | d);
 }
 
-FlowKey random_key(std::mt19937_64& rng) {
-  uint64_t r = rng();
-  return FlowKey{static_cast<uint32_t>(r), static_cast<uint32_t>(r >> 32), static_cast<uint16_t>(rng()),
-                 static_cast<uint16_t>(rng())};
+// An IPv4 address in 2001:db8::/96: IPv4 test keys carried over to the IPv6 table keep
+// their structure (one VIP, clients of one prefix, sequential ports).
+Addr6 widen(uint32_t addr_be) {
+  Addr6 a{{0x20, 0x01, 0x0d, 0xb8}};
+  std::memcpy(a.b + 12, &addr_be, 4);
+  return a;
+}
+template <class Key>
+Key widen(const FlowKey& k) {
+  if constexpr (std::is_same_v<Key, FlowKey>) {
+    return k;
+  } else {
+    return Key{widen(k.src_addr), widen(k.dst_addr), k.src_port, k.dst_port};
+  }
 }
 
-FlowRef find(const FlowTable& t, const FlowKey& k) { return t.lookup(k, t.hash(k)); }
+template <class Key = FlowKey>
+Key random_key(std::mt19937_64& rng) {
+  if constexpr (std::is_same_v<Key, FlowKey>) {
+    uint64_t r = rng();
+    return FlowKey{static_cast<uint32_t>(r), static_cast<uint32_t>(r >> 32), static_cast<uint16_t>(rng()),
+                   static_cast<uint16_t>(rng())};
+  } else {
+    Key k{};
+    for (Addr6* a : {&k.src_addr, &k.dst_addr}) {
+      uint64_t w[2] = {rng(), rng()};
+      std::memcpy(a->b, w, 16);
+    }
+    k.src_port = static_cast<uint16_t>(rng());
+    k.dst_port = static_cast<uint16_t>(rng());
+    return k;
+  }
+}
+
+template <class Key>
+FlowRef find(const BasicFlowTable<Key>& t, const Key& k) { return t.lookup(k, t.hash(k)); }
 
 std::string key_str(const FlowKey& k) {
   char buf[96];
@@ -72,13 +106,21 @@ std::string key_str(const FlowKey& k) {
                 s & 255, ntohs(k.src_port), d >> 24, (d >> 16) & 255, (d >> 8) & 255, d & 255, ntohs(k.dst_port));
   return buf;
 }
+std::string key_str(const FlowKey6& k) {
+  char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, k.src_addr.b, s, sizeof s);
+  inet_ntop(AF_INET6, k.dst_addr.b, d, sizeof d);
+  return std::string("[") + s + "]:" + std::to_string(ntohs(k.src_port)) + " -> [" + d + "]:" +
+         std::to_string(ntohs(k.dst_port));
+}
 
 // Allocates an entry of partition p, fills both keys and publishes it.
-uint32_t add_flow(FlowTable& t, uint32_t p, const FlowKey& fwd, const FlowKey& rev, PublishResult* result = nullptr,
+template <class Key>
+uint32_t add_flow(BasicFlowTable<Key>& t, uint32_t p, const Key& fwd, const Key& rev, PublishResult* result = nullptr,
                   uint8_t state = initial_state(true)) {
   uint32_t e = t.alloc(p);
   if (e == FlowRef::kNone) return e;
-  Conn& c = t.entry(e);
+  auto& c = t.entry(e);
   c.fwd = fwd;
   c.rev = rev;
   c.backend_id = 7;
@@ -130,11 +172,41 @@ TEST(FlowTableSizes, SixtyFourBytesPerConnectionAtPowerOfTwoCapacity) {
   EXPECT_EQ(s.entry_bytes(), size_t{32} << 20);
 }
 
+// IPv6 (issue 15): 80-byte entries and the same index, 112 bytes per connection; the
+// IPv4 table keeps its 64 (above).
+TEST(FlowTableSizes, IpV6HundredTwelveBytesPerConnectionAtPowerOfTwoCapacity) {
+  for (uint32_t capacity : {1u << 10, 1u << 16, 1u << 20}) {
+    for (uint32_t partitions : {1u, 2u, 32u}) {
+      FlowTable6::Sizes s = FlowTable6::sizes_for(capacity, partitions);
+      EXPECT_EQ(s.entry_bytes(), size_t{80} * capacity);
+      EXPECT_EQ(s.entry_bytes() + s.bucket_bytes(), size_t{112} * capacity)
+          << "capacity " << capacity << ", partitions " << partitions;
+    }
+  }
+  EXPECT_EQ(alignof(Conn6), 16u) << "no 80-byte entry straddles more than two cache lines";
+}
+
 // ------------------------------------------------------------------ single thread
 
-TEST(FlowTable, PublishMakesBothKeysFindableWithTheirDirection) {
-  Storage st(1024, 2);
-  FlowTable& t = st.table;
+// The behaviour tests, once per address family.
+template <class Key>
+class FlowTableFamily : public ::testing::Test {
+ protected:
+  const Key client_to_vip = widen<Key>(kClientToVip);
+  const Key backend_to_snat = widen<Key>(kBackendToSnat);
+};
+struct FamilyName {
+  template <class Key>
+  static std::string GetName(int) { return std::is_same_v<Key, FlowKey> ? "ipv4" : "ipv6"; }
+};
+using KeyTypes = ::testing::Types<FlowKey, FlowKey6>;
+TYPED_TEST_SUITE(FlowTableFamily, KeyTypes, FamilyName);
+
+TYPED_TEST(FlowTableFamily, PublishMakesBothKeysFindableWithTheirDirection) {
+  Storage<TypeParam> st(1024, 2);
+  auto& t = st.table;
+  const TypeParam& kClientToVip = this->client_to_vip;
+  const TypeParam& kBackendToSnat = this->backend_to_snat;
   EXPECT_FALSE(find(t, kClientToVip).found());
   uint32_t free_before = t.free_count(1);
   PublishResult r;
@@ -155,7 +227,7 @@ TEST(FlowTable, PublishMakesBothKeysFindableWithTheirDirection) {
   EXPECT_EQ(b.index, e);
   EXPECT_EQ(b.dir, Dir::FromBackend);
 
-  const Conn& c = t.entry(e);
+  const auto& c = t.entry(e);
   EXPECT_EQ(c.state.load(), initial_state(true));
   EXPECT_EQ(c.last_seen.load(), 1000u);
   EXPECT_EQ(c.backend_id, 7);
@@ -172,7 +244,7 @@ TEST(FlowTable, PublishMakesBothKeysFindableWithTheirDirection) {
   EXPECT_EQ(t.lookup_from(kBackendToSnat, t.hash(kBackendToSnat), cand).dir, Dir::FromBackend);
 
   // Keys differing in one field only are other flows.
-  FlowKey other = kClientToVip;
+  TypeParam other = kClientToVip;
   other.src_port = htons(40001);
   EXPECT_FALSE(find(t, other).found());
   other = kClientToVip;
@@ -180,9 +252,11 @@ TEST(FlowTable, PublishMakesBothKeysFindableWithTheirDirection) {
   EXPECT_FALSE(find(t, other).found());
 }
 
-TEST(FlowTable, UnpublishHidesBothKeysAndFreeReturnsTheEntry) {
-  Storage st(1024, 2);
-  FlowTable& t = st.table;
+TYPED_TEST(FlowTableFamily, UnpublishHidesBothKeysAndFreeReturnsTheEntry) {
+  Storage<TypeParam> st(1024, 2);
+  auto& t = st.table;
+  const TypeParam& kClientToVip = this->client_to_vip;
+  const TypeParam& kBackendToSnat = this->backend_to_snat;
   const uint32_t free_before = t.free_count(0);
   uint32_t e = add_flow(t, 0, kClientToVip, kBackendToSnat);
   ASSERT_NE(e, FlowRef::kNone);
@@ -249,16 +323,18 @@ TEST(FlowTable, PartitionsNeverHandOutEachOthersEntries) {
   }
 }
 
-TEST(FlowTable, ReverseConflictLeavesNothingVisible) {
-  Storage st(1024, 2);
-  FlowTable& t = st.table;
+TYPED_TEST(FlowTableFamily, ReverseConflictLeavesNothingVisible) {
+  Storage<TypeParam> st(1024, 2);
+  auto& t = st.table;
+  const TypeParam& kClientToVip = this->client_to_vip;
+  const TypeParam& kBackendToSnat = this->backend_to_snat;
   const uint32_t e1 = add_flow(t, 0, kClientToVip, kBackendToSnat);
   ASSERT_NE(e1, FlowRef::kNone);
 
   // A second flow (another client port) whose reply key is the first flow's reply key:
   // e.g. the same backend behind two nat VIPs.
-  FlowKey fwd2 = kClientToVip;
-  fwd2.dst_addr = ip4(198, 18, 1, 2);
+  TypeParam fwd2 = kClientToVip;
+  fwd2.dst_addr = widen<TypeParam>(FlowKey{0, ip4(198, 18, 1, 2), 0, 0}).dst_addr;
   PublishResult r;
   uint32_t e2 = add_flow(t, 1, fwd2, kBackendToSnat, &r);
   ASSERT_NE(e2, FlowRef::kNone);
@@ -273,7 +349,7 @@ TEST(FlowTable, ReverseConflictLeavesNothingVisible) {
   EXPECT_EQ(t.free_count(1), free1 + 1);
 
   // A reply key equal to another flow's *forward* key conflicts too.
-  FlowKey fwd3 = kClientToVip;
+  TypeParam fwd3 = kClientToVip;
   fwd3.src_port = htons(40002);
   uint32_t e3 = add_flow(t, 1, fwd3, kClientToVip, &r);
   EXPECT_EQ(r, PublishResult::ReverseConflict);
@@ -282,12 +358,12 @@ TEST(FlowTable, ReverseConflictLeavesNothingVisible) {
   EXPECT_NEAR(t.index_load(), 2.0 / (st.sizes.buckets * 7.0), 1e-12) << "only the first flow's two keys";
 }
 
-TEST(FlowTable, HashAndOwnerAreDeterministic) {
-  Storage a(4096, 4, 1234), b(4096, 4, 1234);
+TYPED_TEST(FlowTableFamily, HashAndOwnerAreDeterministic) {
+  Storage<TypeParam> a(4096, 4, 1234), b(4096, 4, 1234);
   std::mt19937_64 rng(42);
   uint32_t per_owner[4] = {};
   for (int i = 0; i < 4000; ++i) {
-    FlowKey k = random_key(rng);
+    TypeParam k = random_key<TypeParam>(rng);
     FlowHash h1 = a.table.hash(k), h2 = a.table.hash(k), h3 = b.table.hash(k);
     ASSERT_EQ(h1.bucket, h2.bucket);
     ASSERT_EQ(h1.bucket, h3.bucket);
@@ -298,12 +374,19 @@ TEST(FlowTable, HashAndOwnerAreDeterministic) {
     ASSERT_LT(h1.bucket, a.sizes.buckets);
     ASSERT_LT(h1.alt, a.sizes.buckets);
     ASSERT_NE(h1.bucket, h1.alt);
-    // The packet path hashes the two words it loads from the header; same result.
-    uint64_t addrs;
-    uint32_t ports;
-    std::memcpy(&addrs, &k, 8);
-    std::memcpy(&ports, reinterpret_cast<const char*>(&k) + 8, 4);
-    FlowHash hw = a.table.hash_words(addrs, ports);
+    // The packet path hashes the words it loads from the header; same result.
+    FlowHash hw;
+    if constexpr (std::is_same_v<TypeParam, FlowKey>) {
+      uint64_t addrs;
+      uint32_t ports;
+      std::memcpy(&addrs, &k, 8);
+      std::memcpy(&ports, reinterpret_cast<const char*>(&k) + 8, 4);
+      hw = a.table.hash_words(addrs, ports);
+    } else {
+      uint32_t ports;
+      std::memcpy(&ports, &k.src_port, 4);
+      hw = a.table.hash6(k.src_addr, k.dst_addr, ports);
+    }
     ASSERT_EQ(hw.bucket, h1.bucket);
     ASSERT_EQ(hw.sig, h1.sig);
     ASSERT_EQ(hw.owner_bits, h1.owner_bits);
@@ -314,26 +397,28 @@ TEST(FlowTable, HashAndOwnerAreDeterministic) {
 
 // ------------------------------------------------------------------ load
 
+template <class Key>
 struct Flow {
-  FlowKey fwd, rev;
+  Key fwd, rev;
   uint32_t index;
 };
 
 // Fills every free entry with a flow of fresh random keys. A refused publish (IndexFull)
 // is counted and the entry reused for other keys, so the table still ends up full.
-std::vector<Flow> fill(FlowTable& t, std::mt19937_64& rng, uint32_t* refused) {
-  std::vector<Flow> flows;
-  std::set<std::tuple<uint32_t, uint32_t, uint16_t, uint16_t>> used;  // random keys: skip repeats
+template <class Key>
+std::vector<Flow<Key>> fill(BasicFlowTable<Key>& t, std::mt19937_64& rng, uint32_t* refused) {
+  std::vector<Flow<Key>> flows;
+  std::set<std::string> used;  // random keys: skip repeats
   auto fresh = [&] {
     for (;;) {
-      FlowKey k = random_key(rng);
-      if (used.emplace(k.src_addr, k.dst_addr, k.src_port, k.dst_port).second) return k;
+      Key k = random_key<Key>(rng);
+      if (used.emplace(reinterpret_cast<const char*>(&k), sizeof k).second) return k;
     }
   };
   *refused = 0;
   for (uint32_t p = 0; p < t.partitions(); ++p) {
     for (uint32_t e; (e = t.alloc(p)) != FlowRef::kNone;) {
-      Conn& c = t.entry(e);
+      auto& c = t.entry(e);
       c.fwd = fresh();
       c.rev = fresh();
       PublishResult r = t.publish(e, t.hash(c.fwd), t.hash(c.rev), initial_state(true), 1);
@@ -349,9 +434,10 @@ std::vector<Flow> fill(FlowTable& t, std::mt19937_64& rng, uint32_t* refused) {
   return flows;
 }
 
-void expect_all_findable(const FlowTable& t, const std::vector<Flow>& flows) {
+template <class Key>
+void expect_all_findable(const BasicFlowTable<Key>& t, const std::vector<Flow<Key>>& flows) {
   uint32_t missing = 0;
-  for (const Flow& f : flows) {
+  for (const auto& f : flows) {
     FlowRef a = find(t, f.fwd), b = find(t, f.rev);
     if (a.index != f.index || a.dir != Dir::FromClient || b.index != f.index || b.dir != Dir::FromBackend) {
       if (++missing <= 5) ADD_FAILURE() << "flow " << key_str(f.fwd) << " at " << f.index << " not found right";
@@ -360,13 +446,17 @@ void expect_all_findable(const FlowTable& t, const std::vector<Flow>& flows) {
   EXPECT_EQ(missing, 0u);
 }
 
-TEST(FlowTableLoad, FullTableAllFindableThenEmptiedAndRefilled) {
-  Storage st(65536, 2);
-  FlowTable& t = st.table;
+template <class Key>
+class FlowTableLoad : public ::testing::Test {};
+TYPED_TEST_SUITE(FlowTableLoad, KeyTypes, FamilyName);
+
+TYPED_TEST(FlowTableLoad, FullTableAllFindableThenEmptiedAndRefilled) {
+  Storage<TypeParam> st(65536, 2);
+  auto& t = st.table;
   ASSERT_EQ(t.capacity(), 65536u);
   std::mt19937_64 rng(65536);
   uint32_t refused = 0;
-  std::vector<Flow> flows = fill(t, rng, &refused);
+  auto flows = fill(t, rng, &refused);
   ASSERT_EQ(flows.size(), 65536u) << "filled to 100 %";
   EXPECT_EQ(t.in_use(0) + t.in_use(1), flows.size());
   expect_all_findable(t, flows);
@@ -380,23 +470,23 @@ TEST(FlowTableLoad, FullTableAllFindableThenEmptiedAndRefilled) {
 
   // Keys never inserted are not found, at full load.
   std::mt19937_64 other(7);
-  for (int i = 0; i < 20000; ++i) ASSERT_FALSE(find(t, random_key(other)).found());
+  for (int i = 0; i < 20000; ++i) ASSERT_FALSE(find(t, random_key<TypeParam>(other)).found());
 
-  for (const Flow& f : flows) t.unpublish(f.index);
-  for (const Flow& f : flows) t.free(f.index);
+  for (const auto& f : flows) t.unpublish(f.index);
+  for (const auto& f : flows) t.free(f.index);
   EXPECT_EQ(t.index_load(), 0.0);
   EXPECT_EQ(st.overflow_total(), 0u) << "every overflow count returned to zero: absent keys take the short path";
   EXPECT_EQ(t.in_use(0) + t.in_use(1), 0u);
   EXPECT_EQ(t.free_count(0) + t.free_count(1), 65536u);
-  for (const Flow& f : flows) {
+  for (const auto& f : flows) {
     ASSERT_FALSE(find(t, f.fwd).found());
     ASSERT_FALSE(find(t, f.rev).found());
   }
 
-  std::vector<Flow> again = fill(t, rng, &refused);
+  auto again = fill(t, rng, &refused);
   EXPECT_EQ(again.size(), 65536u);
   expect_all_findable(t, again);
-  for (const Flow& f : flows) ASSERT_FALSE(find(t, f.fwd).found()) << "an old flow came back";
+  for (const auto& f : flows) ASSERT_FALSE(find(t, f.fwd).found()) << "an old flow came back";
   EXPECT_LE(t.index_load(), 0.6);
 }
 
@@ -407,14 +497,19 @@ TEST(FlowTableLoad, FullTableAllFindableThenEmptiedAndRefilled) {
 // The hash is keyed: another seed places the same keys elsewhere (so nobody can precompute
 // colliding tuples), and structured keys (one VIP, clients of one /20, sequential ports)
 // fill the buckets as evenly as random ones would.
-TEST(FlowTableHash, KeyedAndUniformOnStructuredKeys) {
-  Storage a(1u << 16, 4, 1), b(1u << 16, 4, 2);
+template <class Key>
+class FlowTableHash : public ::testing::Test {};
+TYPED_TEST_SUITE(FlowTableHash, KeyTypes, FamilyName);
+
+TYPED_TEST(FlowTableHash, KeyedAndUniformOnStructuredKeys) {
+  Storage<TypeParam> a(1u << 16, 4, 1), b(1u << 16, 4, 2);
   const uint32_t buckets = a.sizes.buckets;
   std::vector<uint32_t> load(buckets, 0);
   uint32_t same_bucket = 0, same_owner = 0;
   const uint32_t n = 200000;
   for (uint32_t i = 0; i < n; ++i) {
-    FlowKey k{htonl(0x0A010000u + i % 4096), ip4(198, 18, 1, 1), htons(static_cast<uint16_t>(32768 + i / 4096)), htons(443)};
+    TypeParam k = widen<TypeParam>(
+        FlowKey{htonl(0x0A010000u + i % 4096), ip4(198, 18, 1, 1), htons(static_cast<uint16_t>(32768 + i / 4096)), htons(443)});
     FlowHash ha = a.table.hash(k), hb = b.table.hash(k);
     ++load[ha.bucket];
     same_bucket += ha.bucket == hb.bucket;
@@ -425,14 +520,14 @@ TEST(FlowTableHash, KeyedAndUniformOnStructuredKeys) {
   double expected = double(n) / buckets, chi2 = 0;
   for (uint32_t l : load) chi2 += (l - expected) * (l - expected) / expected;
   double z = (chi2 - (buckets - 1)) / std::sqrt(2.0 * (buckets - 1));
-  std::printf("[          ] %u structured keys in %u buckets: chi-square z = %.2f; same bucket under two seeds %u, same owner (of 4) %u\n",
-              n, buckets, z, same_bucket, same_owner);
+  std::printf("[          ] %s: %u structured keys in %u buckets: chi-square z = %.2f; same bucket under two seeds %u, same owner (of 4) %u\n",
+              FamilyName::GetName<TypeParam>(0).c_str(), n, buckets, z, same_bucket, same_owner);
   EXPECT_LT(std::abs(z), 5.0) << "bucket load is not uniform";
   EXPECT_LT(same_bucket, n / 1000) << "the seed must change where keys go";
   EXPECT_NEAR(double(same_owner) / n, 0.25, 0.02) << "owners must be independent of the seed's choice";
 }
 
-TEST(FlowTableLoad, FillsToCapacity) {
+TYPED_TEST(FlowTableLoad, FillsToCapacity) {
   struct KeySet {
     const char* name;
     FlowKey (*fwd)(uint32_t);
@@ -467,15 +562,15 @@ TEST(FlowTableLoad, FillsToCapacity) {
   };
   for (const KeySet& ks : sets) {
     SCOPED_TRACE(ks.name);
-    Storage st(65536, 1);
-    FlowTable& t = st.table;
+    Storage<TypeParam> st(65536, 1);
+    auto& t = st.table;
     uint32_t refused = 0, first = 0;
     for (uint32_t i = 0; i < t.capacity(); ++i) {
       uint32_t e = t.alloc(0);
       ASSERT_NE(e, FlowRef::kNone);
-      Conn& c = t.entry(e);
-      c.fwd = ks.fwd(i);
-      c.rev = ks.rev(i);
+      auto& c = t.entry(e);
+      c.fwd = widen<TypeParam>(ks.fwd(i));
+      c.rev = widen<TypeParam>(ks.rev(i));
       PublishResult r = t.publish(e, t.hash(c.fwd), t.hash(c.rev), initial_state(true), 1);
       if (r != PublishResult::Ok) {
         ASSERT_EQ(r, PublishResult::IndexFull) << "flow " << i;
@@ -483,7 +578,7 @@ TEST(FlowTableLoad, FillsToCapacity) {
         t.free(e);
       }
     }
-    std::printf("[          ] %s: %u of %u refused", ks.name, refused, t.capacity());
+    std::printf("[          ] %s, %s: %u of %u refused", FamilyName::GetName<TypeParam>(0).c_str(), ks.name, refused, t.capacity());
     if (refused != 0) std::printf(", the first at %.1f %% of capacity", 100.0 * first / t.capacity());
     std::printf("\n");
     EXPECT_LE(refused, ks.max_refused);
@@ -496,12 +591,12 @@ TEST(FlowTableLoad, FillsToCapacity) {
 
 // Churn at full load: remove a random half, insert new flows, many times over. The
 // overflow counts must track exactly (a leak would send every miss to the second bucket).
-TEST(FlowTableLoad, ChurnAtFullLoadKeepsOverflowCountsExact) {
-  Storage st(16384, 1);
-  FlowTable& t = st.table;
+TYPED_TEST(FlowTableLoad, ChurnAtFullLoadKeepsOverflowCountsExact) {
+  Storage<TypeParam> st(16384, 1);
+  auto& t = st.table;
   std::mt19937_64 rng(99);
   uint32_t refused = 0;
-  std::vector<Flow> flows = fill(t, rng, &refused);
+  auto flows = fill(t, rng, &refused);
   ASSERT_EQ(flows.size(), t.capacity());
   for (int round = 0; round < 20; ++round) {
     std::shuffle(flows.begin(), flows.end(), rng);
@@ -509,15 +604,15 @@ TEST(FlowTableLoad, ChurnAtFullLoadKeepsOverflowCountsExact) {
     for (size_t i = keep; i < flows.size(); ++i) t.unpublish(flows[i].index);
     for (size_t i = keep; i < flows.size(); ++i) t.free(flows[i].index);
     flows.resize(keep);
-    std::vector<Flow> added = fill(t, rng, &refused);
+    auto added = fill(t, rng, &refused);
     flows.insert(flows.end(), added.begin(), added.end());
   }
   ASSERT_EQ(flows.size(), t.capacity());
   expect_all_findable(t, flows);
   // Count, independently, the keys stored outside their home bucket.
   uint64_t outside = 0;
-  for (const Flow& f : flows) {
-    for (const FlowKey* k : {&f.fwd, &f.rev}) {
+  for (const auto& f : flows) {
+    for (const TypeParam* k : {&f.fwd, &f.rev}) {
       FlowHash h = t.hash(*k);
       bool home = false;
       for (const auto& s : st.buckets[h.bucket].slots) {
@@ -529,7 +624,7 @@ TEST(FlowTableLoad, ChurnAtFullLoadKeepsOverflowCountsExact) {
     }
   }
   EXPECT_EQ(st.overflow_total(), outside);
-  for (const Flow& f : flows) t.unpublish(f.index);
+  for (const auto& f : flows) t.unpublish(f.index);
   EXPECT_EQ(st.overflow_total(), 0u);
   EXPECT_EQ(t.index_load(), 0.0);
 }
@@ -537,23 +632,32 @@ TEST(FlowTableLoad, ChurnAtFullLoadKeepsOverflowCountsExact) {
 // ------------------------------------------------------------------ concurrency
 
 // The flow with id i: keys unique per id, computable by both threads.
-FlowKey fwd_of(uint32_t id) {
-  return FlowKey{htonl(0x0A000000u + id), ip4(198, 18, 1, 1), htons(static_cast<uint16_t>(1024 + id % 60000)),
-                 htons(80)};
+template <class Key>
+Key fwd_of(uint32_t id) {
+  return widen<Key>(FlowKey{htonl(0x0A000000u + id), ip4(198, 18, 1, 1), htons(static_cast<uint16_t>(1024 + id % 60000)),
+                 htons(80)});
 }
-FlowKey rev_of(uint32_t id) {
-  return FlowKey{htonl(0xC6120200u + id % 200 + 1), htonl(0x0B000000u + id), htons(8080),
-                 htons(static_cast<uint16_t>(1024 + id % 60000))};
+template <class Key>
+Key rev_of(uint32_t id) {
+  return widen<Key>(FlowKey{htonl(0xC6120200u + id % 200 + 1), htonl(0x0B000000u + id), htons(8080),
+                            htons(static_cast<uint16_t>(1024 + id % 60000))});
 }
 
-TEST(FlowTableConcurrency, ReaderNeverGetsAnotherFlowsEntry) {
+template <class Key>
+class FlowTableConcurrency : public ::testing::Test {};
+TYPED_TEST_SUITE(FlowTableConcurrency, KeyTypes, FamilyName);
+
+TYPED_TEST(FlowTableConcurrency, ReaderNeverGetsAnotherFlowsEntry) {
+  using Key = TypeParam;
+  auto fwd_of = [](uint32_t id) { return dp::fwd_of<Key>(id); };
+  auto rev_of = [](uint32_t id) { return dp::rev_of<Key>(id); };
   constexpr uint32_t kMaxIds = 1u << 24;
   constexpr uint32_t kLive = 50000;
   constexpr auto kDuration = std::chrono::seconds(2);
   enum : uint8_t { kNever = 0, kLiveFlow = 1, kRemoving = 2, kRemoved = 3 };
 
-  Storage st(131072, 1);
-  FlowTable& t = st.table;
+  Storage<Key> st(131072, 1);
+  auto& t = st.table;
   std::unique_ptr<std::atomic<uint8_t>[]> status(new std::atomic<uint8_t>[kMaxIds]());
   std::atomic<uint32_t> next_id{0};
   std::atomic<uint64_t> quiescent{0};  // bumped by the reader between lookups
@@ -574,15 +678,15 @@ TEST(FlowTableConcurrency, ReaderNeverGetsAnotherFlowsEntry) {
         uint32_t span = std::min<uint32_t>(n, 2 * kLive);
         uint32_t id = n - 1 - rng() % span;
         bool reply = rng() & 1;
-        FlowKey key = reply ? rev_of(id) : fwd_of(id);
+        Key key = reply ? rev_of(id) : fwd_of(id);
         uint8_t before = status[id].load(std::memory_order_acquire);
         FlowRef ref = t.lookup(key, t.hash(key));
         uint8_t after = status[id].load(std::memory_order_acquire);
         ++rr.lookups;
         if (ref.found()) {
           ++rr.found;
-          const Conn& c = t.entry(ref.index);
-          const FlowKey& got = ref.dir == Dir::FromClient ? c.fwd : c.rev;
+          const auto& c = t.entry(ref.index);
+          const Key& got = ref.dir == Dir::FromClient ? c.fwd : c.rev;
           bool ok = got == key && ref.dir == (reply ? Dir::FromBackend : Dir::FromClient);
           // Hold the entry a while, as a worker translating a packet does: until this
           // thread's next quiescent point it must keep holding this flow, removed or not.
@@ -634,7 +738,7 @@ TEST(FlowTableConcurrency, ReaderNeverGetsAnotherFlowsEntry) {
         std::this_thread::yield();
         continue;
       }
-      Conn& c = t.entry(e);
+      auto& c = t.entry(e);
       c.fwd = fwd_of(id);
       c.rev = rev_of(id);
       c.backend_id = static_cast<uint16_t>(id);
@@ -679,7 +783,7 @@ TEST(FlowTableConcurrency, ReaderNeverGetsAnotherFlowsEntry) {
               static_cast<unsigned long long>(rr.lookups), static_cast<unsigned long long>(rr.found),
               static_cast<unsigned long long>(published), static_cast<unsigned long long>(removed),
               static_cast<unsigned long long>(max_deferred), static_cast<unsigned long long>(publish_failures));
-  RecordProperty("lookups", std::to_string(rr.lookups));
+  this->RecordProperty("lookups", std::to_string(rr.lookups));
 
   // Drain: everything still live is findable, then the table empties completely.
   for (const Live& l : live) ASSERT_EQ(find(t, fwd_of(l.id)).index, l.index);
