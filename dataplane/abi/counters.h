@@ -16,24 +16,24 @@ namespace fulcrum::abi {
 #define FULCRUM_DROP_REASONS(X)                                                              \
   X(FrameTooShort, "frame_too_short", "frame shorter than its Ethernet/802.1Q header")        \
   X(L2NotForUs, "l2_not_for_us", "destination MAC neither the port's nor broadcast")          \
-  X(UnknownEthertype, "unknown_ethertype", "neither IPv4 nor ARP")                            \
+  X(UnknownEthertype, "unknown_ethertype", "neither IPv4, IPv6 nor ARP")                            \
   X(ArpMalformed, "arp_malformed", "ARP that is not Ethernet/IPv4 or is truncated")           \
   X(ArpNotForUs, "arp_not_for_us", "ARP request for an address this node does not own")       \
-  X(IpTruncated, "ip_truncated", "frame ends inside the IPv4 header")                         \
-  X(IpBadVersion, "ip_bad_version", "IP version field is not 4")                              \
+  X(IpTruncated, "ip_truncated", "frame ends inside the IPv4 or IPv6 header")                         \
+  X(IpBadVersion, "ip_bad_version", "IP version field is not that of the ethertype (4 or 6)")                              \
   X(IpBadIhl, "ip_bad_ihl", "IPv4 header length below 20 bytes")                              \
-  X(IpBadTotalLength, "ip_bad_total_length", "IPv4 total length beyond the frame or below the header") \
-  X(IpBadChecksum, "ip_bad_checksum", "IPv4 header checksum wrong")                           \
-  X(IpBadSource, "ip_bad_source", "source address is zero, loopback, multicast or broadcast") \
+  X(IpBadTotalLength, "ip_bad_total_length", "IPv4 total length beyond the frame or below the header; IPv6 payload length beyond the frame or 0 (jumbogram)") \
+  X(IpBadChecksum, "ip_bad_checksum", "IPv4 header checksum wrong (IPv6 has none)")                           \
+  X(IpBadSource, "ip_bad_source", "source address is zero, loopback, multicast or broadcast (IPv6: multicast, ::1, v4-mapped, or :: on anything but ICMPv6)") \
   X(IpTtlExceeded, "ip_ttl_exceeded", "TTL would reach zero at this hop")                     \
-  X(IpFragment, "ip_fragment", "IPv4 fragment (not reassembled; see docs/dataplane.md)")     \
+  X(IpFragment, "ip_fragment", "IPv4 fragment or IPv6 packet with a fragment header (not reassembled; see docs/dataplane.md)")     \
   X(IpUnsupportedProtocol, "ip_unsupported_protocol", "protocol not handled for this destination") \
   X(TcpTruncated, "tcp_truncated", "frame ends inside the TCP header")                        \
   X(TcpBadDataOffset, "tcp_bad_data_offset", "TCP data offset below 5 words or beyond the packet") \
   X(TcpBadFlags, "tcp_bad_flags", "impossible TCP flag combination (SYN+FIN, SYN+RST, none)") \
-  X(IcmpTruncated, "icmp_truncated", "ICMP message shorter than its header or quoted packet") \
+  X(IcmpTruncated, "icmp_truncated", "ICMP or ICMPv6 message shorter than its header or quoted packet") \
   X(IcmpBadChecksum, "icmp_bad_checksum", "ICMP checksum wrong on a message addressed to us") \
-  X(IcmpUnsupported, "icmp_unsupported", "ICMP type not answered or translated")             \
+  X(IcmpUnsupported, "icmp_unsupported", "ICMP or ICMPv6 type not answered or translated")             \
   X(IcmpNoFlow, "icmp_no_flow", "ICMP error quoting a packet of no tracked flow")            \
   X(NoTables, "no_tables", "no table generation published by the control plane yet")        \
   X(TablesChanged, "tables_changed", "table slot rewritten under a stalled worker; burst discarded") \
@@ -58,7 +58,9 @@ namespace fulcrum::abi {
   X(SynproxyNotParked, "synproxy_not_parked", "client data before the proxied backend answered: no parking slot, or waited over 1 s") \
   X(BackendsFull, "backends_full", "new connection while every backend was at max_connections or max_new_conn_rate (VIP on_full = drop)") \
   X(StaleSynAck, "stale_syn_ack", "SYN-ACK from a backend the connection attempt was moved away from (connect_retries)") \
-  X(KernelPathFull, "kernel_path_full", "ring to a port's kernel interface, or that interface, full")
+  X(KernelPathFull, "kernel_path_full", "ring to a port's kernel interface, or that interface, full")                  \
+  X(Ipv6BadExtHeaders, "ipv6_bad_ext_headers", "IPv6 extension header chain truncated, malformed (Hop-by-Hop not first) or longer than 4 headers or the first segment") \
+  X(Ipv6RoutingHeader, "ipv6_routing_header", "IPv6 routing header with segments left: this node is not the packet's destination")
 
 #define FULCRUM_WORKER_COUNTERS(X)                                                           \
   X(RxPackets, "rx_packets", "packets received")                                             \
@@ -95,7 +97,8 @@ namespace fulcrum::abi {
   X(LimitOverflows, "limit_overflows", "new connections passed from their backend to another: it was at max_connections or max_new_conn_rate") \
   X(PuntedToKernel, "punted_to_kernel", "frames not for the data plane sent to the port's kernel interface") \
   X(FromKernel, "from_kernel", "frames the kernel sent out through a port's kernel interface") \
-  X(SnatStrayResets, "snat_stray_resets", "backend packets to a SNAT address with no connection (an evicted or expired handshake) answered with a reset, so the backend forgets the tuple before its port is reused")
+  X(SnatStrayResets, "snat_stray_resets", "backend packets to a SNAT address with no connection (an evicted or expired handshake) answered with a reset, so the backend forgets the tuple before its port is reused") \
+  X(Ipv6ExtHeaders, "ipv6_ext_headers", "IPv6 packets with extension headers (Hop-by-Hop, Destination Options, Routing with no segments left) accepted")
 
 #define FULCRUM_ENUM_ENTRY(id, name, help) id,
 enum class DropReason : uint16_t { FULCRUM_DROP_REASONS(FULCRUM_ENUM_ENTRY) kCount };

@@ -127,6 +127,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
       continue;
     }
     if (f.has_options) count(WorkerCounter::IpOptions);
+    if (f.ipv6_ext) count(WorkerCounter::Ipv6ExtHeaders);
     in_port_ = port;
     switch (f.kind) {
       case FrameKind::Drop:
@@ -141,6 +142,17 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
         break;
       case FrameKind::Icmp:
         handle_icmp(m, f, out, i, now_ms);
+        break;
+      // IPv6 (issue 15): parsed, not served yet. No IPv6 VIP exists; with host sharing these
+      // drops are punts, so the host's own IPv6 (NDP, ping, SSH) reaches its kernel.
+      case FrameKind::Tcp6:
+        drop(out, i, DropReason::NotForUs);
+        break;
+      case FrameKind::Icmp6:
+        drop(out, i, DropReason::IcmpUnsupported);
+        break;
+      case FrameKind::OtherIp6:
+        drop(out, i, DropReason::IpUnsupportedProtocol);
         break;
       case FrameKind::Tcp: {
         // Every TCP packet we accept is forwarded: one that would expire at this hop must

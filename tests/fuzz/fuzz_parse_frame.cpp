@@ -37,6 +37,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case FrameKind::OtherIp:
       for (uint32_t k = 0; k < 20; ++k) sink = static_cast<uint8_t>(sink ^ first[f.l3 + k]);
       break;
+    case FrameKind::Tcp6:
+    case FrameKind::Icmp6:
+    case FrameKind::OtherIp6:
+      // The IPv6 header and every extension header walked (l3 to l4), then the transport
+      // header the kind promises.
+      for (uint32_t k = f.l3; k < f.l4; ++k) sink = static_cast<uint8_t>(sink ^ first[k]);
+      if (f.kind == FrameKind::Tcp6)
+        for (uint32_t k = 0; k < f.tcp_header_len; ++k) sink = static_cast<uint8_t>(sink ^ first[f.l4 + k]);
+      if (f.kind == FrameKind::Icmp6)
+        for (uint32_t k = 0; k < 8; ++k) sink = static_cast<uint8_t>(sink ^ first[f.l4 + k]);
+      break;
     case FrameKind::Arp:
     case FrameKind::Drop:
       break;

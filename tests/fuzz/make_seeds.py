@@ -2,12 +2,13 @@
 """Seed corpora for the fuzz targets, built with scapy from the rig's addresses.
 
   make_seeds.py parse DIR   frames prefixed with the two control bytes of fuzz_parse_frame
-  make_seeds.py burst DIR   record streams for fuzz_burst: handshakes, replies, ICMP, ARP
+  make_seeds.py burst DIR   record streams for fuzz_burst: handshakes, replies, ICMP, ARP, IPv6
 """
 import os
 import sys
 
-from scapy.all import ARP, Ether, ICMP, IP, TCP, raw
+from scapy.all import (ARP, Dot1Q, Ether, ICMP, ICMPv6EchoRequest, ICMPv6ND_NS, IP, IPv6, IPv6ExtHdrDestOpt,
+                       IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, RouterAlert, TCP, UDP, raw)
 
 PORT0, PORT1 = "02:00:00:00:01:01", "02:00:00:00:02:01"
 CLIENT, ROUTER = "02:00:00:00:01:02", "02:00:00:00:01:fe"
@@ -34,12 +35,36 @@ def frames():
     return [(port, raw(f)) for port, f in out]
 
 
+def frames6():
+    """IPv6 (issue 15): each extension header the parser walks or refuses, ICMPv6, NDP."""
+    c = Ether(src=CLIENT, dst=PORT0)
+    ip = IPv6(src="2001:db8:1::2", dst="2001:db8::10")
+    syn = TCP(sport=40000, dport=80, flags="S", seq=1000, options=[("MSS", 1440)])
+    out = [
+        c / ip / syn,
+        c / ip / IPv6ExtHdrHopByHop() / syn,
+        c / ip / IPv6ExtHdrHopByHop(options=[RouterAlert()]) / IPv6ExtHdrDestOpt() / syn,
+        c / ip / IPv6ExtHdrRouting(addresses=["2001:db8::10"], segleft=0) / syn,
+        c / ip / IPv6ExtHdrRouting(addresses=["2001:db8::10"], segleft=1) / syn,
+        c / ip / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() / IPv6ExtHdrRouting() / IPv6ExtHdrDestOpt() / syn,
+        c / ip / IPv6ExtHdrFragment(offset=0, m=1, id=7) / syn,
+        c / ip / IPv6ExtHdrFragment(offset=0, m=0, id=8) / UDP(sport=5353, dport=53),
+        c / ip / ICMPv6EchoRequest(id=1, seq=2, data=b"ping"),
+        c / ip / IPv6ExtHdrDestOpt() / ICMPv6EchoRequest(id=1, seq=3),
+        Ether(src=CLIENT, dst="33:33:ff:00:00:10") / IPv6(src="::", dst="ff02::1:ff00:10", hlim=255) /
+        ICMPv6ND_NS(tgt="2001:db8::10"),
+        c / IPv6(src="fe80::2", dst="2001:db8::10", hlim=255) / ICMPv6ND_NS(tgt="2001:db8::10"),
+        c / Dot1Q(vlan=100) / ip / TCP(sport=40000, dport=80, flags="PA", seq=1001, ack=5001) / b"GET /",
+    ]
+    return [(0, raw(f)) for f in out]
+
+
 def main():
     kind, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
     fs = frames()
     if kind == "parse":
-        for k, (_, f) in enumerate(fs):
+        for k, (_, f) in enumerate(fs + frames6()):
             with open(os.path.join(out, "seed-%03d" % k), "wb") as fh:
                 fh.write(bytes([len(f) % 256, 0]) + f)
     else:
@@ -49,6 +74,8 @@ def main():
         for k in range(0, len(fs) - 2, 7):
             with open(os.path.join(out, "seed-%03d" % k), "wb") as fh:
                 fh.write(b"".join(record(p, f) for p, f in fs[k:k + 7]))
+        with open(os.path.join(out, "seed-ipv6"), "wb") as fh:
+            fh.write(b"".join(record(p, f) for p, f in frames6()))
         with open(os.path.join(out, "seed-all"), "wb") as fh:
             fh.write(b"".join(record(p, f, 0x80 if i % 5 == 4 else 0) for i, (p, f) in enumerate(fs)))
 

@@ -38,6 +38,9 @@ struct Mac {
 Mac mac(std::string_view text);        // "02:00:00:00:00:01"; aborts with a message on bad text
 uint32_t ip(std::string_view dotted);  // "198.18.0.10" -> host-order uint32; aborts on bad text
 std::string ip_str(uint32_t host_order);
+using Ip6 = std::array<uint8_t, 16>;     // network order
+Ip6 ip6(std::string_view text);          // "2001:db8::1"; aborts on bad text
+std::string ip6_str(const Ip6& address);  // RFC 5952 text (inet_ntop)
 
 namespace tcpflag {
 inline constexpr uint8_t FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, URG = 0x20,
@@ -50,6 +53,8 @@ inline constexpr uint8_t FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0
 uint16_t inet_checksum(std::span<const uint8_t> bytes, uint32_t partial = 0);
 // Partial sum of the IPv4 pseudo-header for TCP/UDP checksums.
 uint32_t pseudo_header_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_length);
+// Partial sum of the IPv6 pseudo-header (RFC 8200 §8.1) for TCP/UDP/ICMPv6 checksums.
+uint32_t pseudo_header_sum6(const Ip6& src, const Ip6& dst, uint8_t next_header, uint32_t l4_length);
 
 // The builder's layers; an implementation detail of Packet, public only so that the
 // encoder in packet_builder.cpp can be written as free functions.
@@ -84,6 +89,20 @@ struct Ipv4 {
   std::optional<uint16_t> total_length;
   Checksum checksum;
 };
+struct Ipv6 {
+  Ip6 src{}, dst{};
+  uint8_t traffic_class = 0, hop_limit = 64;
+  uint32_t flow_label = 0;
+  std::optional<uint8_t> next_header, version;
+  std::optional<uint16_t> payload_length;
+};
+// An IPv6 extension header: `type` announces it to the header before it; `body` is
+// everything after its own next-header byte (the length byte included, as given).
+struct Ipv6Ext {
+  uint8_t type = 0;
+  Bytes body;
+  std::optional<uint8_t> next_header;
+};
 struct Tcp {
   uint16_t sport = 0, dport = 0;
   uint8_t flags = 0;
@@ -102,10 +121,15 @@ struct Icmp {
   uint32_t rest = 0;
   Checksum checksum;
 };
+struct Icmp6 {
+  uint8_t type = 0, code = 0;
+  uint32_t rest = 0;
+  Checksum checksum;
+};
 struct Raw {
   Bytes bytes;
 };  // payload, or an embedded packet
-using Any = std::variant<Eth, Vlan, Arp, Ipv4, Tcp, Udp, Icmp, Raw>;
+using Any = std::variant<Eth, Vlan, Arp, Ipv4, Tcp, Udp, Icmp, Raw, Ipv6, Ipv6Ext, Icmp6>;
 }  // namespace layer
 
 // Chainable value-type builder; layers in the order called. build() fills lengths, the
@@ -134,7 +158,27 @@ class Packet {
   Packet& ip_total_length(uint16_t len);  // force the field
   Packet& ip_checksum(uint16_t value);    // force the field
   Packet& bad_ip_checksum();              // the correct checksum XOR 0x0001
-  // Window defaults to 65535. TCP and UDP need an ipv4 layer before them (pseudo-header).
+  // Defaults: version 6, traffic class 0, flow label 0, hop limit 64; payload length and next
+  // header computed. An ipv6 after an ipv6 is IPv6-in-IPv6 (41).
+  Packet& ipv6(std::string_view src, std::string_view dst);
+  // Modifiers of the most recent ipv6 layer:
+  Packet& hop_limit(uint8_t v);
+  Packet& traffic_class(uint8_t v);
+  Packet& flow_label(uint32_t v);             // 20 bits
+  Packet& ip6_payload_length(uint16_t len);   // force the field
+  Packet& ip6_next_header(uint8_t v);         // force the field
+  Packet& ip6_version(uint8_t v);             // force
+  // Extension headers, after ipv6() and before the transport layer, in wire order; each one's
+  // next-header byte comes from the layer after it.
+  Packet& ipv6_ext(uint8_t type, Bytes body);  // raw: body after the next-header byte
+  Packet& hop_by_hop(Bytes options = {});      // type 0; options padded with Pad1/PadN to 8n
+  Packet& dest_options(Bytes options = {});    // type 60; likewise
+  Packet& routing(uint8_t routing_type, uint8_t segments_left, const std::vector<std::string_view>& addresses = {});
+  Packet& fragment(uint16_t offset_units_of_8, bool more, uint32_t id);  // type 44
+  Packet& ext_next_header(uint8_t v);  // force the most recent extension header's next header
+  // Window defaults to 65535. TCP and UDP need an IP layer before them (pseudo-header); after
+  // ipv6 the IPv6 pseudo-header with the IPv6 header's destination (right unless a routing
+  // header has segments left).
   Packet& tcp(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq = 0, uint32_t ack = 0);
   // Modifiers of the most recent tcp layer:
   Packet& window(uint16_t v);
@@ -151,19 +195,25 @@ class Packet {
   Packet& icmp_frag_needed(uint16_t next_hop_mtu);  // type 3 code 4
   Packet& icmp_checksum(uint16_t value);            // force
   Packet& bad_icmp_checksum();
+  // ICMPv6 (next header 58; its checksum covers the IPv6 pseudo-header).
+  Packet& icmp6(uint8_t type, uint8_t code, uint32_t rest_of_header = 0);
+  Packet& icmp6_echo(bool request, uint16_t id, uint16_t seq);  // 128 / 129
+  Packet& icmp6_checksum(uint16_t value);                       // force
+  Packet& bad_icmp6_checksum();
   Packet& payload(Bytes bytes);
   Packet& payload(std::string_view text);
-  // For ICMP errors: append `inner`'s bytes from its IPv4 header on (no L2), cut to max_bytes.
+  // For ICMP errors: append `inner`'s bytes from its IP header on (no L2), cut to max_bytes.
   Packet& embed(const Packet& inner, size_t max_bytes = SIZE_MAX);
   Packet& pad_to(
       size_t frame_len);  // zero Ethernet padding after the IP packet (not in IP total length)
 
   Bytes build() const;
-  Bytes ip_bytes() const;  // from the first IPv4 header on: no L2, no padding
+  Bytes ip_bytes() const;  // from the first IPv4 or IPv6 header on: no L2, no padding
 
  private:
   template <class L>
   L& last(const char* modifier);
+  bool has_ip_layer() const;
   Bytes serialize(size_t first_layer) const;
 
   std::vector<layer::Any> layers_;

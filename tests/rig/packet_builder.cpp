@@ -3,7 +3,6 @@
 // depend on what follows it.
 #include "tests/rig/packet.h"
 
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <type_traits>
@@ -48,6 +47,7 @@ uint16_t ethertype_of(const layer::Any* next) {
   if (std::holds_alternative<layer::Vlan>(*next)) return 0x8100;
   if (std::holds_alternative<layer::Arp>(*next)) return 0x0806;
   if (std::holds_alternative<layer::Ipv4>(*next)) return 0x0800;
+  if (std::holds_alternative<layer::Ipv6>(*next)) return 0x86dd;
   return 0;
 }
 uint8_t protocol_of(const layer::Any* next) {
@@ -56,6 +56,9 @@ uint8_t protocol_of(const layer::Any* next) {
   if (std::holds_alternative<layer::Tcp>(*next)) return 6;
   if (std::holds_alternative<layer::Udp>(*next)) return 17;
   if (std::holds_alternative<layer::Icmp>(*next)) return 1;
+  if (std::holds_alternative<layer::Ipv6>(*next)) return 41;
+  if (std::holds_alternative<layer::Icmp6>(*next)) return 58;
+  if (const auto* ext = std::get_if<layer::Ipv6Ext>(next)) return ext->type;
   return 0;
 }
 
@@ -68,7 +71,8 @@ void check_options(const Bytes& options, const char* who) {
 // What encoding one layer needs to know about its surroundings.
 struct Context {
   const layer::Any* next;         // the following layer, or nullptr
-  const layer::Ipv4* enclosing;   // the closest ipv4 before this layer, or nullptr
+  const layer::Ipv4* enclosing;   // the closest IP layer before this one, if it is ipv4
+  const layer::Ipv6* enclosing6;  // the closest IP layer before this one, if it is ipv6
   std::span<const uint8_t> rest;  // the encoded bytes of every following layer
 };
 
@@ -80,7 +84,8 @@ uint16_t length16(size_t n, const char* what) {
 // Header plus rest, summed as two pieces: every header encoded here has an even length.
 uint16_t l4_checksum(const Bytes& header, const Context& c, uint8_t proto) {
   uint16_t len = length16(header.size() + c.rest.size(), "l4 segment");
-  uint32_t sum = pseudo_header_sum(c.enclosing->src, c.enclosing->dst, proto, len);
+  uint32_t sum = c.enclosing6 != nullptr ? pseudo_header_sum6(c.enclosing6->src, c.enclosing6->dst, proto, len)
+                                         : pseudo_header_sum(c.enclosing->src, c.enclosing->dst, proto, len);
   return inet_checksum(c.rest, ~inet_checksum(header, sum) & 0xffff);
 }
 
@@ -174,51 +179,38 @@ Bytes encode(const layer::Icmp& l, const Context& c) {
   return h;
 }
 
+Bytes encode(const layer::Ipv6& l, const Context& c) {
+  Bytes h;
+  put32(h, static_cast<uint32_t>(l.version.value_or(6)) << 28 | uint32_t{l.traffic_class} << 20 | l.flow_label);
+  put16(h, l.payload_length.value_or(length16(c.rest.size(), "ipv6 payload")));
+  put8(h, l.next_header.value_or(protocol_of(c.next)));
+  put8(h, l.hop_limit);
+  put(h, l.src);
+  put(h, l.dst);
+  return h;
+}
+
+Bytes encode(const layer::Ipv6Ext& l, const Context& c) {
+  Bytes h;
+  put8(h, l.next_header.value_or(protocol_of(c.next)));
+  put(h, l.body);
+  return h;
+}
+
+Bytes encode(const layer::Icmp6& l, const Context& c) {
+  Bytes h;
+  put8(h, l.type);
+  put8(h, l.code);
+  put16(h, 0);
+  put32(h, l.rest);
+  if (c.enclosing6 == nullptr) die("icmp6() needs an ipv6() layer before it");
+  set16(h, 2, resolve(l.checksum, l4_checksum(h, c, 58)));
+  return h;
+}
+
 Bytes encode(const layer::Raw& l, const Context&) { return l.bytes; }
 
 }  // namespace
-
-// ---- addresses ----
-
-std::string Mac::str() const {
-  char text[18];
-  std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4],
-                b[5]);
-  return text;
-}
-
-Mac mac(std::string_view text) {
-  Mac m;
-  bool ok = text.size() == 17;
-  for (size_t i = 0; ok && i < 6; ++i) {
-    const char* first = text.data() + 3 * i;
-    auto [end, err] = std::from_chars(first, first + 2, m.b[i], 16);
-    ok = err == std::errc{} && end == first + 2 && (i == 5 || first[2] == ':');
-  }
-  if (!ok) die("bad MAC address \"" + std::string(text) + "\" (want 02:00:00:00:00:01)");
-  return m;
-}
-
-uint32_t ip(std::string_view dotted) {
-  uint32_t value = 0;
-  const char* p = dotted.data();
-  const char* end = p + dotted.size();
-  for (int i = 0; i < 4; ++i) {
-    unsigned octet = 0;
-    auto [next, err] = std::from_chars(p, end, octet);
-    bool ok = err == std::errc{} && next != p && next - p <= 3 && octet <= 255 &&
-              (i == 3 ? next == end : next != end && *next == '.');
-    if (!ok) die("bad IPv4 address \"" + std::string(dotted) + "\" (want 198.18.0.10)");
-    value = value << 8 | octet;
-    p = next + 1;
-  }
-  return value;
-}
-
-std::string ip_str(uint32_t a) {
-  return std::to_string(a >> 24) + "." + std::to_string(a >> 16 & 0xff) + "." +
-         std::to_string(a >> 8 & 0xff) + "." + std::to_string(a & 0xff);
-}
 
 // ---- checksums ----
 
@@ -231,9 +223,6 @@ uint16_t inet_checksum(std::span<const uint8_t> bytes, uint32_t partial) {
   return static_cast<uint16_t>(~sum & 0xffff);
 }
 
-uint32_t pseudo_header_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_length) {
-  return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto + l4_length;
-}
 
 // ---- builder ----
 
@@ -241,11 +230,25 @@ template <class L>
 L& Packet::last(const char* modifier) {
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it)
     if (auto* l = std::get_if<L>(&*it)) return *l;
-  const char* kind = std::is_same_v<L, layer::Ipv4>  ? "ipv4"
-                     : std::is_same_v<L, layer::Tcp> ? "tcp"
-                     : std::is_same_v<L, layer::Udp> ? "udp"
-                                                     : "icmp";
+  const char* kind = std::is_same_v<L, layer::Ipv4>      ? "ipv4"
+                     : std::is_same_v<L, layer::Ipv6>    ? "ipv6"
+                     : std::is_same_v<L, layer::Ipv6Ext> ? "extension header"
+                     : std::is_same_v<L, layer::Tcp>     ? "tcp"
+                     : std::is_same_v<L, layer::Udp>     ? "udp"
+                     : std::is_same_v<L, layer::Icmp6>   ? "icmp6"
+                                                         : "icmp";
   die(std::string(modifier) + "(): there is no " + kind + "() layer before it");
+}
+// For the IPv6 calls in packet_builder_ipv6.cpp.
+template layer::Ipv6& Packet::last<layer::Ipv6>(const char*);
+template layer::Ipv6Ext& Packet::last<layer::Ipv6Ext>(const char*);
+template layer::Icmp6& Packet::last<layer::Icmp6>(const char*);
+
+// TCP and UDP checksums need an IP layer before them (the pseudo-header).
+bool Packet::has_ip_layer() const {
+  for (const auto& l : layers_)
+    if (std::holds_alternative<layer::Ipv4>(l) || std::holds_alternative<layer::Ipv6>(l)) return true;
+  return false;
 }
 
 Packet& Packet::eth(Mac src, Mac dst) {
@@ -346,7 +349,7 @@ Packet& Packet::bad_ip_checksum() {
 }
 
 Packet& Packet::tcp(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack) {
-  last<layer::Ipv4>("tcp");  // the pseudo-header needs one
+  if (!has_ip_layer()) die("tcp(): there is no ipv4() or ipv6() layer before it");
   layer::Tcp l;
   l.sport = sport;
   l.dport = dport;
@@ -389,7 +392,7 @@ Packet& Packet::bad_tcp_checksum() {
 }
 
 Packet& Packet::udp(uint16_t sport, uint16_t dport) {
-  last<layer::Ipv4>("udp");  // the pseudo-header needs one
+  if (!has_ip_layer()) die("udp(): there is no ipv4() or ipv6() layer before it");
   layers_.emplace_back(layer::Udp{sport, dport, {}});
   return *this;
 }
@@ -447,9 +450,13 @@ Bytes Packet::serialize(size_t first_layer) const {
   Bytes tail;
   for (size_t k = layers_.size(); k-- > first_layer;) {
     const layer::Ipv4* enclosing = nullptr;
-    for (size_t j = k; j-- > 0;)
-      if ((enclosing = std::get_if<layer::Ipv4>(&layers_[j])) != nullptr) break;
-    Context c{k + 1 < layers_.size() ? &layers_[k + 1] : nullptr, enclosing, tail};
+    const layer::Ipv6* enclosing6 = nullptr;
+    for (size_t j = k; j-- > 0;) {
+      enclosing = std::get_if<layer::Ipv4>(&layers_[j]);
+      enclosing6 = std::get_if<layer::Ipv6>(&layers_[j]);
+      if (enclosing != nullptr || enclosing6 != nullptr) break;
+    }
+    Context c{k + 1 < layers_.size() ? &layers_[k + 1] : nullptr, enclosing, enclosing6, tail};
     Bytes h = std::visit([&](const auto& l) { return encode(l, c); }, layers_[k]);
     put(h, tail);
     tail = std::move(h);
@@ -465,8 +472,9 @@ Bytes Packet::build() const {
 
 Bytes Packet::ip_bytes() const {
   for (size_t k = 0; k < layers_.size(); ++k)
-    if (std::holds_alternative<layer::Ipv4>(layers_[k])) return serialize(k);
-  die("ip_bytes()/embed(): the packet has no ipv4 layer");
+    if (std::holds_alternative<layer::Ipv4>(layers_[k]) || std::holds_alternative<layer::Ipv6>(layers_[k]))
+      return serialize(k);
+  die("ip_bytes()/embed(): the packet has no ipv4 or ipv6 layer");
 }
 
 Bytes truncate(Bytes frame, size_t len) {

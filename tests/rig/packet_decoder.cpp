@@ -8,6 +8,7 @@
 // (the sum over the covered bytes, checksum included, must be all ones), and the decoder
 // recomputes them itself so that it stays an oracle independent of the code under test.
 #include "tests/rig/packet.h"
+#include "tests/rig/packet_decoder_parts.h"
 
 #include <algorithm>
 #include <cstdarg>
@@ -16,27 +17,10 @@
 #include <optional>
 
 namespace fulcrum::test {
-namespace {
+namespace decoder {
 
-using View = std::span<const uint8_t>;
-
-// ICMP errors and IP-in-IP nest packets; garbage could nest them as deep as it likes.
-constexpr int kMaxNesting = 4;
 constexpr size_t kPayloadShown = 64;
 
-std::optional<uint8_t> u8(View b, size_t at) {
-  if (at >= b.size()) return std::nullopt;
-  return b[at];
-}
-std::optional<uint16_t> u16(View b, size_t at) {
-  if (b.size() < 2 || at > b.size() - 2) return std::nullopt;
-  return static_cast<uint16_t>(b[at] << 8 | b[at + 1]);
-}
-std::optional<uint32_t> u32(View b, size_t at) {
-  auto hi = u16(b, at), lo = u16(b, at + 2);
-  if (!hi || !lo) return std::nullopt;
-  return static_cast<uint32_t>(*hi) << 16 | *lo;
-}
 std::optional<Mac> mac_at(View b, size_t at) {
   if (b.size() < 6 || at > b.size() - 6) return std::nullopt;
   Mac m;
@@ -97,6 +81,22 @@ const char* protocol_name(uint8_t p) {
       return "udp";
     case 41:
       return "ipv6";
+    case 0:
+      return "hop-by-hop";
+    case 43:
+      return "routing";
+    case 44:
+      return "fragment";
+    case 50:
+      return "esp";
+    case 51:
+      return "ah";
+    case 58:
+      return "icmp6";
+    case 59:
+      return "no-next-header";
+    case 60:
+      return "dest-options";
     case 47:
       return "gre";
     default:
@@ -129,24 +129,6 @@ bool is_icmp_error(uint8_t type) {
   return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
 }
 
-// Collects fields under a prefix ("icmp.inner." for the packet inside an ICMP error).
-class Out {
- public:
-  Out(std::vector<Field>& fields, std::string prefix)
-      : fields_(fields), prefix_(std::move(prefix)) {}
-  void add(std::string_view name, std::string value) {
-    fields_.push_back({prefix_ + std::string(name), std::move(value)});
-  }
-  void truncated(const char* what, size_t have, size_t need) {
-    add("truncated", fmt("%s: %zu of %zu bytes", what, have, need));
-  }
-  Out nested(std::string_view more) const { return Out(fields_, prefix_ + std::string(more)); }
-
- private:
-  std::vector<Field>& fields_;
-  std::string prefix_;
-};
-
 // `covered` holds the checksum at `field_at`; `partial` is the pseudo-header sum, if any.
 std::string checksum_text(View covered, size_t field_at, uint32_t partial) {
   uint16_t stored = *u16(covered, field_at);
@@ -172,18 +154,11 @@ void decode_padding(View p, Out& o) {
     o.add("padding", hex(p.first(std::min(p.size(), kPayloadShown))));
 }
 
-// What a transport header needs from the IPv4 header around it.
-struct IpContext {
-  uint32_t src, dst;
-  bool whole;     // the IP payload is complete per total length
-  bool fragment;  // MF set: the transport checksum covers bytes not in this packet
-  int depth;
-};
-
 std::string l4_checksum_text(View seg, size_t field_at, uint8_t proto, const IpContext& ip) {
   std::string stored = hex16(*u16(seg, field_at));
   if (!ip.whole) return stored + " (unverifiable: truncated)";
   if (ip.fragment) return stored + " (unverifiable: fragment)";
+  if (ip.v6) return checksum_text(seg, field_at, pseudo_header_sum6(ip.src6, ip.dst6, proto, static_cast<uint32_t>(seg.size())));
   auto len = static_cast<uint16_t>(seg.size());
   return checksum_text(seg, field_at, pseudo_header_sum(ip.src, ip.dst, proto, len));
 }
@@ -237,7 +212,6 @@ std::string tcp_options_text(View opt) {
   return hex(opt) + " (" + parts + ")";
 }
 
-void decode_ipv4(View b, Out& o, int depth);
 
 void decode_tcp(View s, const IpContext& ip, Out& o) {
   if (auto v = u16(s, 0)) o.add("tcp.sport", num(*v));
@@ -354,7 +328,7 @@ void decode_ipv4(View b, Out& o, int depth) {
   bool cut = total_ok && *total > b.size();
   size_t end = total_ok && !cut ? *total : b.size();
   View body = b.subspan(header_len, end - header_len);
-  IpContext ip{*src, *dst, !cut, (*frag & 0x2000) != 0, depth};
+  IpContext ip{*src, *dst, false, {}, {}, !cut, (*frag & 0x2000) != 0, depth};
   if ((*frag & 0x1fff) != 0) {
     decode_payload(body, o);  // a later fragment: no transport header in it
   } else if (*proto == 6) {
@@ -366,6 +340,9 @@ void decode_ipv4(View b, Out& o, int depth) {
   } else if (*proto == 4 && depth < kMaxNesting) {
     Out inner = o.nested("ipv4.inner.");
     decode_ipv4(body, inner, depth + 1);
+  } else if (*proto == 41 && depth < kMaxNesting) {
+    Out inner = o.nested("ipv4.inner.");
+    decode_ipv6(body, inner, depth + 1);
   } else {
     decode_payload(body, o);
   }
@@ -413,36 +390,17 @@ void decode_ethernet(View f, Out& o) {
   View rest = f.subspan(at);  // at <= size: the ethertype before it was read
   if (*type == 0x0800)
     decode_ipv4(rest, o, 0);
+  else if (*type == 0x86dd)
+    decode_ipv6(rest, o, 0);
   else if (*type == 0x0806)
     decode_arp(rest, o);
   else
     decode_payload(rest, o);
 }
 
-// Names made unique by occurrence ("vlan.vid", "vlan.vid #2"), in decode order.
-std::vector<std::pair<std::string, const Field*>> keyed(const std::vector<Field>& fields) {
-  std::map<std::string, int> seen;
-  std::vector<std::pair<std::string, const Field*>> out;
-  for (const Field& f : fields) {
-    int n = ++seen[f.name];
-    out.emplace_back(n == 1 ? f.name : f.name + " #" + num(n), &f);
-  }
-  return out;
-}
+}  // namespace decoder
 
-std::string byte_offsets_text(View expected, View actual) {
-  constexpr size_t kShown = 16;
-  std::string shown;
-  size_t count = 0;
-  for (size_t i = 0; i < std::max(expected.size(), actual.size()); ++i) {
-    if (i < expected.size() && i < actual.size() && expected[i] == actual[i]) continue;
-    if (count++ < kShown) shown += fmt(" 0x%04zx", i);
-  }
-  return fmt("bytes differ at offsets%s%s (%zu in all)\n", shown.c_str(),
-             count > kShown ? " ..." : "", count);
-}
-
-}  // namespace
+using namespace decoder;
 
 std::vector<Field> decode(std::span<const uint8_t> frame) {
   std::vector<Field> fields;
@@ -456,35 +414,6 @@ std::string describe(std::span<const uint8_t> frame) {
   std::string text;
   for (const Field& f : decode(frame)) text += f.name + ": " + f.value + "\n";
   return text;
-}
-
-std::string diff(std::span<const uint8_t> expected, std::span<const uint8_t> actual) {
-  if (std::equal(expected.begin(), expected.end(), actual.begin(), actual.end())) return "";
-  std::vector<Field> want_fields = decode(expected), got_fields = decode(actual);
-  auto want = keyed(want_fields), got = keyed(got_fields);
-  std::map<std::string, const Field*> got_by_key(got.begin(), got.end());
-  std::map<std::string, const Field*> want_by_key(want.begin(), want.end());
-  std::string text;
-  for (const auto& [key, f] : want) {
-    auto it = got_by_key.find(key);
-    if (it == got_by_key.end())
-      text += key + ": only in expected (" + f->value + ")\n";
-    else if (it->second->value != f->value)
-      text += key + ": expected " + f->value + ", got " + it->second->value + "\n";
-  }
-  for (const auto& [key, f] : got)
-    if (!want_by_key.contains(key)) text += key + ": only in actual (" + f->value + ")\n";
-  return text.empty() ? byte_offsets_text(expected, actual) : text;
-}
-
-::testing::AssertionResult SamePacket(std::span<const uint8_t> expected,
-                                      std::span<const uint8_t> actual) {
-  std::string d = diff(expected, actual);
-  if (d.empty()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "packets differ:\n"
-                                       << d << "--- expected\n"
-                                       << describe(expected) << "--- actual\n"
-                                       << describe(actual);
 }
 
 }  // namespace fulcrum::test

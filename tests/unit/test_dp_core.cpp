@@ -533,7 +533,7 @@ ParsedFrame parse_exact(const Bytes& frame, size_t contiguous, size_t frame_len,
 ParsedFrame parse_all(const Bytes& frame) { return parse_exact(frame, frame.size(), frame.size()); }
 
 std::string describe(const ParsedFrame& f) {
-  static const char* kinds[] = {"Drop", "Arp", "Tcp", "Icmp", "OtherIp"};
+  static const char* kinds[] = {"Drop", "Arp", "Tcp", "Icmp", "OtherIp", "Tcp6", "Icmp6", "OtherIp6"};
   std::string out = kinds[static_cast<int>(f.kind)];
   if (f.kind == FrameKind::Drop) out += "(" + std::string(abi::name_of(f.drop)) + ")";
   return out;
@@ -561,8 +561,8 @@ TEST(PacketParse, EveryDropReasonWithItsSmallestFrame) {
       {"13 bytes: no full Ethernet header", truncated(build({}), 13), DropReason::FrameTooShort},
       {"17 bytes: 802.1Q tag cut short", truncated(spec([](FrameSpec& s) { s.vlan = true; }), 17),
        DropReason::FrameTooShort},
-      {"14 bytes of IPv6 ethertype",
-       spec([](FrameSpec& s) { s.ethertype = 0x86DD, s.stop_after_eth = true; }), DropReason::UnknownEthertype},
+      {"14 bytes of LLDP ethertype",
+       spec([](FrameSpec& s) { s.ethertype = 0x88CC, s.stop_after_eth = true; }), DropReason::UnknownEthertype},
       {"stacked 802.1Q tags are not accepted",
        spec([](FrameSpec& s) { s.vlan = true, s.ethertype = ethertype::kVlan, s.stop_after_eth = true; }),
        DropReason::UnknownEthertype},
@@ -810,18 +810,26 @@ void check_invariants(const ParsedFrame& f, size_t contiguous, size_t frame_len)
   }
   ASSERT_TRUE(f.l3 == 14 || f.l3 == 18);
   if (f.kind == FrameKind::Arp) return;
-  ASSERT_GE(f.l4, f.l3 + 20);
-  ASSERT_LE(f.l4, f.l3 + 60);
+  const bool v6 = f.kind == FrameKind::Tcp6 || f.kind == FrameKind::Icmp6 || f.kind == FrameKind::OtherIp6;
+  if (v6) {  // the extension headers walked lie in the first segment (test_packet_parse_ipv6.cpp)
+    ASSERT_GE(f.l4, f.l3 + 40);
+    ASSERT_EQ(f.ipv6_ext, f.l4 > f.l3 + 40);
+    ASSERT_FALSE(f.has_options);
+  } else {
+    ASSERT_GE(f.l4, f.l3 + 20);
+    ASSERT_LE(f.l4, f.l3 + 60);
+    ASSERT_EQ(f.has_options, f.l4 > f.l3 + 20);
+    ASSERT_FALSE(f.ipv6_ext);
+  }
   ASSERT_LE(f.l4, contiguous);
   ASSERT_EQ(f.l3 + f.ip_total, f.l4 + f.l4_len);
   ASSERT_LE(f.l3 + size_t{f.ip_total}, frame_len);
-  ASSERT_EQ(f.has_options, f.l4 > f.l3 + 20);
-  if (f.kind == FrameKind::Tcp) {
+  if (f.kind == FrameKind::Tcp || f.kind == FrameKind::Tcp6) {
     ASSERT_GE(f.tcp_header_len, 20);
     ASSERT_LE(f.tcp_header_len, f.l4_len);
     ASSERT_LE(f.l4 + size_t{f.tcp_header_len}, contiguous);
   }
-  if (f.kind == FrameKind::Icmp) {
+  if (f.kind == FrameKind::Icmp || f.kind == FrameKind::Icmp6) {
     ASSERT_GE(f.l4_len, 8);
     ASSERT_LE(f.l4 + 8u, contiguous);
   }

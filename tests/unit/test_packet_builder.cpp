@@ -374,7 +374,7 @@ TEST(PacketOverrides, ForcedEthertype) {
   EXPECT_EQ(be16_at(f, 12), 0x86dd);
   EXPECT_EQ(field(f, "eth.type"), "0x86dd ipv6");
   EXPECT_EQ(field(f, "ipv4.version"), "(absent)");
-  EXPECT_EQ(field(f, "payload.length"), "40");
+  EXPECT_EQ(field(f, "ipv6.version"), "4 (not 6)");  // the IPv4 header read as IPv6
 }
 
 TEST(PacketOverrides, RawBytesAfterAHeaderAreAnnouncedAsZero) {
@@ -453,13 +453,13 @@ TEST(PacketOverrides, TruncateKeepsThePrefix) {
 TEST(PacketBuilderDeathTest, MisuseAbortsWithMessage) {
   EXPECT_DEATH(Packet().eth(kClientMac, kLbMac).ttl(1), "ttl\\(\\): there is no ipv4\\(\\) layer");
   EXPECT_DEATH(Packet().eth(kClientMac, kLbMac).tcp(1, 2, 0),
-               "tcp\\(\\): there is no ipv4\\(\\) layer");
+               "tcp\\(\\): there is no ipv4\\(\\) or ipv6\\(\\) layer");
   EXPECT_DEATH(client_to_vip().window(1), "window\\(\\): there is no tcp\\(\\) layer");
   EXPECT_DEATH(client_to_vip().ip_options({1, 2, 3}), "multiple of 4");
   EXPECT_DEATH(syn().tcp_options(Bytes(44, 1)), "multiple of 4 bytes, at most 40");
   EXPECT_DEATH(Packet().eth(kClientMac, kLbMac).vlan(4096), "12 bits");
   EXPECT_DEATH(syn().frag_offset(0x2000), "0x1fff");
-  EXPECT_DEATH(Packet().embed(Packet().eth(kClientMac, kLbMac)), "no ipv4 layer");
+  EXPECT_DEATH(Packet().embed(Packet().eth(kClientMac, kLbMac)), "no ipv4 or ipv6 layer");
 }
 
 // ---------------------------------------------------------------- decoder
