@@ -22,6 +22,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/parse_helpers.h"
 #include "dataplane/core/checksum.h"
 #include "dataplane/core/neighbours.h"
 #include "dataplane/core/packet_parse.h"
@@ -522,22 +523,10 @@ Bytes build(const FrameSpec& s) {
   return f;
 }
 
-// Runs the parser on a copy held in an allocation of exactly `contiguous` bytes, so that
-// AddressSanitizer reports any read beyond what the parser was told it may read.
-ParsedFrame parse_exact(const Bytes& frame, size_t contiguous, size_t frame_len, bool csum_ok = false) {
-  size_t have = std::min(contiguous, frame.size());
-  std::unique_ptr<uint8_t[]> copy(new uint8_t[have == 0 ? 1 : have]);
-  if (have != 0) std::memcpy(copy.get(), frame.data(), have);
-  return parse_frame(copy.get(), static_cast<uint32_t>(have), static_cast<uint32_t>(frame_len), csum_ok);
-}
-ParsedFrame parse_all(const Bytes& frame) { return parse_exact(frame, frame.size(), frame.size()); }
+using parse_test::parse_all;
+using parse_test::parse_exact;
 
-std::string describe(const ParsedFrame& f) {
-  static const char* kinds[] = {"Drop", "Arp", "Tcp", "Icmp", "OtherIp", "Tcp6", "Icmp6", "OtherIp6"};
-  std::string out = kinds[static_cast<int>(f.kind)];
-  if (f.kind == FrameKind::Drop) out += "(" + std::string(abi::name_of(f.drop)) + ")";
-  return out;
-}
+using parse_test::describe;
 
 Bytes truncated(Bytes b, size_t n) {
   b.resize(n);

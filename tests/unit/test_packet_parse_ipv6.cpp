@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 
+#include "tests/unit/parse_helpers.h"
 #include "dataplane/core/packet_parse.h"
 #include "tests/rig/packet.h"
 
@@ -31,20 +32,10 @@ constexpr const char* kVip = "2001:db8::10";
 
 Packet v6(const char* src = kClient) { return Packet().eth(kSrcMac, kDstMac).ipv6(src, kVip); }
 
-ParsedFrame parse_exact(const Bytes& frame, size_t contiguous, size_t frame_len) {
-  size_t have = std::min(contiguous, frame.size());
-  std::unique_ptr<uint8_t[]> copy(new uint8_t[have == 0 ? 1 : have]);
-  if (have != 0) std::memcpy(copy.get(), frame.data(), have);
-  return parse_frame(copy.get(), static_cast<uint32_t>(have), static_cast<uint32_t>(frame_len), false);
-}
-ParsedFrame parse_all(const Bytes& frame) { return parse_exact(frame, frame.size(), frame.size()); }
+using parse_test::parse_all;
+using parse_test::parse_exact;
 
-std::string describe(const ParsedFrame& f) {
-  static const char* kinds[] = {"Drop", "Arp", "Tcp", "Icmp", "OtherIp", "Tcp6", "Icmp6", "OtherIp6"};
-  std::string out = kinds[static_cast<int>(f.kind)];
-  if (f.kind == FrameKind::Drop) out += "(" + std::string(abi::name_of(f.drop)) + ")";
-  return out;
-}
+using parse_test::describe;
 
 struct DropCase {
   const char* name;
