@@ -28,6 +28,11 @@ struct PortConfig {
   std::string device;        // DPDK device name or devargs: "0000:3b:00.0", "net_af_xdp0,iface=eth1"
   Prefix address;            // this port's own address and connected subnet
   std::optional<uint32_t> gateway_be;  // default route via this port
+  // issue 15: the port's IPv6 address and on-link prefix, and the IPv6 default route's next
+  // hop. Optional: a port without address6 carries no IPv6 (its IPv6 is dropped, or punted
+  // to the kernel on a host-sharing port).
+  std::optional<Prefix6> address6;
+  std::optional<abi::Ip6> gateway6;
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;
   HostSharing host_sharing = HostSharing::None;  // issue 11: see host_sharing.h
@@ -39,8 +44,20 @@ struct RouteConfig {
   uint32_t via_be = 0;       // next hop, on a port's connected subnet
 };
 
+// issue 15: an IPv6 route; [[dataplane.routes]] entries whose prefix is IPv6 land here.
+struct Route6Config {
+  Prefix6 prefix;            // host bits ignored
+  abi::Ip6 via{};            // next hop, on a port's address6 prefix
+};
+
 struct NeighbourConfig {
   uint32_t addr_be = 0;
+  Mac mac{};
+  std::string port;
+};
+
+struct Neighbour6Config {
+  abi::Ip6 addr{};
   Mac mac{};
   std::string port;
 };
@@ -62,7 +79,11 @@ struct DataplaneConfig {
   std::vector<PortConfig> ports;
   std::vector<RouteConfig> routes;
   std::vector<NeighbourConfig> neighbours;
+  std::vector<Route6Config> routes6;           // issue 15: the IPv6 [[dataplane.routes]]
+  std::vector<Neighbour6Config> neighbours6;   // issue 15: the IPv6 [[dataplane.neighbours]]
   uint32_t conntrack_entries = 1u << 20;
+  // issue 15: IPv6 connection entries (112 bytes each, apart from the IPv4 table's 64).
+  uint32_t conntrack_entries6 = 1u << 18;
   uint32_t mbufs = 16383;
   // 0: workers busy-poll. > 0: adaptive polling: after 200 us without a packet a worker
   // sleeps between polls, 50 us first, doubling up to this many us, until traffic returns

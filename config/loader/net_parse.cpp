@@ -45,6 +45,64 @@ std::optional<Prefix> parse_prefix(std::string_view text) {
   return Prefix{*addr, static_cast<uint8_t>(n)};
 }
 
+std::optional<abi::Ip6> parse_ipv6(std::string_view text) {
+  if (text.empty() || text.size() > 45 || text.find(':') == std::string_view::npos) return std::nullopt;
+  std::string s(text);
+  abi::Ip6 a{};
+  if (inet_pton(AF_INET6, s.c_str(), a.b) != 1) return std::nullopt;
+  return a;
+}
+
+std::optional<Prefix6> parse_prefix6(std::string_view text) {
+  size_t slash = text.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto addr = parse_ipv6(text.substr(0, slash));
+  std::string_view len = text.substr(slash + 1);
+  if (!addr || len.empty() || len.size() > 3) return std::nullopt;
+  int n = 0;
+  for (char c : len) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  if (n > 128 || (len.size() > 1 && len[0] == '0')) return std::nullopt;
+  return Prefix6{*addr, static_cast<uint8_t>(n)};
+}
+
+std::string ipv6_str(const abi::Ip6& addr) {
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, addr.b, text, sizeof text);
+  return text;
+}
+
+bool Prefix6::contains(const abi::Ip6& a) const {
+  for (int bit = 0; bit < length; bit += 8) {
+    int bits = length - bit < 8 ? length - bit : 8;
+    uint8_t mask = static_cast<uint8_t>(0xff00 >> bits);
+    if ((a.b[bit / 8] & mask) != (addr.b[bit / 8] & mask)) return false;
+  }
+  return true;
+}
+
+std::string Prefix6::str() const { return ipv6_str(addr) + "/" + std::to_string(length); }
+
+std::string Prefix6::network_str() const {
+  abi::Ip6 net{};
+  for (int bit = 0; bit < length; bit += 8) {
+    int bits = length - bit < 8 ? length - bit : 8;
+    net.b[bit / 8] = addr.b[bit / 8] & static_cast<uint8_t>(0xff00 >> bits);
+  }
+  return ipv6_str(net) + "/" + std::to_string(length);
+}
+
+bool is_unusable_unicast6(const abi::Ip6& a) {
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  bool zero_to_14 = true;
+  for (int i = 0; i < 15; ++i) zero_to_14 = zero_to_14 && a.b[i] == 0;
+  if (zero_to_14 && (a.b[15] == 0 || a.b[15] == 1)) return true;  // :: and ::1
+  if (a.b[0] == 0xff) return true;                                  // multicast
+  return __builtin_memcmp(a.b, kMapped, 12) == 0;
+}
+
 std::optional<Mac> parse_mac(std::string_view text) {
   if (text.size() != 17) return std::nullopt;
   Mac mac{};

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 #include <vector>
 
@@ -42,6 +43,12 @@ inline uint32_t advance(uint32_t slot, uint32_t skip, uint32_t size) {
 }
 
 bool canonical_less(const MaglevBackend& a, const MaglevBackend& b) {
+  if (a.family != b.family) return a.family < b.family;
+  if (a.family == abi::Family::Ipv6) {
+    int c = std::memcmp(a.addr6.b, b.addr6.b, 16);
+    if (c != 0) return c < 0;
+    return ntohs(a.port_be) < ntohs(b.port_be);
+  }
   uint32_t aa = ntohl(a.addr_be), ba = ntohl(b.addr_be);
   if (aa != ba) return aa < ba;
   return ntohs(a.port_be) < ntohs(b.port_be);
@@ -139,7 +146,8 @@ std::string build_maglev(std::span<const MaglevBackend> backends, abi::HashKey k
   for (uint32_t idx : order) {
     const MaglevBackend& b = backends[idx];
     if (b.weight == 0) continue;
-    uint64_t h = abi::backend_hash(key, b.addr_be, b.port_be);
+    uint64_t h = b.family == abi::Family::Ipv6 ? abi::backend_hash6(key, b.addr6.b, b.port_be)
+                                               : abi::backend_hash(key, b.addr_be, b.port_be);
     Turn t{};
     t.input_index = idx;
     t.weight = b.weight;

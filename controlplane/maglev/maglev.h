@@ -35,6 +35,8 @@ struct MaglevBackend {
   uint32_t addr_be = 0;
   uint16_t port_be = 0;
   uint32_t weight = 0;  // 0: no slots (no new flows)
+  abi::Family family = abi::Family::Ipv4;  // issue 15: Ipv6 hashes addr6 (abi::backend_hash6)
+  abi::Ip6 addr6{};
 };
 
 // Table sizes are validated with the config's rules (a prime, 3 .. abi::kMaxMaglevSize).

@@ -14,7 +14,8 @@ std::string MaglevCache::key_of(const VipSpec& v) {
   put(&v.hash_key.k1, sizeof v.hash_key.k1);
   for (const BackendSpec& b : v.backends) {
     uint32_t weight = takes_new_flows(b) ? b.weight : 0;
-    put(&b.addr_be, sizeof b.addr_be);
+    put(&b.family, sizeof b.family);
+    if (b.family == abi::Family::Ipv6) put(b.addr6.b, sizeof b.addr6.b); else put(&b.addr_be, sizeof b.addr_be);
     put(&b.port_be, sizeof b.port_be);
     put(&weight, sizeof weight);
   }
@@ -34,7 +35,7 @@ MaglevCache::Stats MaglevCache::prepare(TableSpec& spec) {
         ++stats.reused;
       } else {
         in.clear();
-        for (const BackendSpec& b : v.backends) in.push_back(MaglevBackend{b.addr_be, b.port_be, takes_new_flows(b) ? b.weight : 0u});
+        for (const BackendSpec& b : v.backends) in.push_back(maglev_input(b));
         auto table = std::make_shared<std::vector<uint16_t>>(v.maglev_size);
         if (!build_maglev(in, v.hash_key, std::span<uint16_t>(table->data(), table->size())).empty()) {
           v.prebuilt_maglev = nullptr;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "controlplane/maglev/maglev.h"
 #include "dataplane/abi/flow_hash.h"
 #include "dataplane/abi/publish.h"
 #include "dataplane/abi/tables.h"
@@ -14,7 +15,7 @@
 namespace fulcrum::cp {
 
 struct BackendSpec {
-  uint32_t addr_be = 0;
+  uint32_t addr_be = 0;            // family Ipv4
   uint16_t port_be = 0;
   uint16_t id = 0;                 // stable backend id (< abi::kMaxBackends), unique per table
   uint16_t weight = 1;
@@ -24,10 +25,12 @@ struct BackendSpec {
   uint32_t new_conn_burst = 0;
   bool slow_start = false;         // ramping: up_since_ms is when it joined or recovered
   uint32_t up_since_ms = 0;        // CLOCK_MONOTONIC ms (low 32 bits)
+  abi::Family family = abi::Family::Ipv4;  // issue 15; a VIP's backends are all of one family
+  abi::Ip6 addr6{};                // family Ipv6 (addr_be then 0)
 };
 
 struct VipSpec {
-  uint32_t addr_be = 0;
+  uint32_t addr_be = 0;            // family Ipv4
   uint16_t port_be = 0;
   abi::ForwardMode mode = abi::ForwardMode::Nat;
   uint16_t vip_id = 0;             // stable VIP id (< abi::kMaxVips)
@@ -40,7 +43,8 @@ struct VipSpec {
   abi::OnFull on_full = abi::OnFull::Drop;
   uint8_t connect_retries = 2;     // 0 .. abi::kMaxConnectRetries
   uint32_t slow_start_ms = 0;
-  std::vector<uint32_t> snat_addrs_be;
+  std::vector<uint32_t> snat_addrs_be;   // fullnat with IPv4 backends (also NAT64)
+  std::vector<abi::Ip6> snat_addrs6;     // fullnat with IPv6 backends
   uint32_t maglev_size = 65537;
   abi::HashKey hash_key;
   std::vector<BackendSpec> backends;
@@ -48,6 +52,8 @@ struct VipSpec {
   // these backends in this order, this key and size): copied instead of rebuilt. Null:
   // fill_slot() builds it.
   std::shared_ptr<const std::vector<uint16_t>> prebuilt_maglev;
+  abi::Family family = abi::Family::Ipv4;  // issue 15: Ipv6 with IPv4 backends is NAT64 (fullnat)
+  abi::Ip6 addr6{};                // family Ipv6 (addr_be then 0)
 };
 
 // A backend id that is in no VIP any more but still has connections in the data plane:
@@ -66,6 +72,10 @@ struct TableSpec {
 // Only active backends with a weight take new flows: draining, down and weight-0 ones get
 // no Maglev slots but stay listed (their existing flows look up their state by id).
 bool takes_new_flows(const BackendSpec& b);
+
+// A backend as Maglev hashes it (its family's address and port; weight 0 unless it
+// takes new flows). The builder and the control plane's Maglev cache must agree.
+MaglevBackend maglev_input(const BackendSpec& b);
 
 // Fills `slot` from `spec`, overwriting what an older generation left in it. Returns ""
 // or why the spec does not fit (capacities, bad Maglev size, duplicate ids).

@@ -81,6 +81,28 @@ inline uint64_t flow_hash(HashKey key, uint32_t src_addr_be, uint16_t src_port_b
   return siphash<1, 3>(key, &t, sizeof t);
 }
 
+// issue 15: the IPv6 5-tuple as hashed, 40 bytes in wire order with the padding zeroed.
+struct FlowTuple6 {
+  uint8_t src[16];
+  uint8_t dst[16];
+  uint16_t src_port_be;
+  uint16_t dst_port_be;
+  uint8_t proto;
+  uint8_t pad[3];
+};
+static_assert(sizeof(FlowTuple6) == 40);
+
+inline uint64_t flow_hash6(HashKey key, const uint8_t* src16, uint16_t src_port_be, const uint8_t* dst16,
+                           uint16_t dst_port_be, uint8_t proto) {
+  FlowTuple6 t{};
+  std::memcpy(t.src, src16, 16);
+  std::memcpy(t.dst, dst16, 16);
+  t.src_port_be = src_port_be;
+  t.dst_port_be = dst_port_be;
+  t.proto = proto;
+  return siphash<1, 3>(key, &t, sizeof t);
+}
+
 // hash -> [0, table_size) without a division (Lemire's multiply-shift on the top 32 bits).
 inline uint32_t maglev_slot(uint64_t hash, uint32_t table_size) {
   return static_cast<uint32_t>(((hash >> 32) * uint64_t{table_size}) >> 32);
@@ -92,6 +114,15 @@ inline uint64_t backend_hash(HashKey key, uint32_t addr_be, uint16_t port_be) {
   uint8_t bytes[8] = {};
   std::memcpy(bytes, &addr_be, 4);
   std::memcpy(bytes + 4, &port_be, 2);
+  return siphash<1, 3>(key, bytes, sizeof bytes);
+}
+
+// The same for an IPv6 backend: 16 address bytes, the port, zero padding to 24 bytes
+// (a different length from the IPv4 form, so the two never collide by construction).
+inline uint64_t backend_hash6(HashKey key, const uint8_t* addr16, uint16_t port_be) {
+  uint8_t bytes[24] = {};
+  std::memcpy(bytes, addr16, 16);
+  std::memcpy(bytes + 16, &port_be, 2);
   return siphash<1, 3>(key, bytes, sizeof bytes);
 }
 
