@@ -172,6 +172,9 @@ class alignas(64) Worker {
   void reply6(rte_mbuf* m, const ParsedFrame& f, const Conn6& c, BurstOutput& out, uint16_t i);
   // An IPv4 packet to a SNAT address that may be a NAT64 flow's reply; false: no such flow.
   bool nat64_reply(rte_mbuf* m, const ParsedFrame& f, const FlowKey& key, BurstOutput& out, uint16_t i, uint32_t now_ms);
+  // ICMP errors of NAT64 flows, translated to the other family and sent; false: not one.
+  bool nat64_icmp4_error(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i);
+  bool nat64_icmp6_error(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i);
   bool route_out6(rte_mbuf* m, const Addr6& dst, BurstOutput& out, uint16_t i, bool originated = false);
   bool is_own_address6(const Addr6& addr) const;
   void handle_icmp6(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOutput& out, uint16_t i, uint32_t now_ms);
