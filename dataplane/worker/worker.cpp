@@ -92,6 +92,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
   burst_tsc_ = rte_rdtsc();
   refresh_view();
   neigh_version_ = shared_.neighbours.version();
+  neigh6_version_ = shared_.neighbours6.version();
   created_count_ = 0;
   out.count = n;
   Pending tcp[kBurst];

@@ -225,6 +225,15 @@ class alignas(64) Worker {
   static constexpr uint32_t kNextHopCache = 64;
   NextHop next_hops_[kNextHopCache];
   uint32_t neigh_version_ = 0;   // the neighbour table's version at the start of the burst
+  // issue 15: the same cache for IPv6 destinations (route_out6), against neighbours6.
+  struct NextHop6 {
+    Addr6 dst{};
+    uint32_t version = ~0u;
+    uint8_t port = 0;
+    MacBytes mac{};
+  };
+  NextHop6 next_hops6_[kNextHopCache];
+  uint32_t neigh6_version_ = 0;
   uint8_t in_port_ = 0;          // port index of the packet being handled
   // The TSC of the current burst (burst_tsc_ below), for the SYN token buckets: one rdtsc
   // per burst, not per SYN (issue 14: an rdtsc per SYN was a tenth of the new-flow path).

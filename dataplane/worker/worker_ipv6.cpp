@@ -291,33 +291,48 @@ void Worker::reply6(rte_mbuf* m, const ParsedFrame& f, const Conn6& c, BurstOutp
   if (route_out6(m, c.client_addr(), out, i)) count(WorkerCounter::Forwarded);
 }
 
-// No next-hop cache as IPv4 has (yet): a route scan and a neighbour probe per packet.
+// Like route_out(): a per-worker cache of recent destinations (port and next-hop MAC),
+// valid while the IPv6 neighbour table's version is unchanged, before the route scan and
+// the neighbour probe.
 bool Worker::route_out6(rte_mbuf* m, const Addr6& dst, BurstOutput& out, uint16_t i, bool originated) {
-  RouteResult6 r;
-  if (!shared_.routes6.lookup(dst, &r)) {
-    drop(out, i, DropReason::NoRoute);
-    return false;
-  }
-  NeighView nv;
-  const bool known = shared_.neighbours6.lookup(r.next_hop, &nv);
-  if (!known || !nv.usable()) {
-    if (originated) {
-      drop(out, i, DropReason::UnresolvedReply);
+  NextHop6& cached = next_hops6_[(abi::ip6_fold(dst) * 0x9E3779B97F4A7C15ull) >> 58];
+  static_assert(kNextHopCache == 64, "the index above takes the top 6 bits");
+  if (!(cached.dst == dst) || cached.version != neigh6_version_) {
+    RouteResult6 r;
+    if (!shared_.routes6.lookup(dst, &r)) {
+      drop(out, i, DropReason::NoRoute);
       return false;
     }
-    if (known && nv.state == NeighState::Failed) {
-      drop(out, i, DropReason::NeighbourFailed);
-      return false;
+    NeighView nv;
+    uint32_t version = 1;
+    const bool known = shared_.neighbours6.lookup(r.next_hop, &nv, &version);
+    if (!known || !nv.usable()) {
+      if (originated) {
+        drop(out, i, DropReason::UnresolvedReply);
+        return false;
+      }
+      if (known && nv.state == NeighState::Failed) {
+        drop(out, i, DropReason::NeighbourFailed);
+        return false;
+      }
+      m->hash.usr = 0;  // IPv6: the main lcore routes the packet's destination again
+      count(WorkerCounter::NeighbourHeld);
+      set_verdict(out, i, Verdict::Kind::Hold, r.port);
+      return true;
     }
-    m->hash.usr = 0;  // IPv6: the main lcore routes the packet's destination again
-    count(WorkerCounter::NeighbourHeld);
-    set_verdict(out, i, Verdict::Kind::Hold, r.port);
-    return true;
+    if (version != neigh6_version_) {  // valid for this burst's version only: not cached
+      auto* eth = rte_pktmbuf_mtod(m, uint8_t*);
+      std::memcpy(eth, nv.mac.data(), 6);
+      std::memcpy(eth + 6, shared_.ports[r.port].mac.data(), 6);
+      set_verdict(out, i, Verdict::Kind::Tx, r.port);
+      return true;
+    }
+    cached = NextHop6{dst, version, r.port, nv.mac};
   }
   auto* eth = rte_pktmbuf_mtod(m, uint8_t*);
-  std::memcpy(eth, nv.mac.data(), 6);
-  std::memcpy(eth + 6, shared_.ports[r.port].mac.data(), 6);
-  set_verdict(out, i, Verdict::Kind::Tx, r.port);
+  std::memcpy(eth, cached.mac.data(), 6);
+  std::memcpy(eth + 6, shared_.ports[cached.port].mac.data(), 6);
+  set_verdict(out, i, Verdict::Kind::Tx, cached.port);
   return true;
 }
 
