@@ -180,6 +180,15 @@ TEST_F(ConfigIpv6, DataplaneIpv6Rules) {
       {"overlapping-address6", "address6 = \"2001:db8:2::1/64\"", "address6 = \"2001:db8::2/32\"", "2001:db8::2/32",
        "dataplane.ports[1].address6: 2001:db8::/32 overlaps port \"client\"'s prefix 2001:db8:1::/64: the data plane "
        "could not tell which port an address is on; give each port its own prefix"},
+      {"second-gateway6", "address6 = \"2001:db8:2::1/64\"", "address6 = \"2001:db8:2::1/64\"\ngateway6 = \"2001:db8:2::fd\"",
+       "2001:db8:2::fd",
+       "dataplane.ports[1].gateway6: a second IPv6 default route: port \"client\" already has a gateway6; keep one and give "
+       "other destinations [[dataplane.routes]]"},
+      {"gateway6-without-address6", "address6 = \"2001:db8:1::1/64\"\n", "", "gateway6",
+       "dataplane.ports[0].gateway6: needs this port's address6 (the prefix the gateway is on)"},
+      {"neighbour6-twice", "port = \"backend\"\n", "port = \"backend\"\n[[dataplane.neighbours]]\naddress = \"2001:db8:2:0::11\"\nmac = "
+       "\"02:00:00:00:00:12\"\nport = \"backend\"\n", "2001:db8:2:0::11",
+       "dataplane.neighbours[1].address: 2001:db8:2::11 is listed twice (also dataplane.neighbours[0])"},
       {"conntrack6-range", "conntrack_entries6 = 4096", "conntrack_entries6 = 1000", "conntrack_entries6",
        "dataplane.conntrack_entries6: 1000 is out of range (1024 .. 67108864)"},
   };
