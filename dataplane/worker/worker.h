@@ -167,6 +167,7 @@ class alignas(64) Worker {
   void handle_tcp6(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t now_ms);
   void new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, const FlowHash& h, BurstOutput& out,
                  uint16_t i, uint32_t now_ms);
+  bool stateless_reply6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, BurstOutput& out, uint16_t i);
   bool choose_snat6(const abi::Vip& vip, uint32_t vip_index, const abi::Backend& be, const FlowHash& h, FlowKey6& rev);
   void forward6(rte_mbuf* m, const ParsedFrame& f, const Conn6& c, BurstOutput& out, uint16_t i);
   void reply6(rte_mbuf* m, const ParsedFrame& f, const Conn6& c, BurstOutput& out, uint16_t i);

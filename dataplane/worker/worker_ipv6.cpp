@@ -8,7 +8,8 @@
 // (docs/dataplane.md "IPv6"): the burst-wide prefetch pipeline, the SYN proxy (refused for
 // IPv6 VIPs by the config), connect retries, the new-flow breaker's stateless mode and
 // embryonic eviction under a full table; IPv6 new flows beyond the table are dropped and
-// counted (conntrack_full).
+// counted (conntrack_full). A nat backend's reply without an entry is translated back
+// statelessly, as for IPv4.
 #include <rte_mbuf.h>
 #include <rte_tcp.h>
 
@@ -115,6 +116,32 @@ void Worker::handle_tcp6(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, ui
   new_flow6(m, f, key, h, out, i, now_ms);
 }
 
+// A nat backend's packet to a client we have no entry for (the data plane restarted, or
+// the entry expired): translated back from its VIP, as IPv4 does (worker_new_flow.cpp,
+// forward_without_entry), because the config allows each backend address:port in one nat
+// VIP only; and only when it came in on the port its source is routed through, so that no
+// client-side host can get packets sent on with the VIP as their source.
+bool Worker::stateless_reply6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, BurstOutput& out, uint16_t i) {
+  const abi::TableSlot& slot = *view_.slot;
+  const int b = abi::find_nat_backend6(slot, key.src_addr, key.src_port);
+  if (b < 0) return false;
+  const abi::Backend& be = slot.backends[b];
+  if (be.vip >= std::min(slot.hdr.vip_count, abi::kMaxVips)) return false;
+  const abi::Vip& vip = slot.vips[be.vip];
+  if (vip.mode != static_cast<uint8_t>(abi::ForwardMode::Nat) || vip.family != static_cast<uint8_t>(abi::Family::Ipv6)) return false;
+  RouteResult6 r;
+  if (!shared_.routes6.lookup(key.src_addr, &r) || r.port != in_port_) {
+    drop(out, i, DropReason::IpBadSource);
+    return true;
+  }
+  uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+  nat_rewrite6(data + f.l3, reinterpret_cast<rte_tcp_hdr*>(data + f.l4), slot.vip6[be.vip].addr, vip.port_be,
+               key.dst_addr, key.dst_port);
+  if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
+  if (route_out6(m, key.dst_addr, out, i)) count(WorkerCounter::StatelessReplies);
+  return true;
+}
+
 void Worker::new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, const FlowHash& h, BurstOutput& out,
                        uint16_t i, uint32_t now_ms) {
   const abi::TableSlot* slot = view_.slot;
@@ -125,7 +152,8 @@ void Worker::new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, c
   const int vi = abi::find_vip6(*slot, key.dst_addr, key.dst_port, abi::kProtoTcp);
   if (vi < 0) {
     const uint8_t kind = abi::local_addr6_kind(*slot, key.dst_addr);
-    drop(out, i, (kind & abi::local_addr::kSnat) ? DropReason::SnatNoEntry : DropReason::NotForUs);
+    if (kind & abi::local_addr::kSnat) drop(out, i, DropReason::SnatNoEntry);
+    else if (kind != 0 || shared_.is_any_port_addr6(key.dst_addr) || !stateless_reply6(m, f, key, out, i)) drop(out, i, DropReason::NotForUs);
     return;
   }
   if (is_own_address6(key.src_addr)) {
