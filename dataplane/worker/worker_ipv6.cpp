@@ -6,9 +6,10 @@
 // backend by the VIP's scheduler (the same sched::Chooser, fed the IPv6 flow hash) and an
 // entry in the owning worker's partition. What the IPv4 path has and this one does not, yet
 // (docs/dataplane.md "IPv6"): the burst-wide prefetch pipeline, the SYN proxy (refused for
-// IPv6 VIPs by the config), connect retries, the new-flow breaker's stateless mode and
-// embryonic eviction under a full table; IPv6 new flows beyond the table are dropped and
-// counted (conntrack_full). A nat backend's reply without an entry is translated back
+// IPv6 VIPs by the config), connect retries and the new-flow breaker's stateless mode.
+// Under table pressure the oldest IPv6 handshakes are evicted as IPv4's are; a new flow that
+// finds the table full is dropped and counted (conntrack_full) while the evicted entries
+// wait for their grace period. A nat backend's reply without an entry is translated back
 // statelessly, as for IPv4.
 #include <rte_mbuf.h>
 #include <rte_tcp.h>
@@ -181,6 +182,8 @@ void Worker::new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, c
   }
   const uint32_t e = flows6.alloc(index_);
   if (e == FlowRef::kNone) {
+    // Room for the next new flow, after a grace period: the oldest handshakes go.
+    count(WorkerCounter::ConntrackEvicted, evict_embryonic6(8, now_ms));
     drop(out, i, DropReason::ConntrackFull);
     status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
     return;
@@ -244,6 +247,7 @@ void Worker::new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, c
     return;
   }
   created_[created_count_++] = e | kV6Entry;
+  if (syn) admitted6_.push(e, AdmissionQueue::tag_of(key));  // a handshake: evictable
   count(WorkerCounter::NewConnections);
   if (!syn) count(WorkerCounter::MidstreamPickups);
   status_.vip_new_connections[vip.vip_id % abi::kMaxVips].add(1);
@@ -373,6 +377,40 @@ void Worker::retire6(uint32_t index) {
     if (!(before & conn_state::kDead) && phase_of(before) != TcpPhase::Closed) connection_ended(c);
   }
   defer_free(index | kV6Entry);
+}
+
+// The oldest IPv6 handshakes first, none active within 100 ms (see evict_embryonic()).
+uint32_t Worker::evict_embryonic6(uint32_t want, uint32_t now_ms) {
+  FlowTable6& flows6 = shared_.flows6();
+  uint32_t evicted = 0;
+  for (uint32_t n = 0; n < 4 * want + 64 && evicted < want && !admitted6_.empty(); ++n) {
+    const AdmissionQueue::Record r = admitted6_.front();
+    admitted6_.pop();
+    const Conn6& c = flows6.entry(r.index);
+    const uint8_t st = c.state.load(std::memory_order_relaxed);
+    if (!(c.flags & conn_flag::kInUse) || (st & conn_state::kDead) || !is_embryonic(st) ||
+        AdmissionQueue::tag_of(c.fwd) != r.tag) {
+      continue;
+    }
+    const uint32_t idle = now_ms - c.last_seen.load(std::memory_order_relaxed);
+    if (static_cast<int32_t>(idle) < 0 || idle < 100) {
+      admitted6_.push(r.index, r.tag);
+      continue;
+    }
+    retire6(r.index);
+    ++evicted;
+  }
+  return evicted;
+}
+
+// Above the high-water mark the oldest IPv6 handshakes go, a slice per loop (as IPv4).
+void Worker::evict_above_high_water6(uint32_t now_ms) {
+  FlowTable6& flows6 = shared_.flows6();
+  const uint32_t size = flows6.partition_end(index_) - flows6.partition_begin(index_);
+  const uint32_t high = static_cast<uint32_t>(uint64_t{size} * shared_.flood().high_water_pct / 100);
+  const uint32_t live = flows6.in_use(index_) - retiring6_;
+  if (live <= high) return;
+  count(WorkerCounter::EmbryonicAged, evict_embryonic6(std::min(live - high, 256u), now_ms));
 }
 
 // The IPv6 partition's expiry, paced like sweep(): about once a second, 512 at most a call.
