@@ -42,6 +42,14 @@ inline uint32_t v4_of_mapped(const abi::Ip6& a) {
   return v;
 }
 
+// The one's-complement sum of the IPv6 pseudo-header of the packet whose header is at
+// `ip6`: both addresses, the upper-layer length and the next header (RFC 8200 8.1).
+inline uint32_t pseudo_sum6(const uint8_t* ip6, uint32_t upper_len, uint8_t next_header) {
+  const uint8_t tail[8] = {static_cast<uint8_t>(upper_len >> 24), static_cast<uint8_t>(upper_len >> 16),
+                           static_cast<uint8_t>(upper_len >> 8), static_cast<uint8_t>(upper_len), 0, 0, 0, next_header};
+  return csum_partial(tail, 8, csum_partial(ip6 + ip6_off::kSrc, 32));
+}
+
 // Rewrites the IPv6 addresses and TCP ports of the packet whose IPv6 header is at `ip6`
 // and TCP header at `tcp`, and decrements the hop limit (the caller has checked it is > 1).
 inline void nat_rewrite6(uint8_t* ip6, rte_tcp_hdr* tcp, const abi::Ip6& src, uint16_t sport, const abi::Ip6& dst,

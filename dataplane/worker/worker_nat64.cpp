@@ -169,8 +169,7 @@ bool Worker::nat64_icmp4_error(rte_mbuf* m, const ParsedFrame& f, BurstOutput& o
     tsum = d.apply(tsum);
     std::memcpy(q6 + 40 + 16, &tsum, 2);
   }
-  const uint8_t tail[8] = {0, 0, static_cast<uint8_t>(len6 >> 8), static_cast<uint8_t>(len6), 0, 0, 0, 58};
-  const uint16_t sum = csum_finish(csum_partial(icmp6, len6, csum_partial(tail, 8, csum_partial(ip6 + ip6_off::kSrc, 32))));
+  const uint16_t sum = csum_finish(csum_partial(icmp6, len6, pseudo_sum6(ip6, len6, 58)));
   std::memcpy(icmp6 + 2, &sum, 2);
   count(WorkerCounter::Nat64Translated);
   if (route_out6(m, c.client_addr(), out, i)) count(WorkerCounter::IcmpErrorsTranslated);
