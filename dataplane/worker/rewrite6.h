@@ -16,6 +16,7 @@
 
 #include "dataplane/abi/ip6.h"
 #include "dataplane/core/checksum.h"
+#include "dataplane/worker/rewrite.h"
 
 namespace fulcrum::dp {
 
@@ -96,18 +97,8 @@ inline uint32_t translate_6to4(rte_mbuf* m, uint32_t l3, uint32_t l4, uint16_t l
   // The ethertype: the last two bytes before the IP header (after any VLAN tag).
   data[l3 - 2] = 0x08;
   data[l3 - 1] = 0x00;
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + l3);
-  ip->version_ihl = 0x45;
-  ip->type_of_service = tclass;
-  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(20 + l4_len));
-  ip->packet_id = 0;
-  ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-  ip->time_to_live = ttl;
-  ip->next_proto_id = 6;
-  ip->src_addr = src;
-  ip->dst_addr = dst;
-  ip->hdr_checksum = 0;
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  write_ipv4_header(reinterpret_cast<rte_ipv4_hdr*>(data + l3), tclass, static_cast<uint16_t>(20 + l4_len), true, ttl, 6,
+                    src, dst);
   return l3 + 20;
 }
 

@@ -160,19 +160,7 @@ bool Worker::translate_icmp6_error(rte_mbuf* m, const ParsedFrame& f) {
   if (!ref.found()) return false;
   const Conn6& c = flows6.entry(ref.index);
   if (c.flags & conn_flag::kNat64) return false;
-  Addr6 q_src, q_dst, outer_src = ip6_at(ip6 + ip6_off::kSrc), outer_dst;
-  uint16_t q_sport, q_dport;
-  if (ref.dir == Dir::FromBackend) {
-    q_src = c.client_addr(); q_sport = c.client_port();
-    q_dst = c.vip_addr(); q_dport = c.vip_port();
-    outer_src = c.vip_addr();
-    outer_dst = c.client_addr();
-  } else {
-    q_src = c.backend_addr(); q_sport = c.backend_port();
-    q_dst = c.snat_addr(); q_dport = c.snat_port();
-    if (c.flags & conn_flag::kFullNat) outer_src = c.snat_addr();
-    outer_dst = c.backend_addr();
-  }
+  const auto [q_src, q_dst, outer_src, outer_dst, q_sport, q_dport] = quoted_sides(c, ref.dir, ip6_at(ip6 + ip6_off::kSrc));
   // The quoted TCP checksum, when quoted, follows its addresses and ports.
   if (quoted_len >= 40 + 18) {
     CsumDelta d;
