@@ -107,13 +107,21 @@ std::string delete_stale(int fd, const char* name, Keep keep) {
 SteeringSpec steering_spec(const TableSpec& tables, const std::vector<uint32_t>& host_addrs_be) {
   SteeringSpec s;
   for (const VipSpec& v : tables.vips) {
+    // issue 15: the XDP maps are IPv4 only (IPv6 steering is another change); an IPv6 VIP
+    // contributes only its IPv4 SNAT addresses (NAT64), where its backends' replies arrive.
+    if (v.family == abi::Family::Ipv6) {
+      for (uint32_t a : v.snat_addrs_be) s.locals[a] |= FULCRUM_LOCAL_SNAT;
+      continue;
+    }
     s.vips.insert({v.addr_be, v.port_be});
     s.locals[v.addr_be] |= FULCRUM_LOCAL_VIP;
     for (uint32_t a : v.snat_addrs_be) s.locals[a] |= FULCRUM_LOCAL_SNAT;
     if (v.mode != abi::ForwardMode::Nat) continue;
     // Every listed backend, whatever its state: a drained or down backend's established
     // flows still send replies.
-    for (const BackendSpec& b : v.backends) s.nat_backends.insert({b.addr_be, b.port_be});
+    for (const BackendSpec& b : v.backends) {
+      if (b.family == abi::Family::Ipv4) s.nat_backends.insert({b.addr_be, b.port_be});
+    }
   }
   for (uint32_t a : host_addrs_be) s.locals[a] |= FULCRUM_LOCAL_HOST;
   return s;
