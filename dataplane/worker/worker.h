@@ -167,6 +167,7 @@ class alignas(64) Worker {
   void handle_tcp6(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t now_ms);
   void new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, const FlowHash& h, BurstOutput& out,
                  uint16_t i, uint32_t now_ms);
+  bool stateless_reply6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, BurstOutput& out, uint16_t i);
   bool choose_snat6(const abi::Vip& vip, uint32_t vip_index, const abi::Backend& be, const FlowHash& h, FlowKey6& rev);
   void forward6(rte_mbuf* m, const ParsedFrame& f, const Conn6& c, BurstOutput& out, uint16_t i);
   void reply6(rte_mbuf* m, const ParsedFrame& f, const Conn6& c, BurstOutput& out, uint16_t i);
@@ -185,6 +186,9 @@ class alignas(64) Worker {
   void retire6(uint32_t index);
   void release_snat6(const Conn6& c);
   void sweep6(uint32_t now_ms);
+  // Table pressure on the IPv6 table: its oldest handshakes go, as for IPv4.
+  uint32_t evict_embryonic6(uint32_t want, uint32_t now_ms);
+  void evict_above_high_water6(uint32_t now_ms);
 
   // Retry on failure (worker_retry.cpp): a client's SYN on an existing entry may start a
   // new connection or another attempt at this one; a backend's answer to a SYN is counted
@@ -294,6 +298,8 @@ class alignas(64) Worker {
   uint64_t sweep_owed_milli_ = 0;  // entries owed to the sweep, x1000
   // Handshakes in admission order: pressure evicts the oldest first.
   AdmissionQueue admitted_;
+  AdmissionQueue admitted6_;       // issue 15: the IPv6 table's
+  uint32_t retiring6_ = 0;         // IPv6 entries waiting for their grace period
   // Entries retired and waiting for their grace period: still allocated, no longer live.
   uint32_t retiring_ = 0;
   bool punt_ports_ = false;        // issue 11: some port has a kernel interface
