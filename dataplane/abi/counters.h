@@ -60,7 +60,9 @@ namespace fulcrum::abi {
   X(StaleSynAck, "stale_syn_ack", "SYN-ACK from a backend the connection attempt was moved away from (connect_retries)") \
   X(KernelPathFull, "kernel_path_full", "ring to a port's kernel interface, or that interface, full")                  \
   X(Ipv6BadExtHeaders, "ipv6_bad_ext_headers", "IPv6 extension header chain truncated, malformed (Hop-by-Hop not first) or longer than 4 headers or the first segment") \
-  X(Ipv6RoutingHeader, "ipv6_routing_header", "IPv6 routing header with segments left: this node is not the packet's destination")
+  X(Ipv6RoutingHeader, "ipv6_routing_header", "IPv6 routing header with segments left: this node is not the packet's destination") \
+  X(NdpMalformed, "ndp_malformed", "neighbour solicitation/advertisement with a hop limit other than 255, a code, length, option or checksum wrong, or a multicast target") \
+  X(NdpNotForUs, "ndp_not_for_us", "neighbour solicitation for an address this node does not own, or advertisement nobody asked for")
 
 #define FULCRUM_WORKER_COUNTERS(X)                                                           \
   X(RxPackets, "rx_packets", "packets received")                                             \
@@ -98,7 +100,11 @@ namespace fulcrum::abi {
   X(PuntedToKernel, "punted_to_kernel", "frames not for the data plane sent to the port's kernel interface") \
   X(FromKernel, "from_kernel", "frames the kernel sent out through a port's kernel interface") \
   X(SnatStrayResets, "snat_stray_resets", "backend packets to a SNAT address with no connection (an evicted or expired handshake) answered with a reset, so the backend forgets the tuple before its port is reused") \
-  X(Ipv6ExtHeaders, "ipv6_ext_headers", "IPv6 packets with extension headers (Hop-by-Hop, Destination Options, Routing with no segments left) accepted")
+  X(Ipv6ExtHeaders, "ipv6_ext_headers", "IPv6 packets with extension headers (Hop-by-Hop, Destination Options, Routing with no segments left) accepted") \
+  X(NdpAdvertisements, "ndp_advertisements", "neighbour advertisements sent for our IPv6 addresses and VIPs") \
+  X(NdpSolicitations, "ndp_solicitations", "neighbour solicitations sent to resolve IPv6 next hops") \
+  X(NdpLearned, "ndp_learned", "neighbour solicitations/advertisements an IPv6 neighbour was learned or confirmed from") \
+  X(Nat64Translated, "nat64_translated", "packets translated between an IPv6 client and an IPv4 backend (both directions)")
 
 #define FULCRUM_ENUM_ENTRY(id, name, help) id,
 enum class DropReason : uint16_t { FULCRUM_DROP_REASONS(FULCRUM_ENUM_ENTRY) kCount };

@@ -65,14 +65,14 @@ struct alignas(64) WorkerStatus {
 };
 static_assert(offsetof(WorkerStatus, counters) == 64);
 static_assert(offsetof(WorkerStatus, busy_cycles) == 40);
-static_assert(kWorkerCounterCount == 36 && kDropReasonCount == 47,
+static_assert(kWorkerCounterCount == 40 && kDropReasonCount == 49,
               "counter sets changed: bump kAbiVersion and update these numbers");
 static_assert(offsetof(WorkerStatus, drops) == 64 + 8 * kWorkerCounterCount);
 static_assert(offsetof(WorkerStatus, backend_opened) ==
               64 + 8 * (kWorkerCounterCount + kDropReasonCount + kMaxVips));
-static_assert(offsetof(WorkerStatus, backend_traffic) == 133'888);  // backend_closed ends at 133,840; aligned to 64
-static_assert(offsetof(WorkerStatus, vip_drops) == 133'888 + 16 * kMaxBackends);
-static_assert(sizeof(WorkerStatus) == 267'008);
+static_assert(offsetof(WorkerStatus, backend_traffic) == 133'952);  // backend_closed ends at 133,896; aligned to 64
+static_assert(offsetof(WorkerStatus, vip_drops) == 133'952 + 16 * kMaxBackends);
+static_assert(sizeof(WorkerStatus) == 267'072);
 
 struct alignas(64) StatusHeader {
   uint64_t magic;

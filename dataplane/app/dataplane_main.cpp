@@ -138,6 +138,7 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
   SharedOptions so;
   so.workers = workers;
   so.conntrack_entries = cfg.conntrack_entries;
+  so.conntrack_entries6 = cfg.conntrack_entries6;
   so.timeouts = TimeoutsMs{{cfg.timeouts.syn * 1000, cfg.timeouts.established * 1000, cfg.timeouts.closing * 1000,
                             cfg.timeouts.closed * 1000},
                            cfg.timeouts.syn_unanswered * 1000};
@@ -175,12 +176,29 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
     shared->routes.lookup(r.via_be, &via);
     shared->routes.add(r.prefix.addr_be, r.prefix.length, via.port, r.via_be);
   }
+  for (size_t i = 0; i < cfg.ports.size(); ++i) {  // issue 15
+    if (cfg.ports[i].gateway6) shared->routes6.add(abi::Ip6{}, 0, static_cast<uint8_t>(i), *cfg.ports[i].gateway6);
+  }
+  for (const config::Route6Config& r : cfg.routes6) {
+    RouteResult6 via;
+    shared->routes6.lookup(r.via, &via);
+    shared->routes6.add(r.prefix.addr, r.prefix.length, via.port, r.via);
+  }
   MainLcore main_lcore(*shared, shared->status->workers[workers], pool);
   // Gateways and routes' next hops are needed whatever the tables say: never forgotten.
   for (const config::PortConfig& p : cfg.ports) {
     if (p.gateway_be) main_lcore.pin(*p.gateway_be);
   }
   for (const config::RouteConfig& r : cfg.routes) main_lcore.pin(r.via_be);
+  for (const config::PortConfig& p : cfg.ports) {
+    if (p.gateway6) main_lcore.pin6(*p.gateway6);
+  }
+  for (const config::Route6Config& r : cfg.routes6) main_lcore.pin6(r.via);
+  for (const config::Neighbour6Config& n : cfg.neighbours6) {
+    MacBytes mac;
+    std::copy(n.mac.begin(), n.mac.end(), mac.begin());
+    main_lcore.add_static6(n.addr, mac, static_cast<uint8_t>(cfg.port_index(n.port)));
+  }
   for (const config::NeighbourConfig& n : cfg.neighbours) {
     MacBytes mac;
     std::copy(n.mac.begin(), n.mac.end(), mac.begin());

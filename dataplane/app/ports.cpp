@@ -91,6 +91,14 @@ std::string start_ports(const std::vector<config::PortConfig>& ports, uint32_t w
     info_out.prefix_len = p.address.length;
     info_out.rx_ip_checksum = rx_csum;
     info_out.kernel_owns_address = config::kernel_owns_address(p.host_sharing);
+    if (p.address6) {
+      // issue 15: neighbour solicitations come to solicited-node multicast groups. Where
+      // the driver cannot join all multicast, promiscuous mode or its filter must do.
+      info_out.has_addr6 = true;
+      info_out.addr6 = p.address6->addr;
+      info_out.prefix6_len = p.address6->length;
+      rte_eth_allmulticast_enable(id);
+    }
     out->push_back(info_out);
   }
   return "";

@@ -29,6 +29,27 @@ class CsumDelta {
     replace16(static_cast<uint16_t>(old_v), static_cast<uint16_t>(new_v));
     replace16(static_cast<uint16_t>(old_v >> 16), static_cast<uint16_t>(new_v >> 16));
   }
+  // A field leaves or enters the checksummed data (IPv6 <-> IPv4 translation, issue 15:
+  // 32 bytes of addresses out of the pseudo-header, 8 in). `n` even.
+  void remove_bytes(const void* p, size_t n) {
+    for (size_t k = 0; k < n; k += 2) {
+      uint16_t w;
+      std::memcpy(&w, static_cast<const uint8_t*>(p) + k, 2);
+      sum_ += static_cast<uint16_t>(~w);
+    }
+  }
+  void add_bytes(const void* p, size_t n) {
+    for (size_t k = 0; k < n; k += 2) {
+      uint16_t w;
+      std::memcpy(&w, static_cast<const uint8_t*>(p) + k, 2);
+      sum_ += w;
+    }
+  }
+  // Replaces an IPv6 address (16 bytes) in place in the sum.
+  void replace_bytes(const void* old_p, const void* new_p, size_t n) {
+    remove_bytes(old_p, n);
+    add_bytes(new_p, n);
+  }
   // Merges another delta (e.g. the address changes both the IP and TCP checksums see).
   constexpr void add(const CsumDelta& other) { sum_ += other.sum_; }
   // The checksum after the replacements (takes and returns the field as stored).

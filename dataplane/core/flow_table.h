@@ -73,6 +73,9 @@ inline constexpr uint8_t kSynproxy = 0x04;   // handshake answered with a cookie
 inline constexpr uint8_t kLimited = 0x08;
 inline constexpr uint8_t kAttemptShift = 4;
 inline constexpr uint8_t kAttemptMask = 0x30;
+// issue 15, IPv6 table only: an IPv6 client with an IPv4 backend (rev holds IPv4-mapped
+// addresses); always with kFullNat.
+inline constexpr uint8_t kNat64 = 0x40;
 }  // namespace conn_flag
 
 // IPv4 entries are 32-byte aligned, two to a cache line; IPv6 entries (80 bytes) are

@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "dataplane/abi/ip6.h"
+
 namespace fulcrum::dp {
 
 using MacBytes = std::array<uint8_t, 6>;
@@ -44,16 +46,57 @@ struct NeighMeta {
   bool pinned = false;         // next hop the configuration or tables need: never collected
 };
 
-class NeighbourTable {
+// How a slot holds its address: one atomic word for IPv4; two for IPv6 (issue 15), read
+// under the table's sequence lock like the rest of the slot. The zero address (0.0.0.0,
+// ::) marks an empty slot: neither is ever a neighbour.
+template <class Addr>
+struct NeighAddrSlot;
+template <>
+struct NeighAddrSlot<uint32_t> {
+  std::atomic<uint32_t> a{0};
+  uint32_t load() const { return a.load(std::memory_order_relaxed); }
+  void store(uint32_t v) { a.store(v, std::memory_order_relaxed); }
+  static bool empty(uint32_t v) { return v == 0; }
+  static uint32_t hash(uint32_t v) { return v * 2654435761u; }
+};
+template <>
+struct NeighAddrSlot<abi::Ip6> {
+  std::atomic<uint64_t> lo{0}, hi{0};
+  abi::Ip6 load() const {
+    abi::Ip6 v;
+    uint64_t l = lo.load(std::memory_order_relaxed), h = hi.load(std::memory_order_relaxed);
+    std::memcpy(v.b, &l, 8);
+    std::memcpy(v.b + 8, &h, 8);
+    return v;
+  }
+  void store(const abi::Ip6& v) {
+    uint64_t l, h;
+    std::memcpy(&l, v.b, 8);
+    std::memcpy(&h, v.b + 8, 8);
+    lo.store(l, std::memory_order_relaxed);
+    hi.store(h, std::memory_order_relaxed);
+  }
+  static bool empty(const abi::Ip6& v) { return v == abi::Ip6{}; }
+  static uint32_t hash(const abi::Ip6& v) {
+    uint64_t l, h;
+    std::memcpy(&l, v.b, 8);
+    std::memcpy(&h, v.b + 8, 8);
+    return static_cast<uint32_t>(((l * 0x9E3779B97F4A7C15ull) ^ h) * 0x9E3779B97F4A7C15ull >> 32);
+  }
+};
+
+template <class Addr>
+class BasicNeighbourTable {
  public:
   static constexpr uint32_t kSize = 16384;      // power of two: every backend of a full config fits
   static constexpr uint32_t kCapacity = kSize / 2;  // at most half full: probes stay short
+  using AddrSlot = NeighAddrSlot<Addr>;
 
   // ---- Any worker
-  // The entry for addr_be; false if there is none (or the table kept changing under us).
+  // The entry for addr; false if there is none (or the table kept changing under us).
   // *version_out, if given, is the version the answer is valid for (even), or an odd value
   // when no consistent answer was read.
-  bool lookup(uint32_t addr_be, NeighView* out, uint32_t* version_out = nullptr) const {
+  bool lookup(const Addr& addr, NeighView* out, uint32_t* version_out = nullptr) const {
     for (int attempt = 0; attempt < 16; ++attempt) {
       uint32_t v = version_.load(std::memory_order_acquire);
       if (v & 1) {
@@ -62,7 +105,7 @@ class NeighbourTable {
 #endif
         continue;
       }
-      const Slot* s = find(addr_be);
+      const Slot* s = find(addr);
       uint64_t word = s != nullptr ? s->word.load(std::memory_order_relaxed) : 0;
       std::atomic_thread_fence(std::memory_order_acquire);
       if (version_.load(std::memory_order_relaxed) != v) continue;
@@ -81,31 +124,36 @@ class NeighbourTable {
   // ---- Main lcore only
   // Creates or updates an entry. When the table is full, the least recently updated entry
   // that is neither static nor pinned makes room; false (nothing changed) if there is none.
-  bool set(uint32_t addr_be, NeighState state, const MacBytes& mac, uint8_t port, uint64_t now_ms);
-  bool set_state(uint32_t addr_be, NeighState state, uint64_t now_ms);
-  bool remove(uint32_t addr_be);
+  bool set(const Addr& addr, NeighState state, const MacBytes& mac, uint8_t port, uint64_t now_ms);
+  bool set_state(const Addr& addr, NeighState state, uint64_t now_ms);
+  bool remove(const Addr& addr);
   // The entry's main-lcore bookkeeping, or nullptr.
-  NeighMeta* meta(uint32_t addr_be);
-  // Calls f(addr_be, view, meta) for every entry. f must not add or remove entries; collect
+  NeighMeta* meta(const Addr& addr);
+  // Calls f(addr, view, meta) for every entry. f must not add or remove entries; collect
   // addresses and act after the walk.
   template <typename F>
   void for_each(F&& f) {
     for (Slot& s : slots_) {
-      uint32_t a = s.addr_be.load(std::memory_order_relaxed);
-      if (a != 0) f(a, unpack(s.word.load(std::memory_order_relaxed)), s.meta);
+      Addr a = s.addr.load();
+      if (!AddrSlot::empty(a)) f(a, unpack(s.word.load(std::memory_order_relaxed)), s.meta);
     }
   }
   uint32_t size() const { return used_; }
-  // The address `set` would evict to make room now (0: none), for tests and the policy.
-  uint32_t eviction_candidate() const;
+  // The address `set` would evict to make room now (the zero address: none), for tests
+  // and the policy.
+  Addr eviction_candidate() const;
 
  private:
   struct Slot {
-    std::atomic<uint32_t> addr_be{0};
+    AddrSlot addr;
     std::atomic<uint64_t> word{0};   // mac (48 bits) | port << 48 | state << 56
     NeighMeta meta;                  // main lcore only
   };
-  static uint64_t pack(NeighState state, const MacBytes& mac, uint8_t port);
+  static uint64_t pack(NeighState state, const MacBytes& mac, uint8_t port) {
+    uint64_t w = 0;
+    for (int i = 0; i < 6; ++i) w |= uint64_t{mac[i]} << (8 * i);
+    return w | uint64_t{port} << 48 | uint64_t{static_cast<uint8_t>(state)} << 56;
+  }
   static NeighView unpack(uint64_t word) {
     NeighView v;
     std::memcpy(v.mac.data(), &word, 6);  // little-endian: bytes 0-5 of the word
@@ -113,18 +161,19 @@ class NeighbourTable {
     v.state = static_cast<NeighState>(word >> 56);
     return v;
   }
-  static uint32_t home(uint32_t addr_be) { return (addr_be * 2654435761u) >> (32 - 14); }
-  const Slot* find(uint32_t addr_be) const {
-    if (addr_be == 0) return nullptr;
-    uint32_t pos = home(addr_be);
+  static uint32_t home(const Addr& addr) { return AddrSlot::hash(addr) >> (32 - 14); }
+  static_assert(kSize == 1u << 14, "home() shifts by 32 - 14");
+  const Slot* find(const Addr& addr) const {
+    if (AddrSlot::empty(addr)) return nullptr;
+    uint32_t pos = home(addr);
     for (uint32_t n = 0; n < kSize; ++n, pos = (pos + 1) & (kSize - 1)) {
-      uint32_t a = slots_[pos].addr_be.load(std::memory_order_relaxed);
-      if (a == addr_be) return &slots_[pos];
-      if (a == 0) return nullptr;
+      Addr a = slots_[pos].addr.load();
+      if (a == addr) return &slots_[pos];
+      if (AddrSlot::empty(a)) return nullptr;
     }
     return nullptr;
   }
-  Slot* find_mut(uint32_t addr_be) { return const_cast<Slot*>(find(addr_be)); }
+  Slot* find_mut(const Addr& addr) { return const_cast<Slot*>(find(addr)); }
   void begin_write() {
     version_.store(version_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // odd
     std::atomic_thread_fence(std::memory_order_release);
@@ -136,5 +185,10 @@ class NeighbourTable {
   uint32_t used_ = 0;
   std::atomic<uint32_t> version_{0};
 };
+
+using NeighbourTable = BasicNeighbourTable<uint32_t>;
+using NeighbourTable6 = BasicNeighbourTable<abi::Ip6>;   // issue 15: NDP
+extern template class BasicNeighbourTable<uint32_t>;
+extern template class BasicNeighbourTable<abi::Ip6>;
 
 }  // namespace fulcrum::dp

@@ -29,6 +29,7 @@ MainLcore::MainLcore(Shared& shared, abi::WorkerStatus& status, rte_mempool* poo
 MainLcore::~MainLcore() {
   abi::worker_offline(status_);
   for (uint32_t k = 0; k < held_count_; ++k) rte_pktmbuf_free(held_[k].m);
+  for (uint32_t k = 0; k < held6_count_; ++k) rte_pktmbuf_free(held6_[k].m);
 }
 
 void MainLcore::add_static(uint32_t addr_be, const MacBytes& mac, uint8_t port) {
@@ -130,6 +131,7 @@ void MainLcore::process(rte_mbuf** pkts, uint16_t n, uint64_t now_ms, MainOutput
                    (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN) && pkts[i]->data_len >= 18 &&
                     reinterpret_cast<const rte_vlan_hdr*>(eth + 1)->eth_proto == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)));
     if (is_arp) handle_arp(pkts[i], now_ms, out);
+    else if (is_ipv6_frame(pkts[i])) handle_ipv6(pkts[i], now_ms, out);  // issue 15: main_lcore_ndp.cpp
     else handle_held(pkts[i], now_ms, out);
   }
 }

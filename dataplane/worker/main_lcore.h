@@ -65,6 +65,9 @@ class MainLcore {
   void add_static(uint32_t addr_be, const MacBytes& mac, uint8_t port);
   // Next hops the configuration needs (gateways, routes' next hops): pinned for good.
   void pin(uint32_t addr_be);
+  // issue 15, the same for IPv6 (main_lcore_ndp.cpp).
+  void add_static6(const abi::Ip6& addr, const MacBytes& mac, uint8_t port);
+  void pin6(const abi::Ip6& addr);
 
   // Handles ARP frames and held packets (from workers' ToMain/ToMainPrio/Hold verdicts).
   void process(rte_mbuf** pkts, uint16_t n, uint64_t now_ms, MainOutput& out);
@@ -76,7 +79,7 @@ class MainLcore {
   // handled or sent.
   uint32_t poll(uint64_t now_ms);
 
-  uint32_t held() const { return held_count_; }
+  uint32_t held() const { return held_count_ + held6_count_; }
   // issue 11: next hops of ports whose address the kernel keeps come from the kernel's
   // neighbour table (main_lcore_kernel.cpp). Not owned; nullptr: none.
   void use_kernel_neighbours(KernelNeighbours* k) { kernel_ = k; }
@@ -132,6 +135,52 @@ class MainLcore {
   void flush(MainOutput& out);
   void count(abi::WorkerCounter c, uint64_t n = 1) { status_.counters[static_cast<size_t>(c)].add(n); }
   void count_drop(abi::DropReason r) { status_.drops[static_cast<size_t>(r)].add(1); }
+
+  // issue 15, neighbour discovery (main_lcore_ndp.cpp): the IPv6 counterpart of the ARP
+  // machinery above, with the same bounds and retry timings and a smaller policy: pinned
+  // next hops (config and the tables' on-link IPv6 backends) are resolved up front and
+  // re-probed when stale; a live neighbour's MAC changes only when the MAC we have stays
+  // silent through a whole resolution while another answered at least twice; unpinned
+  // entries are forgotten like IPv4 ones.
+  static constexpr uint32_t kMaxHeld6 = 128;
+  static constexpr uint32_t kMaxResolving6 = 32;
+  struct Held6 {
+    rte_mbuf* m = nullptr;
+    abi::Ip6 next_hop{};
+    uint8_t port = 0;
+  };
+  struct Resolving6 {
+    bool used = false;
+    abi::Ip6 addr{};
+    uint8_t port = 0;
+    uint8_t tries = 0;
+    uint64_t last_request_ms = 0;
+    bool has_candidate = false;
+    uint8_t candidate_port = 0;
+    uint8_t candidate_heard = 0;
+    MacBytes candidate{};
+  };
+  bool is_ipv6_frame(const rte_mbuf* m) const;
+  void handle_ipv6(rte_mbuf* m, uint64_t now_ms, MainOutput& out);
+  void answer_solicitation(rte_mbuf* m, uint32_t l3, uint32_t l4, uint8_t port, uint64_t now_ms, MainOutput& out);
+  void take_advertisement(rte_mbuf* m, uint32_t l3, uint32_t l4, uint32_t l4_len, uint8_t port, uint64_t now_ms,
+                          MainOutput& out);
+  void handle_held6(rte_mbuf* m, uint32_t l3, uint64_t now_ms, MainOutput& out);
+  bool resolve6(const abi::Ip6& addr, uint8_t port, uint64_t now_ms, MainOutput& out);
+  bool solicit(const abi::Ip6& addr, uint8_t port, MainOutput& out);
+  Resolving6* resolving6(const abi::Ip6& addr);
+  void release_held6(const abi::Ip6& addr, MainOutput& out);
+  void fail_held6(const abi::Ip6& addr);
+  bool ours6(const abi::Ip6& addr, uint8_t port) const;
+  bool on_link6(const abi::Ip6& addr, uint8_t port) const;
+  void tick6(uint64_t now_ms, MainOutput& out);
+  void age6(uint64_t now_ms, MainOutput& out);
+  Held6 held6_[kMaxHeld6];
+  uint32_t held6_count_ = 0;
+  Resolving6 resolving6_[kMaxResolving6];
+  std::vector<abi::Ip6> config_pins6_;
+  uint64_t pins6_generation_ = ~0ull;
+  uint64_t last_aging6_ms_ = 0;
 
   Shared& shared_;
   abi::WorkerStatus& status_;

@@ -59,6 +59,7 @@ void MainLcore::tick(uint64_t now_ms, MainOutput& out) {
     r.last_request_ms = now_ms;
   }
   if (view_.slot != nullptr && view_.generation != pins_generation_) update_pins(now_ms, out);
+  tick6(now_ms, out);  // issue 15: main_lcore_ndp.cpp
   if (now_ms - last_aging_ms_ < kRetryMs) return;
   last_aging_ms_ = now_ms;
   age(now_ms, out);

@@ -34,6 +34,16 @@ std::unique_ptr<Shared> Shared::create(const SharedOptions& options, std::string
              " entries): give EAL more memory (-m, or hugepages) or lower dataplane.conntrack_entries";
     return nullptr;
   }
+  FlowTable6::Sizes sizes6 = FlowTable6::sizes_for(options.conntrack_entries6, options.workers);
+  s->entry6_mem_ = rte_zmalloc("fulcrum_conn6_entries", sizes6.entry_bytes(), 64);
+  s->bucket6_mem_ = rte_zmalloc("fulcrum_conn6_index", sizes6.bucket_bytes(), 64);
+  if (s->entry6_mem_ == nullptr || s->bucket6_mem_ == nullptr) {
+    *error = "cannot allocate the IPv6 connection table (" +
+             std::to_string((sizes6.entry_bytes() + sizes6.bucket_bytes()) >> 20) + " MiB for " +
+             std::to_string(sizes6.entries) +
+             " entries): give EAL more memory (-m, or hugepages) or lower dataplane.conntrack_entries6";
+    return nullptr;
+  }
   if (options.flood.synproxy) {
     s->synproxy_mem_ = rte_zmalloc("fulcrum_synproxy_seq", size_t{sizes.entries} * sizeof(uint32_t), 64);
     if (s->synproxy_mem_ == nullptr) {
@@ -49,6 +59,9 @@ std::unique_ptr<Shared> Shared::create(const SharedOptions& options, std::string
   s->flows_ = std::make_unique<FlowTable>(static_cast<Conn*>(s->entry_mem_),
                                           static_cast<FlowBucket*>(s->bucket_mem_), sizes,
                                           options.workers, seed);
+  s->flows6_ = std::make_unique<FlowTable6>(static_cast<Conn6*>(s->entry6_mem_),
+                                            static_cast<FlowBucket*>(s->bucket6_mem_), sizes6, options.workers,
+                                            seed * 0xD6E8FEB86659FD93ull + 1);
 
   s->limited_open = std::make_unique<std::atomic<int32_t>[]>(abi::kMaxBackends);
   s->syn_clock = std::make_unique<std::atomic<uint64_t>[]>(size_t{options.workers} * kSynClockSlots);
@@ -88,6 +101,9 @@ Shared::~Shared() {
   flows_.reset();
   rte_free(entry_mem_);
   rte_free(bucket_mem_);
+  flows6_.reset();
+  rte_free(entry6_mem_);
+  rte_free(bucket6_mem_);
 }
 
 uint8_t Shared::add_port(const PortInfo& port) {
@@ -96,7 +112,22 @@ uint8_t Shared::add_port(const PortInfo& port) {
   if (port.dpdk_port >= port_by_dpdk_.size()) port_by_dpdk_.resize(port.dpdk_port + 1, 0xFF);
   port_by_dpdk_[port.dpdk_port] = index;
   routes.add(port.addr_be, port.prefix_len, index, 0);
+  if (port.has_addr6) routes6.add(port.addr6, port.prefix6_len, index, abi::Ip6{});
   return index;
+}
+
+bool Shared::is_port_addr6(const abi::Ip6& addr) const {
+  for (const PortInfo& p : ports) {
+    if (p.has_addr6 && p.addr6 == addr && !p.kernel_owns_address) return true;
+  }
+  return false;
+}
+
+bool Shared::is_any_port_addr6(const abi::Ip6& addr) const {
+  for (const PortInfo& p : ports) {
+    if (p.has_addr6 && p.addr6 == addr) return true;
+  }
+  return false;
 }
 
 bool Shared::is_port_addr(uint32_t addr_be) const {

@@ -15,6 +15,7 @@
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/neighbours.h"
 #include "dataplane/core/routes.h"
+#include "dataplane/core/routes6.h"
 
 struct rte_mempool;
 struct rte_rcu_qsbr;
@@ -37,6 +38,11 @@ struct PortInfo {
   // interface (net_tap / virtio_user), kNoPort when there is none.
   bool kernel_owns_address = false;
   uint16_t exception_port = 0xFFFF;
+  // issue 15: the port's IPv6 address and on-link prefix (has_addr6 false: no IPv6 on it).
+  // kernel_owns_address covers it too: on a host-sharing port the kernel answers its NDP.
+  bool has_addr6 = false;
+  abi::Ip6 addr6{};
+  uint8_t prefix6_len = 0;
 };
 
 struct TimeoutsMs {
@@ -58,6 +64,7 @@ struct FloodOptions {
 struct SharedOptions {
   uint32_t workers = 1;
   uint32_t conntrack_entries = 1u << 20;
+  uint32_t conntrack_entries6 = 1u << 16;   // issue 15: the IPv6 table (112 bytes per connection)
   TimeoutsMs timeouts{{60'000, 900'000, 120'000, 10'000}, 5'000};
   FloodOptions flood;
   uint64_t flow_seed = 0;        // keys the flow table's hash and the SYN cookies; 0: random
@@ -82,14 +89,20 @@ class Shared {
   // Any port's address, the kernel's shared ones included (issue 12: the host's own TCP, e.g.
   // health checks leaving through a tap, is never a nat backend's reply to a client).
   bool is_any_port_addr(uint32_t addr_be) const;
+  // The same for IPv6 addresses (issue 15).
+  bool is_port_addr6(const abi::Ip6& addr) const;
+  bool is_any_port_addr6(const abi::Ip6& addr) const;
 
   uint32_t workers() const { return options_.workers; }
   const TimeoutsMs& timeouts() const { return options_.timeouts; }
   const FloodOptions& flood() const { return options_.flood; }
 
   FlowTable& flows() { return *flows_; }
+  FlowTable6& flows6() { return *flows6_; }   // issue 15: IPv6 and NAT64 connections
   NeighbourTable neighbours;
   RouteTable routes;
+  NeighbourTable6 neighbours6;   // issue 15: NDP, written by the main lcore like `neighbours`
+  RouteTable6 routes6;
   std::vector<PortInfo> ports;
 
   // The control plane's tables, once mapped (the main lcore attaches and re-attaches).
@@ -138,6 +151,9 @@ class Shared {
   void* bucket_mem_ = nullptr;
   void* synproxy_mem_ = nullptr;
   std::unique_ptr<FlowTable> flows_;
+  void* entry6_mem_ = nullptr;
+  void* bucket6_mem_ = nullptr;
+  std::unique_ptr<FlowTable6> flows6_;
   std::vector<uint8_t> port_by_dpdk_ = std::vector<uint8_t>(64, 0xFF);
 };
 

@@ -36,6 +36,7 @@ Worker::Worker(Shared& shared, uint32_t index, abi::WorkerStatus& status)
     backend_stats_ = own_backend_stats_.get();
   }
   sweep_cursor_ = flows_.partition_begin(index_);
+  sweep6_cursor_ = shared_.flows6().partition_begin(index_);
   evict_cursor_ = sweep_cursor_;
   for (const PortInfo& p : shared_.ports) punt_ports_ |= p.exception_port != kNoPort;  // issue 11
 }
@@ -113,7 +114,10 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
     }
     const bool unicast = port != 0xFF && std::memcmp(data, shared_.ports[port].mac.data(), 6) == 0;
     const bool broadcast = port != 0xFF && std::memcmp(data, kBroadcastMac, 6) == 0;
-    if (!unicast && !broadcast) {
+    // issue 15: IPv6 multicast (33:33:...) carries neighbour solicitations to solicited-node
+    // groups; only those pass (checked after parsing).
+    const bool multicast6 = port != 0xFF && data[0] == 0x33 && data[1] == 0x33;
+    if (!unicast && !broadcast && !multicast6) {
       drop(out, i, DropReason::L2NotForUs);
       continue;
     }
@@ -123,6 +127,10 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
     if (broadcast && f.kind != FrameKind::Arp && f.kind != FrameKind::Drop) {
       // RFC 1812 5.3.4: IP in a link-layer broadcast is not forwarded. With several
       // balancers on one segment, each would forward its own copy.
+      drop(out, i, DropReason::L2NotForUs);
+      continue;
+    }
+    if (multicast6 && !(f.kind == FrameKind::Icmp6 && f.l4 < m->data_len && data[f.l4] == 135)) {
       drop(out, i, DropReason::L2NotForUs);
       continue;
     }
@@ -143,13 +151,14 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
       case FrameKind::Icmp:
         handle_icmp(m, f, out, i, now_ms);
         break;
-      // IPv6 (issue 15): parsed, not served yet. No IPv6 VIP exists; with host sharing these
-      // drops are punts, so the host's own IPv6 (NDP, ping, SSH) reaches its kernel.
+      // IPv6 (issue 15): worker_ipv6.cpp, worker_icmp6.cpp. On ports without an IPv6
+      // address (and with host sharing, for the host's own IPv6) these end as drops, which
+      // punt_instead() turns into punts where the port has a kernel interface.
       case FrameKind::Tcp6:
-        drop(out, i, DropReason::NotForUs);
+        handle_tcp6(m, f, out, i, now_ms);
         break;
       case FrameKind::Icmp6:
-        drop(out, i, DropReason::IcmpUnsupported);
+        handle_icmp6(m, f, port, out, i, now_ms);
         break;
       case FrameKind::OtherIp6:
         drop(out, i, DropReason::IpUnsupportedProtocol);
@@ -260,22 +269,6 @@ void Worker::handle_arp(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOu
   } else {
     drop(out, i, op == RTE_ARP_OP_REPLY ? DropReason::ArpUnsolicited : DropReason::ArpNotForUs);
   }
-}
-
-void Worker::touch(Conn& c, Dir dir, uint8_t tcp_flags, bool payload, uint32_t now_ms) {
-  uint8_t cur = c.state.load(std::memory_order_relaxed);
-  for (;;) {
-    uint8_t next = tcp_next(cur, dir, tcp_flags, payload);
-    if (next == cur) break;
-    if (c.state.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
-      if (phase_of(cur) == TcpPhase::Closed) count(WorkerCounter::RstRevived);
-      note_transition(c, cur, next);
-      break;
-    }
-  }
-  // Written only when it changes (once a millisecond at most): the entry's cache line is
-  // shared with whichever worker handles the other direction.
-  if (c.last_seen.load(std::memory_order_relaxed) != now_ms) c.last_seen.store(now_ms, std::memory_order_relaxed);
 }
 
 bool Worker::handle_tcp(Pending& p, BurstOutput& out, uint32_t now_ms) {

@@ -101,7 +101,7 @@ class alignas(64) Worker {
   // New flows are handled in two passes over the burst, so that the memory they touch
   // (the reverse key's index bucket, the entry to fill) is fetched for all of them at once.
   bool prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_t now_ms);
-  bool forward_without_entry(Pending& p, BurstOutput& out);
+  bool forward_without_entry(Pending& p, BurstOutput& out, uint32_t now_ms);
   bool arrived_from_its_route(const Pending& p) const;
   bool choose_snat(Pending& p, const abi::Vip& vip, const abi::Backend& be, NewFlow& nf);
   void commit_new_flow(NewFlow& nf, const NewFlow* earlier, uint16_t n_earlier, BurstOutput& out, uint32_t now_ms);
@@ -132,7 +132,9 @@ class alignas(64) Worker {
   void synproxy_park(Pending& p, uint32_t index, BurstOutput& out, uint32_t now_ms);
   void shift_seq(rte_mbuf* m, const ParsedFrame& f, int64_t delta, bool ack_field);
 
-  void touch(Conn& c, Dir dir, uint8_t tcp_flags, bool payload, uint32_t now_ms);
+  // Any table's entry (Conn, Conn6): defined in worker_internal.h.
+  template <class C>
+  void touch(C& c, Dir dir, uint8_t tcp_flags, bool payload, uint32_t now_ms);
   void retire(uint32_t index);             // unpublish, count closed, free after grace
   void defer_free(uint32_t index);         // free (and release its SNAT port) after grace
   // Retires up to `want` of the oldest handshakes (admitted_), none idle for less than
@@ -151,11 +153,36 @@ class alignas(64) Worker {
   sched::Result choose_backend(const Pending& p, const abi::Vip& vip, bool* limited);
   bool admit(const abi::Backend& b, bool* limited);
   void refuse_new_flow(Pending& p, const abi::Vip& vip, sched::Outcome why, BurstOutput& out);
-  void connection_ended(const Conn& c);
-  void note_transition(const Conn& c, uint8_t from, uint8_t to);
+  template <class C>
+  void connection_ended(const C& c);
+  template <class C>
+  void note_transition(const C& c, uint8_t from, uint8_t to);
   void stat(uint16_t backend_id, uint32_t which, uint64_t n = 1) {
     if (backend_id < abi::kMaxBackends) backend_stats_[backend_id].c[which].add(n);
   }
+  // IPv6 (issue 15; worker_ipv6.cpp, worker_nat64.cpp, worker_icmp6.cpp). IPv6 table
+  // entries carry kV6Entry in the grace-period batches and created_, so one ring of batches
+  // serves both tables.
+  static constexpr uint32_t kV6Entry = 0x8000'0000u;
+  void handle_tcp6(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t now_ms);
+  void new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, const FlowHash& h, BurstOutput& out,
+                 uint16_t i, uint32_t now_ms);
+  bool choose_snat6(const abi::Vip& vip, uint32_t vip_index, const abi::Backend& be, const FlowHash& h, FlowKey6& rev);
+  void forward6(rte_mbuf* m, const ParsedFrame& f, const Conn6& c, BurstOutput& out, uint16_t i);
+  void reply6(rte_mbuf* m, const ParsedFrame& f, const Conn6& c, BurstOutput& out, uint16_t i);
+  // An IPv4 packet to a SNAT address that may be a NAT64 flow's reply; false: no such flow.
+  bool nat64_reply(rte_mbuf* m, const ParsedFrame& f, const FlowKey& key, BurstOutput& out, uint16_t i, uint32_t now_ms);
+  bool route_out6(rte_mbuf* m, const Addr6& dst, BurstOutput& out, uint16_t i, bool originated = false);
+  bool is_own_address6(const Addr6& addr) const;
+  void handle_icmp6(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOutput& out, uint16_t i, uint32_t now_ms);
+  void handle_ndp(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOutput& out, uint16_t i);
+  bool translate_icmp6_error(rte_mbuf* m, const ParsedFrame& f);
+  void reset_client6(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i,
+                     abi::WorkerCounter counted = abi::WorkerCounter::ResetsSent);
+  void retire6(uint32_t index);
+  void release_snat6(const Conn6& c);
+  void sweep6(uint32_t now_ms);
+
   // Retry on failure (worker_retry.cpp): a client's SYN on an existing entry may start a
   // new connection or another attempt at this one; a backend's answer to a SYN is counted
   // (SYN-ACK: its connect time) or, a RST, kept from the client while retries are left.
@@ -247,6 +274,9 @@ class alignas(64) Worker {
   uint64_t tsc_hz_ = 1;
 
   uint32_t sweep_cursor_;
+  uint32_t sweep6_cursor_;          // issue 15: the IPv6 table's sweep
+  uint32_t last_sweep6_ms_ = 0;
+  uint64_t sweep6_owed_milli_ = 0;
   uint32_t evict_cursor_;          // the SNAT-holder scan's
   uint32_t last_sweep_ms_ = 0;
   uint64_t sweep_owed_milli_ = 0;  // entries owed to the sweep, x1000

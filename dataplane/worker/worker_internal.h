@@ -34,4 +34,43 @@ struct Worker::NewFlow {
   bool limited;           // holds one of its backend's max_connections (give it back on failure)
 };
 
+// A connection stops being open: it counts no more against its backend.
+template <class C>
+void Worker::connection_ended(const C& c) {
+  stat(c.backend_id, abi::backend_stat::kFinished);
+  if (c.flags & conn_flag::kLimited) shared_.limited_open[c.backend_id].fetch_sub(1, std::memory_order_relaxed);
+}
+
+// After a successful change of an entry's state from `from` to `to` (by any worker): a
+// connection that closed, or that a spoofed-RST proof reopened.
+template <class C>
+void Worker::note_transition(const C& c, uint8_t from, uint8_t to) {
+  if ((from & conn_state::kDead) || c.backend_id >= abi::kMaxBackends) return;
+  const bool was_open = phase_of(from) != TcpPhase::Closed, is_open = phase_of(to) != TcpPhase::Closed;
+  if (was_open == is_open) return;
+  if (was_open) {
+    connection_ended(c);
+    return;
+  }
+  stat(c.backend_id, abi::backend_stat::kRevived);
+  if (c.flags & conn_flag::kLimited) shared_.limited_open[c.backend_id].fetch_add(1, std::memory_order_relaxed);
+}
+
+template <class C>
+void Worker::touch(C& c, Dir dir, uint8_t tcp_flags, bool payload, uint32_t now_ms) {
+  uint8_t cur = c.state.load(std::memory_order_relaxed);
+  for (;;) {
+    uint8_t next = tcp_next(cur, dir, tcp_flags, payload);
+    if (next == cur) break;
+    if (c.state.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
+      if (phase_of(cur) == TcpPhase::Closed) count(abi::WorkerCounter::RstRevived);
+      note_transition(c, cur, next);
+      break;
+    }
+  }
+  // Written only when it changes (once a millisecond at most): the entry's cache line is
+  // shared with whichever worker handles the other direction.
+  if (c.last_seen.load(std::memory_order_relaxed) != now_ms) c.last_seen.store(now_ms, std::memory_order_relaxed);
+}
+
 }  // namespace fulcrum::dp

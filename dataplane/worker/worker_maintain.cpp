@@ -44,11 +44,15 @@ bool evictable(const Conn& c, uint32_t now_ms, uint32_t min_idle_ms) {
 void Worker::defer_free(uint32_t index) {
   Batch& b = batches_[open_];
   b.entries[b.count++] = index;
-  ++retiring_;
+  if (!(index & kV6Entry)) ++retiring_;   // the high-water mark is the IPv4 table's
   if (b.count == kBatchSize) close_batch();
 }
 
 void Worker::retire(uint32_t index) {
+  if (index & kV6Entry) {  // an IPv6 entry from created_ (worker_ipv6.cpp)
+    retire6(index & ~kV6Entry);
+    return;
+  }
   Conn& c = flows_.entry(index);
   // Dead first: from here no packet changes its phase, so whether it was still open (and
   // holds a connection slot of its backend) is known for sure.
@@ -85,12 +89,21 @@ void Worker::reclaim(bool wait) {
   while (batch_closed_ > 0) {
     Batch& b = batches_[batch_head_];
     if (rte_rcu_qsbr_check(shared_.qsbr, b.token, wait && !in_burst_) != 1) return;
+    uint32_t v6 = 0;
     for (uint32_t k = 0; k < b.count; ++k) {
+      if (b.entries[k] & kV6Entry) {
+        const uint32_t e6 = b.entries[k] & ~kV6Entry;
+        const Conn6& c6 = shared_.flows6().entry(e6);
+        if (c6.flags & conn_flag::kFullNat) release_snat6(c6);
+        shared_.flows6().free(e6);
+        ++v6;
+        continue;
+      }
       Conn& c = flows_.entry(b.entries[k]);
       if (c.flags & conn_flag::kFullNat) release_snat(c);
       flows_.free(b.entries[k]);
     }
-    retiring_ -= b.count;
+    retiring_ -= b.count - v6;
     b.count = 0;
     batch_head_ = (batch_head_ + 1) % kBatches;
     --batch_closed_;
@@ -188,6 +201,7 @@ void Worker::sweep(uint32_t now_ms) {
 void Worker::maintain(uint32_t now_ms, uint16_t tx_queue) {
   guard_.tick(now_ms);
   sweep(now_ms);
+  sweep6(now_ms);
   evict_above_high_water(now_ms);
   if (parked_count_ != 0) {
     BurstOutput out;
@@ -196,7 +210,7 @@ void Worker::maintain(uint32_t now_ms, uint16_t tx_queue) {
   }
   close_batch();
   reclaim(false);
-  status_.conntrack_entries.store(flows_.in_use(index_), std::memory_order_relaxed);
+  status_.conntrack_entries.store(flows_.in_use(index_) + shared_.flows6().in_use(index_), std::memory_order_relaxed);
 }
 
 void Worker::dispatch(BurstOutput& out, uint16_t tx_queue) {

@@ -66,7 +66,7 @@ bool Worker::prepare_new_flow(Pending& p, BurstOutput& out, NewFlow& nf, uint32_
   }
   int vi = abi::find_vip(*slot, p.key.dst_addr, p.key.dst_port, abi::kProtoTcp);
   if (vi < 0) {
-    forward_without_entry(p, out);
+    forward_without_entry(p, out, now_ms);
     return false;
   }
   // A source that is one of our own addresses can only be spoofed; as a client it would
@@ -198,10 +198,12 @@ bool Worker::arrived_from_its_route(const Pending& p) const {
 // A TCP packet that matches no entry and is not to a VIP. A nat backend answering a client
 // we have no entry for (the table was full, the breaker tripped, or the data plane
 // restarted) is translated back from its VIP; anything else is not ours.
-bool Worker::forward_without_entry(Pending& p, BurstOutput& out) {
+bool Worker::forward_without_entry(Pending& p, BurstOutput& out, uint32_t now_ms) {
   const abi::TableSlot& slot = *view_.slot;
   const uint8_t dst_kind = abi::local_addr_kind(slot, p.key.dst_addr);
   if (dst_kind & abi::local_addr::kSnat) {
+    // issue 15: a NAT64 flow's reply lives in the IPv6 table (worker_nat64.cpp).
+    if (nat64_reply(p.m, p.f, p.key, out, p.i, now_ms)) return true;
     // A backend still holding a connection we no longer have (a handshake evicted under a
     // SYN flood retransmits its SYN-ACK): answer as a closed port would, so the backend
     // forgets the tuple before this SNAT port goes to another client. Otherwise the new

@@ -55,9 +55,9 @@ bool Worker::punt_instead(BurstOutput& out, uint16_t i, DropReason reason) {
     case DropReason::IcmpUnsupported:
     case DropReason::ArpNotForUs:
     // IPv6 routing header with segments left: the next segment may be the host's (issue 15;
-    // the kernel applies its own seg6/rh policy). Until IPv6 VIPs exist every IPv6 frame
-    // arrives here as not_for_us, icmp_unsupported, ip_unsupported_protocol or ip_fragment.
+    // the kernel applies its own seg6/rh policy).
     case DropReason::Ipv6RoutingHeader:
+    case DropReason::NdpNotForUs:   // the host's own neighbour discovery
       break;
     default:
       return false;

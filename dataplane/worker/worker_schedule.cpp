@@ -84,24 +84,4 @@ void Worker::refuse_new_flow(Pending& p, const abi::Vip& vip, sched::Outcome why
   }
 }
 
-// A connection stops being open: it counts no more against its backend.
-void Worker::connection_ended(const Conn& c) {
-  stat(c.backend_id, stat_id::kFinished);
-  if (c.flags & conn_flag::kLimited) shared_.limited_open[c.backend_id].fetch_sub(1, std::memory_order_relaxed);
-}
-
-// After a successful change of an entry's state from `from` to `to` (by any worker): a
-// connection that closed, or that a spoofed-RST proof reopened.
-void Worker::note_transition(const Conn& c, uint8_t from, uint8_t to) {
-  if ((from & conn_state::kDead) || c.backend_id >= abi::kMaxBackends) return;
-  const bool was_open = phase_of(from) != TcpPhase::Closed, is_open = phase_of(to) != TcpPhase::Closed;
-  if (was_open == is_open) return;
-  if (was_open) {
-    connection_ended(c);
-    return;
-  }
-  stat(c.backend_id, stat_id::kRevived);
-  if (c.flags & conn_flag::kLimited) shared_.limited_open[c.backend_id].fetch_add(1, std::memory_order_relaxed);
-}
-
 }  // namespace fulcrum::dp
