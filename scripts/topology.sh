@@ -348,6 +348,13 @@ do_up() {
     ip -n "$lb" link add lbm type veth peer name swlbm netns "$sw"
     ip -n "$sw" link set swlbm master br0 up
     ip -n "$lb" addr add "$BACKEND_NET.2/24" dev lbm
+    if ((ipv6)); then
+      # IPv6 on the management port alone (the control plane's health checks of IPv6
+      # backends leave from it); DPDK's lbc/lbb stay without it.
+      ip netns exec "$lb" sysctl -q -w net.ipv6.conf.lbm.disable_ipv6=0 net.ipv6.conf.lbm.accept_dad=0 \
+        net.ipv6.conf.lbm.accept_ra=0 >/dev/null
+      ip -n "$lb" addr add "$BACKEND_NET6::2/64" dev lbm nodad
+    fi
     ip -n "$lb" link set lbm up
   fi
   ip -n "$lb" link set lbc up
@@ -395,6 +402,7 @@ do_up() {
     if [[ $mode == dpdk ]]; then
       echo "MGMT_IF=lbm"
       echo "MGMT_IP=$BACKEND_NET.2"
+      ((ipv6)) && echo "MGMT_IP6=$BACKEND_NET6::2"
     fi
     if ((ipv6)); then
       echo "IPV6=1"
