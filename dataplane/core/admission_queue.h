@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "dataplane/abi/tables.h"
 #include "dataplane/core/flow_table.h"
 
 namespace fulcrum::dp {
@@ -37,6 +38,12 @@ class AdmissionQueue {
   // What identifies an entry's connection beyond its index (the index is reused).
   static uint32_t tag_of(const FlowKey& client_key) {
     return client_key.src_addr ^ (uint32_t{client_key.src_port} << 16 | client_key.dst_port) ^ client_key.dst_addr * 0x9E3779B1u;
+  }
+
+  // issue 15: the same for an IPv6 client key (the IPv6 table keeps its own queue).
+  static uint32_t tag_of(const FlowKey6& client_key) {
+    const uint64_t f = abi::ip6_fold(client_key.src_addr) ^ (abi::ip6_fold(client_key.dst_addr) * 0x9E3779B97F4A7C15ull);
+    return static_cast<uint32_t>(f ^ (f >> 32)) ^ (uint32_t{client_key.src_port} << 16 | client_key.dst_port);
   }
 
   void push(uint32_t index, uint32_t tag) {

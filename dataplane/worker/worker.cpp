@@ -28,7 +28,8 @@ Worker::Worker(Shared& shared, uint32_t index, abi::WorkerStatus& status)
       snat_(index, shared.workers(), abi::kMaxSnatPools), guard_(shared.workers(), shared.flood().breaker_rate, status),
       batches_(kBatches), sched_(std::make_unique<sched::WorkerState>()),
       backend_buckets_(std::make_unique<TokenBucket[]>(abi::kMaxBackends)), retry_memory_(std::make_unique<RetryMemory>()),
-      tsc_hz_(rte_get_tsc_hz()), admitted_(flows_.partition_end(index) - flows_.partition_begin(index)) {
+      tsc_hz_(rte_get_tsc_hz()), admitted_(flows_.partition_end(index) - flows_.partition_begin(index)),
+      admitted6_(shared.flows6().partition_end(index) - shared.flows6().partition_begin(index)) {
   if (shared.status != nullptr) {
     backend_stats_ = shared.status->backend_stats[index_];
   } else {
@@ -92,6 +93,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
   burst_tsc_ = rte_rdtsc();
   refresh_view();
   neigh_version_ = shared_.neighbours.version();
+  neigh6_version_ = shared_.neighbours6.version();
   created_count_ = 0;
   out.count = n;
   Pending tcp[kBurst];

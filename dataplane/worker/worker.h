@@ -167,11 +167,15 @@ class alignas(64) Worker {
   void handle_tcp6(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t now_ms);
   void new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, const FlowHash& h, BurstOutput& out,
                  uint16_t i, uint32_t now_ms);
+  bool stateless_reply6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, BurstOutput& out, uint16_t i);
   bool choose_snat6(const abi::Vip& vip, uint32_t vip_index, const abi::Backend& be, const FlowHash& h, FlowKey6& rev);
   void forward6(rte_mbuf* m, const ParsedFrame& f, const Conn6& c, BurstOutput& out, uint16_t i);
   void reply6(rte_mbuf* m, const ParsedFrame& f, const Conn6& c, BurstOutput& out, uint16_t i);
   // An IPv4 packet to a SNAT address that may be a NAT64 flow's reply; false: no such flow.
   bool nat64_reply(rte_mbuf* m, const ParsedFrame& f, const FlowKey& key, BurstOutput& out, uint16_t i, uint32_t now_ms);
+  // ICMP errors of NAT64 flows, translated to the other family and sent; false: not one.
+  bool nat64_icmp4_error(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i);
+  bool nat64_icmp6_error(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i);
   bool route_out6(rte_mbuf* m, const Addr6& dst, BurstOutput& out, uint16_t i, bool originated = false);
   bool is_own_address6(const Addr6& addr) const;
   void handle_icmp6(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOutput& out, uint16_t i, uint32_t now_ms);
@@ -182,6 +186,9 @@ class alignas(64) Worker {
   void retire6(uint32_t index);
   void release_snat6(const Conn6& c);
   void sweep6(uint32_t now_ms);
+  // Table pressure on the IPv6 table: its oldest handshakes go, as for IPv4.
+  uint32_t evict_embryonic6(uint32_t want, uint32_t now_ms);
+  void evict_above_high_water6(uint32_t now_ms);
 
   // Retry on failure (worker_retry.cpp): a client's SYN on an existing entry may start a
   // new connection or another attempt at this one; a backend's answer to a SYN is counted
@@ -222,6 +229,15 @@ class alignas(64) Worker {
   static constexpr uint32_t kNextHopCache = 64;
   NextHop next_hops_[kNextHopCache];
   uint32_t neigh_version_ = 0;   // the neighbour table's version at the start of the burst
+  // issue 15: the same cache for IPv6 destinations (route_out6), against neighbours6.
+  struct NextHop6 {
+    Addr6 dst{};
+    uint32_t version = ~0u;
+    uint8_t port = 0;
+    MacBytes mac{};
+  };
+  NextHop6 next_hops6_[kNextHopCache];
+  uint32_t neigh6_version_ = 0;
   uint8_t in_port_ = 0;          // port index of the packet being handled
   // The TSC of the current burst (burst_tsc_ below), for the SYN token buckets: one rdtsc
   // per burst, not per SYN (issue 14: an rdtsc per SYN was a tenth of the new-flow path).
@@ -282,6 +298,8 @@ class alignas(64) Worker {
   uint64_t sweep_owed_milli_ = 0;  // entries owed to the sweep, x1000
   // Handshakes in admission order: pressure evicts the oldest first.
   AdmissionQueue admitted_;
+  AdmissionQueue admitted6_;       // issue 15: the IPv6 table's
+  uint32_t retiring6_ = 0;         // IPv6 entries waiting for their grace period
   // Entries retired and waiting for their grace period: still allocated, no longer live.
   uint32_t retiring_ = 0;
   bool punt_ports_ = false;        // issue 11: some port has a kernel interface

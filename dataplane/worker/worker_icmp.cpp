@@ -47,6 +47,7 @@ void Worker::handle_icmp(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, ui
       return;
     }
     if (!translate_icmp_error(m, f, now_ms)) {
+      if (nat64_icmp4_error(m, f, out, i)) return;  // issue 15: worker_nat64.cpp
       drop(out, i, DropReason::IcmpNoFlow);
       return;
     }

@@ -71,6 +71,7 @@ void Worker::handle_icmp6(rte_mbuf* m, const ParsedFrame& f, uint8_t port, Burst
       drop(out, i, DropReason::IpTtlExceeded);
       return;
     }
+    if (nat64_icmp6_error(m, f, out, i)) return;  // a NAT64 flow's: becomes ICMPv4 (worker_nat64.cpp)
     if (!translate_icmp6_error(m, f)) {
       drop(out, i, DropReason::IcmpNoFlow);
       return;
@@ -146,8 +147,7 @@ void Worker::handle_ndp(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOu
 // An ICMPv6 error quotes as much of the packet that caused it as fits in 1280 bytes: a
 // packet we sent, so already translated. As for IPv4 (translate_icmp_error), find its flow
 // from the quote and undo the translation for the other side. IPv6 flows only: errors
-// about NAT64 flows would need ICMP <-> ICMPv6 translation (not done; they are counted
-// icmp_no_flow).
+// about NAT64 flows are nat64_icmp6_error()'s.
 bool Worker::translate_icmp6_error(rte_mbuf* m, const ParsedFrame& f) {
   uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
   uint8_t* ip6 = data + f.l3;

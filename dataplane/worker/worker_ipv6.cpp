@@ -6,9 +6,11 @@
 // backend by the VIP's scheduler (the same sched::Chooser, fed the IPv6 flow hash) and an
 // entry in the owning worker's partition. What the IPv4 path has and this one does not, yet
 // (docs/dataplane.md "IPv6"): the burst-wide prefetch pipeline, the SYN proxy (refused for
-// IPv6 VIPs by the config), connect retries, the new-flow breaker's stateless mode and
-// embryonic eviction under a full table; IPv6 new flows beyond the table are dropped and
-// counted (conntrack_full).
+// IPv6 VIPs by the config), connect retries and the new-flow breaker's stateless mode.
+// Under table pressure the oldest IPv6 handshakes are evicted as IPv4's are; a new flow that
+// finds the table full is dropped and counted (conntrack_full) while the evicted entries
+// wait for their grace period. A nat backend's reply without an entry is translated back
+// statelessly, as for IPv4.
 #include <rte_mbuf.h>
 #include <rte_tcp.h>
 
@@ -115,6 +117,32 @@ void Worker::handle_tcp6(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, ui
   new_flow6(m, f, key, h, out, i, now_ms);
 }
 
+// A nat backend's packet to a client we have no entry for (the data plane restarted, or
+// the entry expired): translated back from its VIP, as IPv4 does (worker_new_flow.cpp,
+// forward_without_entry), because the config allows each backend address:port in one nat
+// VIP only; and only when it came in on the port its source is routed through, so that no
+// client-side host can get packets sent on with the VIP as their source.
+bool Worker::stateless_reply6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, BurstOutput& out, uint16_t i) {
+  const abi::TableSlot& slot = *view_.slot;
+  const int b = abi::find_nat_backend6(slot, key.src_addr, key.src_port);
+  if (b < 0) return false;
+  const abi::Backend& be = slot.backends[b];
+  if (be.vip >= std::min(slot.hdr.vip_count, abi::kMaxVips)) return false;
+  const abi::Vip& vip = slot.vips[be.vip];
+  if (vip.mode != static_cast<uint8_t>(abi::ForwardMode::Nat) || vip.family != static_cast<uint8_t>(abi::Family::Ipv6)) return false;
+  RouteResult6 r;
+  if (!shared_.routes6.lookup(key.src_addr, &r) || r.port != in_port_) {
+    drop(out, i, DropReason::IpBadSource);
+    return true;
+  }
+  uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+  nat_rewrite6(data + f.l3, reinterpret_cast<rte_tcp_hdr*>(data + f.l4), slot.vip6[be.vip].addr, vip.port_be,
+               key.dst_addr, key.dst_port);
+  if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
+  if (route_out6(m, key.dst_addr, out, i)) count(WorkerCounter::StatelessReplies);
+  return true;
+}
+
 void Worker::new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, const FlowHash& h, BurstOutput& out,
                        uint16_t i, uint32_t now_ms) {
   const abi::TableSlot* slot = view_.slot;
@@ -125,7 +153,8 @@ void Worker::new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, c
   const int vi = abi::find_vip6(*slot, key.dst_addr, key.dst_port, abi::kProtoTcp);
   if (vi < 0) {
     const uint8_t kind = abi::local_addr6_kind(*slot, key.dst_addr);
-    drop(out, i, (kind & abi::local_addr::kSnat) ? DropReason::SnatNoEntry : DropReason::NotForUs);
+    if (kind & abi::local_addr::kSnat) drop(out, i, DropReason::SnatNoEntry);
+    else if (kind != 0 || shared_.is_any_port_addr6(key.dst_addr) || !stateless_reply6(m, f, key, out, i)) drop(out, i, DropReason::NotForUs);
     return;
   }
   if (is_own_address6(key.src_addr)) {
@@ -153,6 +182,8 @@ void Worker::new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, c
   }
   const uint32_t e = flows6.alloc(index_);
   if (e == FlowRef::kNone) {
+    // Room for the next new flow, after a grace period: the oldest handshakes go.
+    count(WorkerCounter::ConntrackEvicted, evict_embryonic6(8, now_ms));
     drop(out, i, DropReason::ConntrackFull);
     status_.vip_drops[vip.vip_id % abi::kMaxVips].add(1);
     return;
@@ -216,6 +247,7 @@ void Worker::new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, c
     return;
   }
   created_[created_count_++] = e | kV6Entry;
+  if (syn) admitted6_.push(e, AdmissionQueue::tag_of(key));  // a handshake: evictable
   count(WorkerCounter::NewConnections);
   if (!syn) count(WorkerCounter::MidstreamPickups);
   status_.vip_new_connections[vip.vip_id % abi::kMaxVips].add(1);
@@ -291,33 +323,48 @@ void Worker::reply6(rte_mbuf* m, const ParsedFrame& f, const Conn6& c, BurstOutp
   if (route_out6(m, c.client_addr(), out, i)) count(WorkerCounter::Forwarded);
 }
 
-// No next-hop cache as IPv4 has (yet): a route scan and a neighbour probe per packet.
+// Like route_out(): a per-worker cache of recent destinations (port and next-hop MAC),
+// valid while the IPv6 neighbour table's version is unchanged, before the route scan and
+// the neighbour probe.
 bool Worker::route_out6(rte_mbuf* m, const Addr6& dst, BurstOutput& out, uint16_t i, bool originated) {
-  RouteResult6 r;
-  if (!shared_.routes6.lookup(dst, &r)) {
-    drop(out, i, DropReason::NoRoute);
-    return false;
-  }
-  NeighView nv;
-  const bool known = shared_.neighbours6.lookup(r.next_hop, &nv);
-  if (!known || !nv.usable()) {
-    if (originated) {
-      drop(out, i, DropReason::UnresolvedReply);
+  NextHop6& cached = next_hops6_[(abi::ip6_fold(dst) * 0x9E3779B97F4A7C15ull) >> 58];
+  static_assert(kNextHopCache == 64, "the index above takes the top 6 bits");
+  if (!(cached.dst == dst) || cached.version != neigh6_version_) {
+    RouteResult6 r;
+    if (!shared_.routes6.lookup(dst, &r)) {
+      drop(out, i, DropReason::NoRoute);
       return false;
     }
-    if (known && nv.state == NeighState::Failed) {
-      drop(out, i, DropReason::NeighbourFailed);
-      return false;
+    NeighView nv;
+    uint32_t version = 1;
+    const bool known = shared_.neighbours6.lookup(r.next_hop, &nv, &version);
+    if (!known || !nv.usable()) {
+      if (originated) {
+        drop(out, i, DropReason::UnresolvedReply);
+        return false;
+      }
+      if (known && nv.state == NeighState::Failed) {
+        drop(out, i, DropReason::NeighbourFailed);
+        return false;
+      }
+      m->hash.usr = 0;  // IPv6: the main lcore routes the packet's destination again
+      count(WorkerCounter::NeighbourHeld);
+      set_verdict(out, i, Verdict::Kind::Hold, r.port);
+      return true;
     }
-    m->hash.usr = 0;  // IPv6: the main lcore routes the packet's destination again
-    count(WorkerCounter::NeighbourHeld);
-    set_verdict(out, i, Verdict::Kind::Hold, r.port);
-    return true;
+    if (version != neigh6_version_) {  // valid for this burst's version only: not cached
+      auto* eth = rte_pktmbuf_mtod(m, uint8_t*);
+      std::memcpy(eth, nv.mac.data(), 6);
+      std::memcpy(eth + 6, shared_.ports[r.port].mac.data(), 6);
+      set_verdict(out, i, Verdict::Kind::Tx, r.port);
+      return true;
+    }
+    cached = NextHop6{dst, version, r.port, nv.mac};
   }
   auto* eth = rte_pktmbuf_mtod(m, uint8_t*);
-  std::memcpy(eth, nv.mac.data(), 6);
-  std::memcpy(eth + 6, shared_.ports[r.port].mac.data(), 6);
-  set_verdict(out, i, Verdict::Kind::Tx, r.port);
+  std::memcpy(eth, cached.mac.data(), 6);
+  std::memcpy(eth + 6, shared_.ports[cached.port].mac.data(), 6);
+  set_verdict(out, i, Verdict::Kind::Tx, cached.port);
   return true;
 }
 
@@ -330,6 +377,40 @@ void Worker::retire6(uint32_t index) {
     if (!(before & conn_state::kDead) && phase_of(before) != TcpPhase::Closed) connection_ended(c);
   }
   defer_free(index | kV6Entry);
+}
+
+// The oldest IPv6 handshakes first, none active within 100 ms (see evict_embryonic()).
+uint32_t Worker::evict_embryonic6(uint32_t want, uint32_t now_ms) {
+  FlowTable6& flows6 = shared_.flows6();
+  uint32_t evicted = 0;
+  for (uint32_t n = 0; n < 4 * want + 64 && evicted < want && !admitted6_.empty(); ++n) {
+    const AdmissionQueue::Record r = admitted6_.front();
+    admitted6_.pop();
+    const Conn6& c = flows6.entry(r.index);
+    const uint8_t st = c.state.load(std::memory_order_relaxed);
+    if (!(c.flags & conn_flag::kInUse) || (st & conn_state::kDead) || !is_embryonic(st) ||
+        AdmissionQueue::tag_of(c.fwd) != r.tag) {
+      continue;
+    }
+    const uint32_t idle = now_ms - c.last_seen.load(std::memory_order_relaxed);
+    if (static_cast<int32_t>(idle) < 0 || idle < 100) {
+      admitted6_.push(r.index, r.tag);
+      continue;
+    }
+    retire6(r.index);
+    ++evicted;
+  }
+  return evicted;
+}
+
+// Above the high-water mark the oldest IPv6 handshakes go, a slice per loop (as IPv4).
+void Worker::evict_above_high_water6(uint32_t now_ms) {
+  FlowTable6& flows6 = shared_.flows6();
+  const uint32_t size = flows6.partition_end(index_) - flows6.partition_begin(index_);
+  const uint32_t high = static_cast<uint32_t>(uint64_t{size} * shared_.flood().high_water_pct / 100);
+  const uint32_t live = flows6.in_use(index_) - retiring6_;
+  if (live <= high) return;
+  count(WorkerCounter::EmbryonicAged, evict_embryonic6(std::min(live - high, 256u), now_ms));
 }
 
 // The IPv6 partition's expiry, paced like sweep(): about once a second, 512 at most a call.

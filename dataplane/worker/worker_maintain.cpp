@@ -44,7 +44,8 @@ bool evictable(const Conn& c, uint32_t now_ms, uint32_t min_idle_ms) {
 void Worker::defer_free(uint32_t index) {
   Batch& b = batches_[open_];
   b.entries[b.count++] = index;
-  if (!(index & kV6Entry)) ++retiring_;   // the high-water mark is the IPv4 table's
+  if (index & kV6Entry) ++retiring6_;   // each table's high-water mark counts its own
+  else ++retiring_;
   if (b.count == kBatchSize) close_batch();
 }
 
@@ -104,6 +105,7 @@ void Worker::reclaim(bool wait) {
       flows_.free(b.entries[k]);
     }
     retiring_ -= b.count - v6;
+    retiring6_ -= v6;
     b.count = 0;
     batch_head_ = (batch_head_ + 1) % kBatches;
     --batch_closed_;
@@ -203,6 +205,7 @@ void Worker::maintain(uint32_t now_ms, uint16_t tx_queue) {
   sweep(now_ms);
   sweep6(now_ms);
   evict_above_high_water(now_ms);
+  evict_above_high_water6(now_ms);
   if (parked_count_ != 0) {
     BurstOutput out;
     release_parked(now_ms, out);

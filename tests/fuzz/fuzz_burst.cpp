@@ -36,7 +36,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     std::fprintf(stderr, "fuzz_burst: no fixture environment: %s\n", why.c_str());
     std::abort();
   }
-  cp::TableSpec spec = test::FixtureEnv::default_tables();
+  cp::TableSpec spec = test::FixtureEnv::ipv6_tables();  // IPv4 VIPs 0-2, IPv6 nat/fullnat/NAT64 3-5
   spec.vips[1].synproxy = fulcrum::abi::Synproxy::On;
   spec.vips[0].new_conn_rate = 1000;
   spec.vips[0].new_conn_burst = 100;

@@ -7,11 +7,12 @@
 import os
 import sys
 
-from scapy.all import (ARP, Dot1Q, Ether, ICMP, ICMPv6EchoRequest, ICMPv6ND_NS, IP, IPv6, IPv6ExtHdrDestOpt,
+from scapy.all import (ARP, Dot1Q, Ether, ICMP, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr, IP, IPv6, IPv6ExtHdrDestOpt,
                        IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, RouterAlert, TCP, UDP, raw)
 
 PORT0, PORT1 = "02:00:00:00:01:01", "02:00:00:00:02:01"
 CLIENT, ROUTER = "02:00:00:00:01:02", "02:00:00:00:01:fe"
+BACKEND1 = "02:00:00:00:02:0b"
 B1 = "02:00:00:00:02:0b"
 
 
@@ -55,8 +56,19 @@ def frames6():
         ICMPv6ND_NS(tgt="2001:db8::10"),
         c / IPv6(src="fe80::2", dst="2001:db8::10", hlim=255) / ICMPv6ND_NS(tgt="2001:db8::10"),
         c / Dot1Q(vlan=100) / ip / TCP(sport=40000, dport=80, flags="PA", seq=1001, ack=5001) / b"GET /",
+        # The fullnat and NAT64 VIPs of FixtureEnv::ipv6_tables().
+        c / IPv6(src="2001:db8:1::2", dst="2001:db8::20") / syn,
+        c / IPv6(src="2001:db8:1::2", dst="2001:db8::40") / syn,
+        c / IPv6(src="2001:db8:1::2", dst="2001:db8::40") / TCP(sport=40000, dport=80, flags="A", seq=1001, ack=5001),
     ]
-    return [(0, raw(f)) for f in out]
+    b = Ether(src=BACKEND1, dst=PORT1)
+    back = [
+        b / IPv6(src="2001:db8:2::11", dst="2001:db8:1::2") / TCP(sport=80, dport=40000, flags="SA", seq=5000, ack=1001),
+        b / IP(src="198.18.2.11", dst="198.18.2.101") / TCP(sport=8081, dport=1024, flags="SA", seq=5000, ack=1001),
+        b / IPv6(src="2001:db8:2::11", dst="2001:db8:2::1", hlim=255) /
+        ICMPv6ND_NA(tgt="2001:db8:2::11", S=1, O=1) / ICMPv6NDOptDstLLAddr(lladdr=BACKEND1),
+    ]
+    return [(0, raw(f)) for f in out] + [(1, raw(f)) for f in back]
 
 
 def main():
