@@ -57,6 +57,35 @@ void parse_lcores(Section& dp, DataplaneConfig& cfg) {
   }
 }
 
+// issue 15: why an IPv6 address cannot be a port's, a next hop or a neighbour: "" if it can.
+std::string unusable6(const abi::Ip6& a) {
+  if (is_link_local6(a)) return "a link-local address (fe80::/10); use the neighbour's global or unique-local address";
+  if (is_unusable_unicast6(a)) return "not a unicast address the data plane can use (::, ::1, ff00::/8, ::ffff:0:0/96)";
+  return "";
+}
+
+// issue 15: a port's address6 and gateway6 (both optional).
+void parse_port_ipv6(Section& p, PortConfig& port) {
+  auto address6 = prefix6_value(p, "address6", "2001:db8:1::1/64");
+  auto gateway6 = ipv6_value(p, "gateway6", "2001:db8:1::fe");
+  if (address6 && (address6->length == 0 || address6->length > 127 || !unusable6(address6->addr).empty())) {
+    p.error("address6", "\"" + address6->str() + "\" cannot be a port address6 (needs a global or unique-local "
+                        "unicast address with prefix /1../127)");
+    address6.reset();
+  }
+  if (gateway6 && !unusable6(*gateway6).empty()) {
+    p.error("gateway6", ipv6_str(*gateway6) + " is " + unusable6(*gateway6));
+    gateway6.reset();
+  } else if (gateway6 && !address6 && !p.has("address6")) {
+    p.error("gateway6", "needs this port's address6 (the prefix the gateway is on)");
+    gateway6.reset();
+  } else if (gateway6 && address6 && !address6->contains(*gateway6)) {
+    p.error("gateway6", ipv6_str(*gateway6) + " is not on this port's prefix " + address6->network_str());
+  }
+  port.address6 = address6;
+  port.gateway6 = gateway6;
+}
+
 void parse_ports(Section& dp, DataplaneConfig& cfg) {
   std::vector<Section> ports = dp.tables("ports");
   if (ports.empty()) {
@@ -69,6 +98,7 @@ void parse_ports(Section& dp, DataplaneConfig& cfg) {
   if (ports.size() > kMaxPorts) dp.error("ports", "at most " + std::to_string(kMaxPorts) + " ports");
   std::set<std::string> names, devices;
   std::vector<std::pair<Section*, std::string>> gateway_ports;  // port, its name
+  std::vector<std::pair<Section*, std::string>> gateway6_ports;
   for (Section& p : ports) {
     PortConfig port;
     auto name = p.string("name");
@@ -108,6 +138,8 @@ void parse_ports(Section& dp, DataplaneConfig& cfg) {
     port.gateway_be = gateway;
     if (rx) port.rx_descriptors = static_cast<uint16_t>(*rx);
     if (tx) port.tx_descriptors = static_cast<uint16_t>(*tx);
+    parse_port_ipv6(p, port);
+    if (port.gateway6) gateway6_ports.emplace_back(&p, name.value_or("?"));
     parse_host_sharing(p, port);  // issue 11: host_sharing, kernel_interface
     p.finish();
     cfg.ports.push_back(port);
@@ -116,6 +148,11 @@ void parse_ports(Section& dp, DataplaneConfig& cfg) {
   if (gateway_ports.size() > 1) {
     gateway_ports[1].first->error("gateway", "a second default route: port \"" + gateway_ports[0].second + "\" already has a gateway; "
                                        "keep one gateway and give other destinations [[dataplane.routes]]");
+  }
+  if (gateway6_ports.size() > 1) {
+    gateway6_ports[1].first->error("gateway6", "a second IPv6 default route: port \"" + gateway6_ports[0].second +
+                                                   "\" already has a gateway6; keep one and give other destinations "
+                                                   "[[dataplane.routes]]");
   }
 }
 
@@ -128,10 +165,51 @@ int port_for(const DataplaneConfig& cfg, uint32_t addr_be) {
   return -1;
 }
 
+int port_for6(const DataplaneConfig& cfg, const abi::Ip6& a) {
+  for (size_t i = 0; i < cfg.ports.size(); ++i) {
+    if (cfg.ports[i].address6 && cfg.ports[i].address6->contains(a)) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+bool is_ipv6_text(const Section& s, std::string_view key) {
+  const toml::node* n = s.node(key);
+  return n != nullptr && n->is_string() && n->as_string()->get().find(':') != std::string::npos;
+}
+
+// issue 15: a route whose prefix is IPv6; its next hop must be IPv6 too.
+void parse_route6(Section& r, DataplaneConfig& cfg) {
+  auto prefix = prefix6_value(r, "prefix", "2001:db8:99::/48");
+  auto via = ip_value(r, "via", "198.18.1.254", "2001:db8:1::fe");
+  if (!r.has("via")) r.missing("via", "\"2001:db8:1::fe\"");
+  if (via && !via->is_v6()) {
+    r.error("via", via->str() + " is IPv4 but the prefix is IPv6: a route's next hop is of its prefix's family");
+    via.reset();
+  } else if (via && !unusable6(via->v6).empty()) {
+    r.error("via", via->str() + " is " + unusable6(via->v6));
+    via.reset();
+  } else if (via && port_for6(cfg, via->v6) < 0) {
+    r.error("via", via->str() + " is not on any port's address6 prefix");
+  }
+  r.finish();
+  if (prefix && via) cfg.routes6.push_back({*prefix, via->v6});
+}
+
 void parse_routes(Section& dp, DataplaneConfig& cfg) {
   std::vector<Section> routes = dp.tables("routes");
   if (routes.size() > kMaxRoutes) dp.error("routes", "at most " + std::to_string(kMaxRoutes) + " routes");
   for (Section& r : routes) {
+    if (is_ipv6_text(r, "prefix")) {
+      parse_route6(r, cfg);
+      continue;
+    }
+    if (is_ipv6_text(r, "via") && r.has("prefix")) {
+      r.error("via", "\"" + r.string("via").value_or("") + "\" is IPv6 but the prefix is IPv4: a route's next hop is of its "
+                     "prefix's family");
+      prefix_value(r, "prefix", "203.0.113.0/24");
+      r.finish();
+      continue;
+    }
     auto prefix = prefix_value(r, "prefix", "203.0.113.0/24");
     auto via = ipv4_value(r, "via", "198.18.1.254");
     if (!prefix && !r.has("prefix")) r.missing("prefix", "\"203.0.113.0/24\"");
@@ -142,10 +220,40 @@ void parse_routes(Section& dp, DataplaneConfig& cfg) {
   }
 }
 
+// issue 15: a static neighbour with an IPv6 address, on a port's address6 prefix.
+void parse_neighbour6(Section& n, DataplaneConfig& cfg) {
+  auto addr = ipv6_value(n, "address", "2001:db8:2::11");
+  auto mac_text = n.string("mac");
+  auto port = n.string("port");
+  std::optional<Mac> mac;
+  if (mac_text) {
+    mac = parse_mac(*mac_text);
+    if (!mac) n.error("mac", "\"" + *mac_text + "\" is not a MAC address (e.g. \"02:00:00:00:00:01\")");
+  }
+  if (!mac_text && !n.has("mac")) n.missing("mac", "\"02:00:00:00:00:01\"");
+  if (!port && !n.has("port")) n.missing("port", "\"backend\"");
+  int index = port ? cfg.port_index(*port) : -1;
+  if (port && index < 0) n.error("port", "no port named \"" + *port + "\"");
+  if (addr && !unusable6(*addr).empty()) {
+    n.error("address", ipv6_str(*addr) + " is " + unusable6(*addr));
+    addr.reset();
+  } else if (addr && index >= 0 && !cfg.ports[index].address6) {
+    n.error("address", ipv6_str(*addr) + ": port \"" + *port + "\" has no address6");
+  } else if (addr && index >= 0 && !cfg.ports[index].address6->contains(*addr)) {
+    n.error("address", ipv6_str(*addr) + " is not on port \"" + *port + "\"'s prefix " + cfg.ports[index].address6->network_str());
+  }
+  n.finish();
+  if (addr && mac && port) cfg.neighbours6.push_back({*addr, *mac, *port});
+}
+
 void parse_neighbours(Section& dp, DataplaneConfig& cfg) {
   std::vector<Section> neighbours = dp.tables("neighbours");
   if (neighbours.size() > kMaxStaticNeighbours) dp.error("neighbours", "at most " + std::to_string(kMaxStaticNeighbours) + " static neighbours");
   for (Section& n : neighbours) {
+    if (is_ipv6_text(n, "address")) {
+      parse_neighbour6(n, cfg);
+      continue;
+    }
     auto addr = ipv4_value(n, "address", "198.18.2.11");
     auto mac_text = n.string("mac");
     auto port = n.string("port");
@@ -228,6 +336,7 @@ DataplaneConfig parse_dataplane(const toml::table& root, Errors& errors) {
   parse_timeouts(dp, cfg);
   parse_shm(dp, cfg);
   if (auto v = dp.integer("conntrack_entries", 1024, 64 * 1024 * 1024)) cfg.conntrack_entries = static_cast<uint32_t>(*v);
+  if (auto v = dp.integer("conntrack_entries6", 1024, 64 * 1024 * 1024)) cfg.conntrack_entries6 = static_cast<uint32_t>(*v);
   if (auto v = dp.integer("mbufs", 1023, 4 * 1024 * 1024)) cfg.mbufs = static_cast<uint32_t>(*v);
   if (auto v = dp.integer("idle_sleep_us", 0, 100000)) cfg.idle_sleep_us = static_cast<uint32_t>(*v);
   if (auto v = dp.integer("new_flow_breaker_rate", 0, 100'000'000)) cfg.new_flow_breaker_rate = static_cast<uint32_t>(*v);

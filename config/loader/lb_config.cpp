@@ -48,8 +48,6 @@ Location location_of(const toml::node& n) { return {n.source().begin.line, n.sou
 
 std::string line_of(Location l) { return "line " + std::to_string(l.line); }
 
-std::string endpoint_str(uint32_t addr_be, uint16_t port) { return ipv4_str(addr_be) + ":" + std::to_string(port); }
-
 std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // "\"a\" or \"b\"", "\"a\", \"b\" or \"c\"".
@@ -69,13 +67,28 @@ std::string unusable(const std::string& text, std::string_view what) {
          ": 0.0.0.0/8, 127.0.0.0/8 and 224.0.0.0 and above are not unicast addresses the data plane can use";
 }
 
-// An address value, or 0 (absent, wrong or unusable; the error is reported).
-uint32_t address(Section& s, std::string_view key, std::string_view what, std::string_view example) {
-  std::optional<uint32_t> a = ipv4_value(s, key, example);
-  if (!a) return 0;
-  if (is_unusable_unicast(*a)) {
-    s.error(key, unusable(ipv4_str(*a), what));
-    return 0;
+// Why an address cannot be a VIP, backend, SNAT address or check source: "" if it can.
+std::string unusable_why(const std::string& text, const IpAddr& a, std::string_view what) {
+  if (!a.is_v6()) return is_unusable_unicast(a.v4_be) ? unusable(text, what) : "";
+  if (is_link_local6(a.v6)) {
+    return quoted(text) + " cannot be " + std::string(what) +
+           ": link-local addresses (fe80::/10) are valid on one link only; use a global or unique-local address";
+  }
+  if (is_unusable_unicast6(a.v6)) {
+    return quoted(text) + " cannot be " + std::string(what) +
+           ": ::, ::1, ff00::/8 and IPv4-mapped ::ffff:0:0/96 are not unicast addresses the data plane can use";
+  }
+  return "";
+}
+
+// An address value of either family, or an empty one (absent, wrong or unusable; the
+// error is reported).
+IpAddr address(Section& s, std::string_view key, std::string_view what, std::string_view example) {
+  std::optional<IpAddr> a = ip_value(s, key, example);
+  if (!a) return {};
+  if (std::string why = unusable_why(s.string(key).value_or(""), *a, what); !why.empty()) {
+    s.error(key, why);
+    return {};
   }
   return *a;
 }
@@ -264,7 +277,7 @@ std::set<std::string> parse_health(Section& h, HealthCheck& check) {
   integer("rise", 1, 100, &check.rise);
   integer("fall", 1, 100, &check.fall);
   integer("port", 1, 65535, &check.port);
-  if (uint32_t a = address(h, "source", "a health-check source address", "198.18.2.1"); a != 0) check.source_be = a;
+  if (IpAddr a = address(h, "source", "a health-check source address", "198.18.2.1"); !a.empty()) check.source = a;
   else fail("source");
   if (auto body = h.string("expect_body")) {
     if (body->empty() || body->size() > kMaxExpectBody ||
@@ -344,37 +357,54 @@ struct VipDraft {
     const toml::node* node;
     std::string key;
   };
-  std::vector<Where> snat_where;               // parallel to cfg.snat_be
+  std::vector<Where> snat_where;               // parallel to cfg.snat
   std::vector<BackendDraft> backends;          // parallel to cfg.backends
 };
 
-std::string port_owning(const DataplaneConfig& dp, uint32_t addr_be) {
+std::string port_owning(const DataplaneConfig& dp, const IpAddr& a) {
   for (const PortConfig& p : dp.ports) {
-    if (p.address.length != 0 && p.address.addr_be == addr_be) return p.name;
+    if (!a.is_v6() && p.address.length != 0 && p.address.addr_be == a.v4_be) return p.name;
+    if (a.is_v6() && p.address6 && p.address6->addr == a.v6) return p.name;
   }
   return "";
 }
 
-bool on_connected_subnet(const DataplaneConfig& dp, uint32_t addr_be) {
-  return std::any_of(dp.ports.begin(), dp.ports.end(),
-                     [&](const PortConfig& p) { return p.address.length != 0 && p.address.contains(addr_be); });
+bool on_connected_subnet(const DataplaneConfig& dp, const IpAddr& a) {
+  return std::any_of(dp.ports.begin(), dp.ports.end(), [&](const PortConfig& p) {
+    if (a.is_v6()) return p.address6.has_value() && p.address6->contains(a.v6);
+    return p.address.length != 0 && p.address.contains(a.v4_be);
+  });
 }
 
-bool routed(const DataplaneConfig& dp, uint32_t addr_be) {
-  if (on_connected_subnet(dp, addr_be)) return true;
+bool routed(const DataplaneConfig& dp, const IpAddr& a) {
+  if (on_connected_subnet(dp, a)) return true;
+  if (a.is_v6()) {
+    if (std::any_of(dp.ports.begin(), dp.ports.end(), [](const PortConfig& p) { return p.gateway6.has_value(); })) return true;
+    return std::any_of(dp.routes6.begin(), dp.routes6.end(), [&](const Route6Config& r) { return r.prefix.contains(a.v6); });
+  }
   if (std::any_of(dp.ports.begin(), dp.ports.end(), [](const PortConfig& p) { return p.gateway_be.has_value(); })) {
     return true;
   }
   return std::any_of(dp.routes.begin(), dp.routes.end(),
-                     [&](const RouteConfig& r) { return r.prefix.contains(addr_be); });
+                     [&](const RouteConfig& r) { return r.prefix.contains(a.v4_be); });
 }
 
-std::string subnets(const DataplaneConfig& dp) {
+bool has_ipv6_port(const DataplaneConfig& dp) {
+  return std::any_of(dp.ports.begin(), dp.ports.end(), [](const PortConfig& p) { return p.address6.has_value(); });
+}
+
+std::string subnets(const DataplaneConfig& dp, IpFamily family = IpFamily::V4) {
   std::string out;
   for (const PortConfig& p : dp.ports) {
-    if (p.address.length != 0) out += (out.empty() ? "" : ", ") + p.address.str();
+    if (family == IpFamily::V4 && p.address.length != 0) out += (out.empty() ? "" : ", ") + p.address.str();
+    if (family == IpFamily::V6 && p.address6) out += (out.empty() ? "" : ", ") + p.address6->str();
   }
   return out;
+}
+
+// special_address() for either family.
+std::string special(const DataplaneConfig& dp, const IpAddr& a, bool owned) {
+  return a.is_v6() ? special_address6(dp, a.v6, owned) : special_address(dp, a.v4_be, owned);
 }
 
 void parse_snat(VipDraft& d) {
@@ -397,20 +427,26 @@ void parse_snat(VipDraft& d) {
     return;
   }
   const toml::array& arr = *v.node("snat")->as_array();
-  std::set<uint32_t> seen;
+  std::set<IpAddr> seen;
   for (size_t i = 0; i < list->size(); ++i) {
     const std::string& text = (*list)[i];
     const toml::node* at = arr.get(i);
     std::string key = v.path_of("snat") + "[" + std::to_string(i) + "]";
-    auto a = parse_ipv4(text);
+    auto a = parse_ip(text);
+    std::string why = a ? unusable_why(text, *a, "a SNAT address") : "";
     if (!a) {
-      v.errors().add(at, key, quoted(text) + " is not an IPv4 address (e.g. \"198.18.2.100\")");
-    } else if (is_unusable_unicast(*a)) {
-      v.errors().add(at, key, unusable(text, "a SNAT address"));
+      v.errors().add(at, key, quoted(text) + (text.find(':') != std::string::npos
+                                                  ? " is not an IPv6 address (e.g. \"2001:db8:2::100\")"
+                                                  : " is not an IPv4 address (e.g. \"198.18.2.100\")"));
+    } else if (!why.empty()) {
+      v.errors().add(at, key, why);
     } else if (!seen.insert(*a).second) {
       v.errors().add(at, key, text + " is listed twice in this VIP's snat");
+    } else if (!d.cfg.snat.empty() && d.cfg.snat.front().family != a->family) {
+      v.errors().add(at, key, text + " is " + a->family_name() + " but " + d.cfg.snat.front().str() + " is " +
+                                  d.cfg.snat.front().family_name() + ": a VIP's SNAT addresses are all of its backends' family");
     } else {
-      d.cfg.snat_be.push_back(*a);
+      d.cfg.snat.push_back(*a);
       d.snat_where.push_back({at, key});
     }
   }
@@ -418,7 +454,7 @@ void parse_snat(VipDraft& d) {
 
 void parse_backend(VipDraft& d, Section& b, const toml::table* table, const std::set<std::string>& vip_failed,
                    const Section* vip_health, std::map<std::string, Location>& names,
-                   std::map<std::pair<uint32_t, uint16_t>, Location>& endpoints) {
+                   std::map<std::pair<IpAddr, uint16_t>, Location>& endpoints) {
   BackendConfig be;
   be.where = location_of(*table);
   be.health = d.cfg.health;
@@ -433,7 +469,7 @@ void parse_backend(VipDraft& d, Section& b, const toml::table* table, const std:
     }
   }
   if (!b.has("address")) b.missing("address", "\"198.18.2.11\"");
-  be.addr_be = address(b, "address", "a backend address", "198.18.2.11");
+  be.addr = address(b, "address", "a backend address", "198.18.2.11");
   if (!b.has("port")) b.missing("port", "80");
   if (auto port = b.integer("port", 1, 65535)) be.port = static_cast<uint16_t>(*port);
   if (auto weight = b.integer("weight", 0, 1000)) be.weight = static_cast<uint16_t>(*weight);
@@ -444,12 +480,16 @@ void parse_backend(VipDraft& d, Section& b, const toml::table* table, const std:
     std::set<std::string> failed = parse_health(*h, be.health);
     failed.insert(vip_failed.begin(), vip_failed.end());
     check_health(*h, be.health, vip_health, failed);
+    if (h->has("source") && !be.health.source.empty() && !be.addr.empty() && be.health.source.family != be.addr.family) {
+      h->error("source", be.health.source.str() + " is " + be.health.source.family_name() + " but backend " + be.addr.str() +
+                             " is " + be.addr.family_name() + ": a check's source address is of the backend's family");
+    }
     h->finish();
   }
   parse_backend_limits(b, be.limits);
   b.finish();
-  if (be.addr_be != 0 && be.port != 0) {
-    if (auto [it, fresh] = endpoints.emplace(std::pair{be.addr_be, be.port}, be.where); !fresh) {
+  if (!be.addr.empty() && be.port != 0) {
+    if (auto [it, fresh] = endpoints.emplace(std::pair{be.addr, be.port}, be.where); !fresh) {
       b.error("address", "backend " + be.endpoint() + " is listed twice in this VIP (first at " +
                              line_of(it->second) + ")");
     }
@@ -470,10 +510,61 @@ void parse_flood_defence(Section& s, const DataplaneConfig& dp, VipConfig& cfg) 
   if (cfg.max_new_conn_rate != 0 && cfg.new_conn_burst == 0) cfg.new_conn_burst = std::max<uint32_t>(1, cfg.max_new_conn_rate / 10);
   if (auto mode = word(s, "synproxy", "a SYN proxy mode", {"off", "on", "auto"})) {
     cfg.synproxy = *mode == "on" ? SynproxyMode::On : *mode == "auto" ? SynproxyMode::Auto : SynproxyMode::Off;
-    if (cfg.synproxy != SynproxyMode::Off && !dp.synproxy) {
+    if (cfg.synproxy != SynproxyMode::Off && cfg.addr.is_v6()) {
+      s.error("synproxy", quoted(*mode) + " on IPv6 VIP " + cfg.addr.str() +
+                              ": synproxy is IPv4-only for now (the data plane does not proxy IPv6 handshakes); "
+                              "remove synproxy or set it to \"off\"");
+    } else if (cfg.synproxy != SynproxyMode::Off && !dp.synproxy) {
       s.error("synproxy", quoted(*mode) + " needs dataplane.synproxy = true (it reserves 4 bytes per connection "
                                           "entry for sequence translation)");
     }
+  }
+}
+
+// issue 15: the families of one VIP. Its backends are all of one family; an IPv4 VIP has
+// IPv4 backends; an IPv6 VIP with IPv4 backends is NAT64, which only fullnat does (the
+// backends must see an IPv4 source); SNAT addresses and the check's source are of the
+// backends' family.
+void check_families(VipDraft& d, Section* health) {
+  VipConfig& cfg = d.cfg;
+  const BackendConfig* first = nullptr;
+  for (size_t i = 0; i < cfg.backends.size(); ++i) {
+    const BackendConfig& be = cfg.backends[i];
+    Section& b = d.backends[i].s;
+    if (be.addr.empty()) continue;
+    if (first != nullptr) {
+      if (be.addr.family != first->addr.family) {
+        b.error("address", std::string(be.addr.family_name()) + " backend " + be.endpoint() + " but backend " +
+                               first->endpoint() + " (" + line_of(first->where) + ") is " + first->addr.family_name() +
+                               ": a VIP's backends are all of one family; put them in two VIPs");
+      }
+      continue;
+    }
+    first = &be;
+    if (!cfg.addr.empty() && !cfg.addr.is_v6() && be.addr.is_v6()) {
+      b.error("address", "IPv6 backend " + be.endpoint() + " of IPv4 VIP " + cfg.endpoint() +
+                             ": an IPv4 VIP needs IPv4 backends (only IPv6 to IPv4 is translated, by fullnat)");
+    } else if (cfg.addr.is_v6() && !be.addr.is_v6() && d.mode_known && cfg.mode == ForwardMode::Nat) {
+      b.error("address", "IPv4 backend " + be.endpoint() + " of IPv6 VIP " + cfg.endpoint() +
+                             " in mode \"nat\": NAT64 needs fullnat (set mode = \"fullnat\" with an IPv4 snat pool)");
+    }
+  }
+  // Without backends, an IPv4 VIP still has only IPv4 ones to come; an IPv6 VIP may get either.
+  std::optional<IpFamily> family;
+  if (first != nullptr) family = first->addr.family;
+  else if (!cfg.addr.empty() && !cfg.addr.is_v6()) family = IpFamily::V4;
+  for (size_t i = 0; family && i < cfg.snat.size(); ++i) {
+    if (cfg.snat[i].family == *family) continue;
+    const char* fam = *family == IpFamily::V6 ? "IPv6" : "IPv4";
+    d.s.errors().add(d.snat_where[i].node, d.snat_where[i].key,
+                     cfg.snat[i].str() + " is " + cfg.snat[i].family_name() + " but this VIP's backends are " + fam +
+                         ": SNAT addresses are of the backends' family (the source address the backends see)");
+  }
+  if (first != nullptr && health != nullptr && health->has("source") && !cfg.health.source.empty() &&
+      cfg.health.source.family != first->addr.family) {
+    health->error("source", cfg.health.source.str() + " is " + cfg.health.source.family_name() +
+                                " but this VIP's backends are " + first->addr.family_name() +
+                                ": a check's source address is of the backend's family");
   }
 }
 
@@ -488,15 +579,16 @@ VipDraft parse_vip(Section& v, const toml::table* table, const DataplaneConfig& 
     else s.error("name", quoted(*name) + " " + kNameRule);
   }
   if (!s.has("address")) s.missing("address", "\"198.18.0.10\"");
-  cfg.addr_be = address(s, "address", "a VIP address", "198.18.0.10");
-  if (std::string port = port_owning(dp, cfg.addr_be); cfg.addr_be != 0 && !port.empty()) {
-    s.error("address", ipv4_str(cfg.addr_be) + " is the address of [dataplane] port " + quoted(port) +
+  cfg.addr = address(s, "address", "a VIP address", "198.18.0.10");
+  if (std::string port = port_owning(dp, cfg.addr); !cfg.addr.empty() && !port.empty()) {
+    s.error("address", cfg.addr.str() + " is the address of [dataplane] port " + quoted(port) +
                            "; a VIP needs an address of its own");
-    cfg.addr_be = 0;
-  } else if (std::string what = special_address(dp, cfg.addr_be, true); cfg.addr_be != 0 && !what.empty()) {
-    s.error("address", ipv4_str(cfg.addr_be) + " is " + what + ": the data plane would answer ARP for it; a VIP needs an "
-                       "address of its own");
-    cfg.addr_be = 0;
+    cfg.addr = {};
+  } else if (std::string what = special(dp, cfg.addr, true); !cfg.addr.empty() && !what.empty()) {
+    s.error("address", cfg.addr.str() + " is " + what + ": the data plane would answer " +
+                           (cfg.addr.is_v6() ? "neighbour solicitations" : "ARP") + " for it; a VIP needs an "
+                           "address of its own");
+    cfg.addr = {};
   }
   if (!s.has("port")) s.missing("port", "80");
   if (auto port = s.integer("port", 1, 65535)) cfg.port = static_cast<uint16_t>(*port);
@@ -532,10 +624,11 @@ VipDraft parse_vip(Section& v, const toml::table* table, const DataplaneConfig& 
     health->finish();
   }
   std::map<std::string, Location> names;
-  std::map<std::pair<uint32_t, uint16_t>, Location> endpoints;
+  std::map<std::pair<IpAddr, uint16_t>, Location> endpoints;
   for (auto& [b, node] : tables_with_nodes(s, "backends")) {
     parse_backend(d, b, node, health_failed, health ? &*health : nullptr, names, endpoints);
   }
+  check_families(d, health ? &*health : nullptr);
   if (cfg.backends.size() > cfg.maglev_size) {
     s.error("maglev_size", "this VIP has " + std::to_string(cfg.backends.size()) + " backends but maglev_size is " +
                                std::to_string(cfg.maglev_size) +
@@ -552,26 +645,32 @@ VipDraft parse_vip(Section& v, const toml::table* table, const DataplaneConfig& 
 
 // What one VIP's addresses may not collide with, filled from all VIPs before the second pass.
 struct Owners {
-  std::map<uint32_t, std::string> vip;   // VIP address -> first VIP's name
-  std::map<uint32_t, std::string> snat;  // SNAT address -> first VIP's name
+  std::map<IpAddr, std::string> vip;   // VIP address -> first VIP's name
+  std::map<IpAddr, std::string> snat;  // SNAT address -> first VIP's name
 };
 
 void check_snat(VipDraft& d, const DataplaneConfig& dp, const Owners& owners, bool net_ok) {
-  for (size_t i = 0; i < d.cfg.snat_be.size(); ++i) {
-    uint32_t a = d.cfg.snat_be[i];
+  for (size_t i = 0; i < d.cfg.snat.size(); ++i) {
+    const IpAddr& a = d.cfg.snat[i];
     const auto& [at, key] = d.snat_where[i];
     Errors& errors = d.s.errors();
     if (auto it = owners.vip.find(a); it != owners.vip.end()) {
-      errors.add(at, key, ipv4_str(a) + " is the address of VIP " + quoted(it->second) +
+      errors.add(at, key, a.str() + " is the address of VIP " + quoted(it->second) +
                                            "; SNAT needs addresses no VIP uses");
     } else if (std::string port = port_owning(dp, a); !port.empty()) {
-      errors.add(at, key, ipv4_str(a) + " is the address of [dataplane] port " + quoted(port) +
+      errors.add(at, key, a.str() + " is the address of [dataplane] port " + quoted(port) +
                                            "; SNAT needs other free addresses on a port's subnet");
-    } else if (std::string what = special_address(dp, a, true); !what.empty()) {
-      errors.add(at, key, ipv4_str(a) + " is " + what + "; SNAT needs other free addresses on a port's subnet");
+    } else if (std::string what = special(dp, a, true); !what.empty()) {
+      errors.add(at, key, a.str() + " is " + what + "; SNAT needs other free addresses on a port's subnet");
+    } else if (net_ok && a.is_v6() && !on_connected_subnet(dp, a)) {
+      errors.add(at, key,
+                 a.str() + " is not on any [dataplane] port's address6 prefix (" +
+                     (has_ipv6_port(dp) ? subnets(dp, IpFamily::V6) : std::string("no port has address6")) +
+                     "): the data plane could not answer neighbour solicitations for it, so backends' replies "
+                     "would never arrive; use a free address on the backend port's address6 prefix");
     } else if (net_ok && !on_connected_subnet(dp, a)) {
       errors.add(at, key,
-                 ipv4_str(a) + " is not on any [dataplane] port's connected subnet (" + subnets(dp) +
+                 a.str() + " is not on any [dataplane] port's connected subnet (" + subnets(dp) +
                      "): the data plane could not answer ARP for it, so backends' replies would never arrive; use "
                      "a free address on the backend port's subnet");
     }
@@ -579,38 +678,44 @@ void check_snat(VipDraft& d, const DataplaneConfig& dp, const Owners& owners, bo
 }
 
 void check_backends(VipDraft& d, const DataplaneConfig& dp, const Owners& owners, bool net_ok,
-                    std::map<std::pair<uint32_t, uint16_t>, const VipDraft*>& nat_backends) {
+                    std::map<std::pair<IpAddr, uint16_t>, const VipDraft*>& nat_backends) {
   for (size_t i = 0; i < d.cfg.backends.size(); ++i) {
     const BackendConfig& be = d.cfg.backends[i];
     Section& b = d.backends[i].s;
-    if (be.addr_be == 0) continue;
-    std::string address = ipv4_str(be.addr_be);
-    if (auto it = owners.vip.find(be.addr_be); it != owners.vip.end()) {
+    if (be.addr.empty()) continue;
+    std::string address = be.addr.str();
+    if (auto it = owners.vip.find(be.addr); it != owners.vip.end()) {
       b.error("address", address + " is the address of VIP " + quoted(it->second) + "; a backend must be another host");
       continue;
     }
-    if (std::string port = port_owning(dp, be.addr_be); !port.empty()) {
+    if (std::string port = port_owning(dp, be.addr); !port.empty()) {
       b.error("address",
               address + " is the address of [dataplane] port " + quoted(port) + "; a backend must be another host");
       continue;
     }
-    if (auto it = owners.snat.find(be.addr_be); it != owners.snat.end()) {
+    if (auto it = owners.snat.find(be.addr); it != owners.snat.end()) {
       b.error("address",
               address + " is a SNAT address of VIP " + quoted(it->second) + "; a backend must be another host");
       continue;
     }
-    if (std::string what = special_address(dp, be.addr_be, false); !what.empty()) {
+    if (std::string what = special(dp, be.addr, false); !what.empty()) {
       b.error("address", address + " is " + what + "; a backend needs a host address");
       continue;
     }
-    if (net_ok && !routed(dp, be.addr_be)) {
+    if (net_ok && be.addr.is_v6() && !routed(dp, be.addr)) {
+      b.error("address", "no route to backend " + be.endpoint() +
+                             ": not on a [dataplane] port's address6 prefix, and no IPv6 route or gateway6 covers it "
+                             "(add a [[dataplane.routes]] entry with an IPv6 prefix, or a gateway6 to a port)");
+      continue;
+    }
+    if (net_ok && !routed(dp, be.addr)) {
       b.error("address", "no route to backend " + be.endpoint() +
                              ": not on a [dataplane] port's subnet, and no route or gateway covers it (add a "
                              "[[dataplane.routes]] entry, or a gateway to a port)");
       continue;
     }
     if (be.port == 0 || !d.mode_known || d.cfg.mode != ForwardMode::Nat) continue;
-    auto [it, fresh] = nat_backends.emplace(std::pair{be.addr_be, be.port}, &d);
+    auto [it, fresh] = nat_backends.emplace(std::pair{be.addr, be.port}, &d);
     if (!fresh && it->second != &d) {
       const VipDraft& first = *it->second;
       b.error("address", "backend " + be.endpoint() + " of nat VIP " + quoted(d.cfg.name) +
@@ -628,10 +733,11 @@ struct Totals {
   size_t vips = 0;
   size_t backends = 0;
   uint64_t maglev = 0;
-  std::set<uint32_t> local_addrs;
+  // VIP and SNAT addresses, by family: the data plane has kMaxLocalAddrs of each.
+  std::set<IpAddr> local_addrs[2];
   // (SNAT address, backend address, backend port): one SNAT port pool each in the data plane.
-  std::set<std::tuple<uint32_t, uint32_t, uint16_t>> snat_pools;
-  bool vips_reported = false, backends_reported = false, maglev_reported = false, local_reported = false;
+  std::set<std::tuple<IpAddr, IpAddr, uint16_t>> snat_pools;
+  bool vips_reported = false, backends_reported = false, maglev_reported = false, local_reported[2] = {false, false};
   bool pools_reported = false;
 };
 
@@ -659,8 +765,8 @@ void count(VipDraft& d, Totals& t) {
     t.maglev_reported = true;
   }
   if (d.cfg.mode == ForwardMode::FullNat) {
-    for (uint32_t snat : d.cfg.snat_be) {
-      for (const BackendConfig& b : d.cfg.backends) t.snat_pools.emplace(snat, b.addr_be, b.port);
+    for (const IpAddr& snat : d.cfg.snat) {
+      for (const BackendConfig& b : d.cfg.backends) t.snat_pools.emplace(snat, b.addr, b.port);
     }
     if (t.snat_pools.size() > kMaxSnatPools && !t.pools_reported) {
       d.s.error("snat", "with this VIP the fullnat VIPs have " + std::to_string(t.snat_pools.size()) +
@@ -670,14 +776,16 @@ void count(VipDraft& d, Totals& t) {
       t.pools_reported = true;
     }
   }
-  if (d.cfg.addr_be != 0) t.local_addrs.insert(d.cfg.addr_be);
-  t.local_addrs.insert(d.cfg.snat_be.begin(), d.cfg.snat_be.end());
-  if (t.local_addrs.size() > kMaxLocalAddrs && !t.local_reported) {
-    d.s.error("address", "with this VIP there are " + std::to_string(t.local_addrs.size()) +
-                             " distinct VIP and SNAT addresses; the data plane answers ARP for at most " +
-                             std::to_string(kMaxLocalAddrs) + " (let VIPs share an address on different ports, or "
-                                                              "share SNAT addresses)");
-    t.local_reported = true;
+  if (!d.cfg.addr.empty()) t.local_addrs[d.cfg.addr.is_v6()].insert(d.cfg.addr);
+  for (const IpAddr& a : d.cfg.snat) t.local_addrs[a.is_v6()].insert(a);
+  for (int v6 = 0; v6 < 2; ++v6) {
+    if (t.local_addrs[v6].size() > kMaxLocalAddrs && !t.local_reported[v6]) {
+      d.s.error("address", "with this VIP there are " + std::to_string(t.local_addrs[v6].size()) + " distinct " +
+                               (v6 ? "IPv6" : "") + (v6 ? " " : "") + "VIP and SNAT addresses; the data plane answers " +
+                               (v6 ? "neighbour solicitations" : "ARP") + " for at most " + std::to_string(kMaxLocalAddrs) +
+                               " (let VIPs share an address on different ports, or share SNAT addresses)");
+      t.local_reported[v6] = true;
+    }
   }
 }
 
@@ -685,7 +793,7 @@ std::vector<VipDraft> parse_vips(const toml::table& root, Errors& errors, const 
   Section top(root, "", errors);
   std::vector<VipDraft> drafts;
   std::map<std::string, const VipDraft*> names;
-  std::map<std::pair<uint32_t, uint16_t>, const VipDraft*> endpoints;
+  std::map<std::pair<IpAddr, uint16_t>, const VipDraft*> endpoints;
   Totals totals;
   // Reserve: `names` and `endpoints` point into `drafts`.
   if (const toml::array* arr = root.get("vip") ? root.get("vip")->as_array() : nullptr) drafts.reserve(arr->size());
@@ -697,8 +805,8 @@ std::vector<VipDraft> parse_vips(const toml::table& root, Errors& errors, const 
                               line_of(it->second->cfg.where) + "); VIP names must be unique");
       }
     }
-    if (d.cfg.addr_be != 0 && d.cfg.port != 0) {
-      if (auto [it, fresh] = endpoints.emplace(std::pair{d.cfg.addr_be, d.cfg.port}, &d); !fresh) {
+    if (!d.cfg.addr.empty() && d.cfg.port != 0) {
+      if (auto [it, fresh] = endpoints.emplace(std::pair{d.cfg.addr, d.cfg.port}, &d); !fresh) {
         d.s.error("port", d.cfg.endpoint() + " is already VIP " + quoted(it->second->cfg.name) + " (" +
                               line_of(it->second->cfg.where) + "); each VIP needs its own address:port");
       }
@@ -708,11 +816,16 @@ std::vector<VipDraft> parse_vips(const toml::table& root, Errors& errors, const 
 
   Owners owners;
   for (const VipDraft& d : drafts) {
-    if (d.cfg.addr_be != 0) owners.vip.emplace(d.cfg.addr_be, d.cfg.name);
-    for (uint32_t a : d.cfg.snat_be) owners.snat.emplace(a, d.cfg.name);
+    if (!d.cfg.addr.empty()) owners.vip.emplace(d.cfg.addr, d.cfg.name);
+    for (const IpAddr& a : d.cfg.snat) owners.snat.emplace(a, d.cfg.name);
   }
-  std::map<std::pair<uint32_t, uint16_t>, const VipDraft*> nat_backends;
+  std::map<std::pair<IpAddr, uint16_t>, const VipDraft*> nat_backends;
   for (VipDraft& d : drafts) {
+    if (net_ok && d.cfg.addr.is_v6() && !has_ipv6_port(dp)) {
+      d.s.error("address", "IPv6 VIP " + d.cfg.addr.str() + " but no [[dataplane.ports]] has an address6: the data "
+                           "plane carries no IPv6 (give the ports their IPv6 addresses, e.g. address6 = "
+                           "\"2001:db8:1::1/64\")");
+    }
     check_snat(d, dp, owners, net_ok);
     check_backends(d, dp, owners, net_ok, nat_backends);
   }
@@ -778,9 +891,9 @@ void diff(const toml::node* a, const toml::node* b, const std::string& path, std
 
 }  // namespace
 
-std::string BackendConfig::endpoint() const { return endpoint_str(addr_be, port); }
+std::string BackendConfig::endpoint() const { return endpoint_str(addr, port); }
 
-std::string VipConfig::endpoint() const { return endpoint_str(addr_be, port); }
+std::string VipConfig::endpoint() const { return endpoint_str(addr, port); }
 
 std::optional<LbConfig> parse_config(const toml::table& root, const std::string& path, Errors& errors) {
   // Collected apart, then handed over in file order.

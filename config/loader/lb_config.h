@@ -14,6 +14,7 @@
 #include "config/loader/bgp_config.h"
 #include "config/loader/dataplane_config.h"
 #include "config/loader/errors.h"
+#include "config/loader/ip_addr.h"
 #include "config/loader/net_parse.h"
 #include "config/loader/scheduling_config.h"
 #include "dataplane/abi/limits.h"
@@ -51,7 +52,7 @@ struct HealthCheck {
   uint32_t rise = 2;                   // 1 .. 100 successes in a row to go up
   uint32_t fall = 3;                   // 1 .. 100 failures in a row to go down
   uint16_t port = 0;                   // 0: the backend's own port
-  uint32_t source_be = 0;              // source address of the check's connections; 0: the kernel's choice
+  IpAddr source;                       // source address of the check's connections (the backend's family); empty: the kernel's choice
   std::string expect_body;             // http only: the response body must contain this; "": not checked
   bool start_down = false;             // a backend never checked yet starts down, until `rise` checks pass
 
@@ -62,7 +63,7 @@ struct HealthCheck {
 
 struct BackendConfig {
   std::string name;                    // optional label ("web-1"); "" if not given
-  uint32_t addr_be = 0;
+  IpAddr addr;                         // issue 15: IPv4 or IPv6, the VIP's backends all of one family
   uint16_t port = 0;                   // host order
   uint16_t weight = 1;                 // 0 .. 1000; 0: no new flows
   InitialState state = InitialState::Active;
@@ -70,19 +71,19 @@ struct BackendConfig {
   BackendLimits limits;                // max_connections, max_new_conn_rate (scheduling_config.h)
   Location where;                      // of the [[vip.backends]] table, for messages
 
-  std::string endpoint() const;        // "198.18.2.11:80"
+  std::string endpoint() const;        // "198.18.2.11:80", "[2001:db8:2::11]:80"
   bool operator==(const BackendConfig& o) const {
-    return name == o.name && addr_be == o.addr_be && port == o.port && weight == o.weight && state == o.state &&
+    return name == o.name && addr == o.addr && port == o.port && weight == o.weight && state == o.state &&
            health == o.health && limits == o.limits;
   }
 };
 
 struct VipConfig {
   std::string name;                    // unique; [a-z0-9_-], 1..32 chars
-  uint32_t addr_be = 0;
+  IpAddr addr;                         // issue 15: IPv4 or IPv6
   uint16_t port = 0;                   // host order
   ForwardMode mode = ForwardMode::Nat;
-  std::vector<uint32_t> snat_be;       // fullnat source addresses (required for fullnat, forbidden for nat)
+  std::vector<IpAddr> snat;            // fullnat source addresses (required for fullnat, forbidden for nat), the backends' family
   uint32_t maglev_size = 65537;        // a prime
   std::optional<std::string> hash_seed;  // overrides controlplane.hash_seed
   DownPolicy on_backend_down = DownPolicy::Keep;
@@ -95,9 +96,12 @@ struct VipConfig {
   std::vector<BackendConfig> backends;
   Location where;
 
-  std::string endpoint() const;        // "198.18.0.10:80"
+  std::string endpoint() const;        // "198.18.0.10:80", "[2001:db8::10]:80"
+  bool is_v6() const { return addr.is_v6(); }
+  // The family of its backends (IPv6 VIPs may have IPv4 ones: NAT64); the VIP's own without backends.
+  IpFamily backend_family() const { return backends.empty() ? addr.family : backends.front().addr.family; }
   bool operator==(const VipConfig& o) const {
-    return name == o.name && addr_be == o.addr_be && port == o.port && mode == o.mode && snat_be == o.snat_be &&
+    return name == o.name && addr == o.addr && port == o.port && mode == o.mode && snat == o.snat &&
            maglev_size == o.maglev_size && hash_seed == o.hash_seed && on_backend_down == o.on_backend_down &&
            max_new_conn_rate == o.max_new_conn_rate && new_conn_burst == o.new_conn_burst && synproxy == o.synproxy &&
            min_healthy_backends == o.min_healthy_backends && health == o.health && scheduling == o.scheduling &&

@@ -28,5 +28,8 @@ void check_dataplane_network(const toml::table& dataplane, const DataplaneConfig
 // address) or a backend: "" if nothing. `owned` adds the gateways and next hops (which the
 // balancer must never answer ARP for).
 std::string special_address(const DataplaneConfig& dp, uint32_t addr_be, bool owned);
+// issue 15: the same for IPv6: a port prefix's subnet-router anycast address (all host
+// bits zero, RFC 4291 2.6.1); with `owned`, the gateway6s and IPv6 next hops.
+std::string special_address6(const DataplaneConfig& dp, const abi::Ip6& addr, bool owned);
 
 }  // namespace fulcrum::config

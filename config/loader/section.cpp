@@ -181,4 +181,32 @@ std::optional<Prefix> prefix_value(Section& s, std::string_view key, std::string
   return p;
 }
 
+std::optional<IpAddr> ip_value(Section& s, std::string_view key, std::string_view example, std::string_view example6) {
+  auto text = s.string(key);
+  if (!text) return std::nullopt;
+  auto a = parse_ip(*text);
+  if (!a && text->find(':') != std::string::npos) {
+    s.error(key, "\"" + *text + "\" is not an IPv6 address (e.g. \"" + std::string(example6) + "\")");
+  } else if (!a) {
+    s.error(key, "\"" + *text + "\" is not an IPv4 address (e.g. \"" + std::string(example) + "\")");
+  }
+  return a;
+}
+
+std::optional<abi::Ip6> ipv6_value(Section& s, std::string_view key, std::string_view example) {
+  auto text = s.string(key);
+  if (!text) return std::nullopt;
+  auto a = parse_ipv6(*text);
+  if (!a) s.error(key, "\"" + *text + "\" is not an IPv6 address (e.g. \"" + std::string(example) + "\")");
+  return a;
+}
+
+std::optional<Prefix6> prefix6_value(Section& s, std::string_view key, std::string_view example) {
+  auto text = s.string(key);
+  if (!text) return std::nullopt;
+  auto p = parse_prefix6(*text);
+  if (!p) s.error(key, "\"" + *text + "\" is not an IPv6 address with a prefix length (e.g. \"" + std::string(example) + "\")");
+  return p;
+}
+
 }  // namespace fulcrum::config

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/loader/errors.h"
+#include "config/loader/ip_addr.h"
 #include "config/loader/net_parse.h"
 
 namespace fulcrum::config {
@@ -58,6 +59,12 @@ class Section {
 // Typed network values of a section; a malformed one is reported, with an example.
 std::optional<uint32_t> ipv4_value(Section& s, std::string_view key, std::string_view example = "192.0.2.1");
 std::optional<Prefix> prefix_value(Section& s, std::string_view key, std::string_view example);
+// issue 15: either family, as the text says: with a ':' it must be IPv6, else IPv4 (so an
+// IPv4 typo gets the IPv4 message it always got).
+std::optional<IpAddr> ip_value(Section& s, std::string_view key, std::string_view example = "192.0.2.1",
+                               std::string_view example6 = "2001:db8::1");
+std::optional<abi::Ip6> ipv6_value(Section& s, std::string_view key, std::string_view example);
+std::optional<Prefix6> prefix6_value(Section& s, std::string_view key, std::string_view example);
 
 // "integer", "string", "table", ... for messages.
 std::string_view type_name(const toml::node& n);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 namespace fulcrum::cp {
@@ -20,12 +21,21 @@ std::string node_reason(const NodeFacts& n) {
   return "";
 }
 
+// Routes in numeric order: IPv4 by value (host order), then IPv6 by its bytes.
+struct NumericOrder {
+  bool operator()(const config::IpAddr& a, const config::IpAddr& b) const {
+    if (a.family != b.family) return a.family < b.family;
+    if (!a.is_v6()) return ntohl(a.v4_be) < ntohl(b.v4_be);
+    return std::memcmp(a.v6.b, b.v6.b, sizeof a.v6.b) < 0;
+  }
+};
+
 }  // namespace
 
 AnnouncePlan plan_announcements(const NodeFacts& node, const std::vector<VipFacts>& vips) {
   AnnouncePlan plan;
   const std::string node_why = node_reason(node);
-  std::map<uint32_t, std::string> wanted;  // host-order address -> the VIP names that want it
+  std::map<config::IpAddr, std::string, NumericOrder> wanted;  // address -> the VIP names that want it
   for (const VipFacts& v : vips) {
     VipVerdict verdict;
     if (!node_why.empty()) {
@@ -37,16 +47,16 @@ AnnouncePlan plan_announcements(const NodeFacts& node, const std::vector<VipFact
                         std::to_string(v.min_healthy);
     } else {
       verdict.wanted = true;
-      std::string& names = wanted[ntohl(v.addr_be)];
+      std::string& names = wanted[v.addr];
       names += (names.empty() ? "" : ", ") + v.name;
     }
     plan.vips.push_back(std::move(verdict));
   }
-  for (const auto& [addr, names] : wanted) plan.routes.push_back({htonl(addr), names});
+  for (const auto& [addr, names] : wanted) plan.routes.push_back({addr, names});
   for (size_t i = 0; i < vips.size(); ++i) {
-    plan.vips[i].announced = wanted.count(ntohl(vips[i].addr_be)) != 0;
+    plan.vips[i].announced = wanted.count(vips[i].addr) != 0;
     if (plan.vips[i].announced && !plan.vips[i].wanted) {
-      plan.vips[i].why_not += "; its address stays announced for " + wanted[ntohl(vips[i].addr_be)] +
+      plan.vips[i].why_not += "; its address stays announced for " + wanted[vips[i].addr] +
                               " (routes are per address)";
     }
   }

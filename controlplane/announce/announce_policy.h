@@ -23,6 +23,8 @@
 
 #include "controlplane/announce/route_announcer.h"
 
+#include "config/loader/ip_addr.h"
+
 namespace fulcrum::cp {
 
 struct NodeFacts {
@@ -35,7 +37,7 @@ struct NodeFacts {
 
 struct VipFacts {
   std::string name;
-  uint32_t addr_be = 0;
+  config::IpAddr addr;           // IPv4 or IPv6 (issue 15)
   bool published = false;        // in the generation the data plane uses
   uint32_t usable = 0;           // usable backends (min of the model's and the published count)
   uint32_t min_healthy = 1;

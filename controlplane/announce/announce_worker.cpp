@@ -14,7 +14,7 @@ uint64_t now_unix_ms() {
 std::string addresses(const std::vector<AnnouncedRoute>& routes) {
   if (routes.empty()) return "none";
   std::string out;
-  for (const AnnouncedRoute& r : routes) out += (out.empty() ? "" : ", ") + config::ipv4_str(r.addr_be);
+  for (const AnnouncedRoute& r : routes) out += (out.empty() ? "" : ", ") + r.addr.str();
   return out;
 }
 

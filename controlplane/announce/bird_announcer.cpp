@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <sstream>
@@ -16,24 +17,46 @@ std::unique_ptr<RouteAnnouncer> make_route_announcer(const config::BgpConfig& cf
   return std::make_unique<BirdAnnouncer>(cfg);  // "bird" is the only daemon the config accepts
 }
 
-std::string render_bird_include(const config::BgpConfig& cfg, const std::vector<AnnouncedRoute>& routes) {
-  std::ostringstream t;
-  t << "# Written by lb-controlplane (Fulcrum), included by BIRD's configuration: the VIPs this\n"
-    << "# node announces now. Rewritten on every change; do not edit (lbctl vip list says why a\n"
-    << "# VIP is missing). BGP protocols export it with: export where proto = \"" << cfg.protocol << "\";\n"
-    << "protocol static " << cfg.protocol << " {\n"
-    << "  ipv4;\n";
+namespace {
+
+// One static protocol: a BIRD 2 static protocol has one channel, so IPv4 and IPv6 routes
+// go into two of them.
+void render_static(std::ostringstream& t, const config::BgpConfig& cfg, const std::string& name, bool v6,
+                   const std::vector<AnnouncedRoute>& routes) {
+  t << "protocol static " << name << " {\n"
+    << (v6 ? "  ipv6;\n" : "  ipv4;\n");
   if (!cfg.link_interface.empty()) {
     t << "  check link on;  # withdrawn by BIRD itself when " << cfg.link_interface << " loses its link\n";
   }
   for (const AnnouncedRoute& r : routes) {
-    t << "  route " << config::ipv4_str(r.addr_be) << "/32 ";
+    if (r.addr.is_v6() != v6) continue;
+    t << "  route " << r.addr.str() << (v6 ? "/128 " : "/32 ");
     if (cfg.link_interface.empty()) t << "blackhole;";
     else t << "via \"" << cfg.link_interface << "\";";
     if (!r.comment.empty()) t << "  # " << r.comment;
     t << "\n";
   }
   t << "}\n";
+}
+
+}  // namespace
+
+std::string bird_protocol6(const config::BgpConfig& cfg) { return cfg.protocol + "6"; }
+
+std::string render_bird_include(const config::BgpConfig& cfg, const std::vector<AnnouncedRoute>& routes) {
+  std::ostringstream t;
+  t << "# Written by lb-controlplane (Fulcrum), included by BIRD's configuration: the VIPs this\n"
+    << "# node announces now. Rewritten on every change; do not edit (lbctl vip list says why a\n"
+    << "# VIP is missing). BGP protocols export it with: export where proto = \"" << cfg.protocol << "\";\n";
+  bool any_v6 = std::any_of(routes.begin(), routes.end(), [](const AnnouncedRoute& r) { return r.addr.is_v6(); });
+  if (any_v6) {
+    t << "# IPv6 VIPs (/128) are in protocol " << bird_protocol6(cfg) << ": a BGP ipv6 channel exports them with:\n"
+      << "# export where proto = \"" << bird_protocol6(cfg) << "\";\n";
+  }
+  render_static(t, cfg, cfg.protocol, false, routes);
+  // issue 15: written only while some IPv6 VIP is announced, so that an IPv4-only node's
+  // file (and BIRD's protocols) stay as they were.
+  if (any_v6) render_static(t, cfg, bird_protocol6(cfg), true, routes);
   return t.str();
 }
 

@@ -36,6 +36,9 @@ class BirdAnnouncer : public RouteAnnouncer {
 
 // The include file's text for `routes`.
 std::string render_bird_include(const config::BgpConfig& cfg, const std::vector<AnnouncedRoute>& routes);
+// issue 15: the static protocol of the IPv6 VIPs (/128 routes, ipv6 channel): the
+// configured protocol name + "6", e.g. "fulcrum_vips6".
+std::string bird_protocol6(const config::BgpConfig& cfg);
 // Writes `text` to `path` through a temporary file in the same directory and rename(), mode
 // 0644 (BIRD usually runs as its own user). "" or why not.
 std::string write_file_atomically(const std::string& path, const std::string& text);

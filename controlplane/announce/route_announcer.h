@@ -14,12 +14,14 @@
 
 #include "config/loader/bgp_config.h"
 
+#include "config/loader/ip_addr.h"
+
 namespace fulcrum::cp {
 
-// One route to announce: a VIP address as a /32, with the VIP names it serves (for the
-// daemon's config file, read by people).
+// One route to announce: a VIP address as a /32 (IPv6: a /128), with the VIP names it
+// serves (for the daemon's config file, read by people).
 struct AnnouncedRoute {
-  uint32_t addr_be = 0;
+  config::IpAddr addr;
   std::string comment;
   bool operator==(const AnnouncedRoute&) const = default;
 };

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <numeric>
 #include <vector>
 
@@ -19,9 +20,16 @@ uint64_t table_fingerprint(const abi::TableSlot& slot, const abi::Vip& vip) {
   // The VIP's backends in canonical (address, port) order; each slot is hashed as its
   // backend's place in that order, so the file's order and the ids do not matter.
   const abi::Backend* backends = slot.backends + vip.backend_first;
+  // issue 15: IPv6 backends are ordered and hashed by their 16-byte addresses.
+  const bool v6 = vip.backend_family == static_cast<uint8_t>(abi::Family::Ipv6);
+  const abi::Ip6* addrs6 = slot.backend_addr6 + vip.backend_first;
   std::vector<uint32_t> order(vip.backend_count);
   std::iota(order.begin(), order.end(), 0u);
   std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    if (v6) {
+      int c = std::memcmp(addrs6[a].b, addrs6[b].b, 16);
+      return c != 0 ? c < 0 : ntohs(backends[a].port_be) < ntohs(backends[b].port_be);
+    }
     uint64_t ka = (uint64_t{ntohl(backends[a].addr_be)} << 16) | ntohs(backends[a].port_be);
     uint64_t kb = (uint64_t{ntohl(backends[b].addr_be)} << 16) | ntohs(backends[b].port_be);
     return ka < kb;
@@ -39,7 +47,8 @@ uint64_t table_fingerprint(const abi::TableSlot& slot, const abi::Vip& vip) {
   put(vip.hash_key, sizeof vip.hash_key);
   put(&vip.maglev_size, sizeof vip.maglev_size);
   for (uint32_t idx : order) {
-    put(&backends[idx].addr_be, 4);
+    if (v6) put(addrs6[idx].b, 16);
+    else put(&backends[idx].addr_be, 4);
     put(&backends[idx].port_be, 2);
   }
   const uint16_t* table = slot.maglev + vip.maglev_offset;

@@ -74,12 +74,28 @@ bool is_local_error(int err) {
          err == EAGAIN;  // connect() on loopback: no ephemeral port left
 }
 
-std::string addr_text(uint32_t addr_be) {
-  char buf[INET_ADDRSTRLEN] = {};
-  in_addr a{};
-  a.s_addr = addr_be;
-  inet_ntop(AF_INET, &a, buf, sizeof buf);
-  return buf;
+// The Host header when the check names none: the IPv4 address alone (as before IPv6), an
+// IPv6 address as "[2001:db8::11]:80" (RFC 7230 5.4: an IPv6 literal needs the brackets,
+// and with them the port reads naturally).
+std::string default_host(const config::IpAddr& addr, uint16_t port) {
+  return addr.is_v6() ? config::endpoint_str(addr, port) : addr.str();
+}
+
+// A socket address of either family: the length to pass with it, 0 for an empty address.
+socklen_t fill_sockaddr(const config::IpAddr& addr, uint16_t port, sockaddr_storage* out) {
+  *out = {};
+  if (addr.is_v6()) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(out);
+    sa->sin6_family = AF_INET6;
+    std::memcpy(&sa->sin6_addr, addr.v6.b, sizeof addr.v6.b);
+    sa->sin6_port = htons(port);
+    return sizeof *sa;
+  }
+  auto* sa = reinterpret_cast<sockaddr_in*>(out);
+  sa->sin_family = AF_INET;
+  sa->sin_addr.s_addr = addr.v4_be;
+  sa->sin_port = htons(port);
+  return sizeof *sa;
 }
 
 // "HTTP/1.1 503 Service Unavailable" -> 503; -1 when it is not an HTTP/1.x status line.
@@ -100,7 +116,7 @@ struct HealthChecker::Impl {
 
   struct Target {
     uint64_t id = 0;
-    uint32_t addr_be = 0;
+    config::IpAddr addr;  // issue 15: IPv4 or IPv6 (AF_INET6 sockets)
     uint16_t port = 0;  // the port checked, host order
     config::HealthCheck check;
     TargetStatus status;
@@ -178,20 +194,18 @@ struct HealthChecker::Impl {
     }
     t.started_ms = now;
     t.sched_ms += interval;
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = ::socket(t.addr.is_v6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return not_run(t, errno, now);
     t.fd = fd;
-    if (t.check.source_be != 0) {
-      sockaddr_in src{};
-      src.sin_family = AF_INET;
-      src.sin_addr.s_addr = t.check.source_be;
-      if (::bind(fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) return not_run(t, errno, now);
+    sockaddr_storage ss;
+    if (!t.check.source.empty()) {
+      // A source of the other family cannot be bound (the loader refuses it): EAFNOSUPPORT, "not run".
+      socklen_t len = fill_sockaddr(t.check.source, 0, &ss);
+      if (t.check.source.family != t.addr.family) return not_run(t, EAFNOSUPPORT, now);
+      if (::bind(fd, reinterpret_cast<const sockaddr*>(&ss), len) != 0) return not_run(t, errno, now);
     }
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = t.addr_be;
-    sa.sin_port = htons(t.port);
-    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
+    socklen_t len = fill_sockaddr(t.addr, t.port, &ss);
+    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len);
     if (rc != 0 && errno != EINPROGRESS) {
       int err = errno;
       if (is_local_error(err)) return not_run(t, err, now);
@@ -262,7 +276,7 @@ struct HealthChecker::Impl {
       // once; an HTTP check then reports that when it sends).
       if (!(events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) return;
       if (t.check.type == config::CheckType::Tcp) return finish(t, true, "connected", now);
-      const std::string& host = t.check.http_host.empty() ? addr_text(t.addr_be) : t.check.http_host;
+      const std::string& host = t.check.http_host.empty() ? default_host(t.addr, t.port) : t.check.http_host;
       t.request = t.check.http_method + " " + t.check.http_path + " HTTP/1.1\r\nHost: " + host +
                   "\r\nUser-Agent: fulcrum-health\r\nConnection: close\r\n\r\n";
       t.sent = 0;
@@ -368,7 +382,7 @@ struct HealthChecker::Impl {
     }
   }
 
-  void add(uint64_t id, uint32_t addr_be, uint16_t port, const config::HealthCheck& check, Health initial) {
+  void add(uint64_t id, const config::IpAddr& addr, uint16_t port, const config::HealthCheck& check, Health initial) {
     uint16_t check_port = check.port != 0 ? check.port : port;
     config::HealthCheck c = check;
     if (c.interval_ms == 0) c.interval_ms = 1;  // the loader forbids these; stay sane anyway
@@ -378,9 +392,9 @@ struct HealthChecker::Impl {
     auto it = targets.find(id);
     if (it != targets.end()) {
       Target& t = *it->second;
-      if (t.addr_be == addr_be && t.port == check_port && t.check == c) return;  // a reload: nothing changed
+      if (t.addr == addr && t.port == check_port && t.check == c) return;  // a reload: nothing changed
       close_check(t);  // keep the state, restart the checks with the new target
-      t.addr_be = addr_be;
+      t.addr = addr;
       t.port = check_port;
       t.check = c;
       t.sched_ms = now + mix64(id) % c.interval_ms;
@@ -389,7 +403,7 @@ struct HealthChecker::Impl {
     }
     auto t = std::make_unique<Target>();
     t->id = id;
-    t->addr_be = addr_be;
+    t->addr = addr;
     t->port = check_port;
     t->check = c;
     t->status.health = initial;
@@ -413,9 +427,9 @@ HealthChecker::HealthChecker(OnChange on_change, std::function<uint64_t()> now_m
 
 HealthChecker::~HealthChecker() = default;
 
-void HealthChecker::add(uint64_t id, uint32_t addr_be, uint16_t port, const config::HealthCheck& check,
+void HealthChecker::add(uint64_t id, const config::IpAddr& addr, uint16_t port, const config::HealthCheck& check,
                         Health initial) {
-  impl_->add(id, addr_be, port, check, initial);
+  impl_->add(id, addr, port, check, initial);
 }
 
 void HealthChecker::remove(uint64_t id) { impl_->remove(id); }

@@ -53,7 +53,7 @@ class HealthChecker {
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
 
-  // Starts checking addr_be:port (port from check.port if non-zero) every interval.
+  // Starts checking addr:port (IPv4 or IPv6) (port from check.port if non-zero) every interval.
   // `initial` is the state assumed before any check (the control plane passes Up, so a
   // restart does not take healthy backends out). Ids are the caller's; re-adding an id
   // replaces its target and check but keeps its state.
@@ -62,7 +62,7 @@ class HealthChecker {
   // deterministic offset within the interval, then every interval (start to start). A
   // check that could not start on time (the loop stalled) waits for its own next grid
   // point instead of starting late with every other overdue check.
-  void add(uint64_t id, uint32_t addr_be, uint16_t port, const config::HealthCheck& check, Health initial);
+  void add(uint64_t id, const config::IpAddr& addr, uint16_t port, const config::HealthCheck& check, Health initial);
   void remove(uint64_t id);                    // closes its check in flight, if any; unknown id: no-op
   const TargetStatus* status(uint64_t id) const;  // nullptr if unknown; valid until remove(id)
   size_t checks_in_flight() const;             // open check sockets (for metrics and tests)

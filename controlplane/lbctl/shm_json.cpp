@@ -1,11 +1,47 @@
 #include "controlplane/lbctl/shm_json.h"
 
+#include <arpa/inet.h>
+
+#include "config/loader/ip_addr.h"
+#include "config/loader/net_parse.h"
 #include "dataplane/abi/dump.h"
 #include "dataplane/abi/region.h"
 
 namespace fulcrum::lbctl {
 
 using nlohmann::json;
+
+namespace {
+
+// issue 15: addresses of either family as the tables hold them: an IPv6 VIP's address and
+// SNAT pool in vip6[], IPv6 backends' addresses in backend_addr6[]; printed "[v6]:port".
+std::string endpoint6(const abi::Ip6& a, uint16_t port_be) {
+  return config::endpoint_str(config::IpAddr::from_v6(a), ntohs(port_be));
+}
+
+std::string vip_endpoint(const abi::TableSlot& slot, uint32_t i) {
+  const abi::Vip& v = slot.vips[i];
+  if (v.family == static_cast<uint8_t>(abi::Family::Ipv6)) return endpoint6(slot.vip6[i].addr, v.port_be);
+  return abi::format_endpoint(v.addr_be, v.port_be);
+}
+
+json snat_json(const abi::TableSlot& slot, uint32_t i) {
+  const abi::Vip& v = slot.vips[i];
+  const bool v6 = v.backend_family == static_cast<uint8_t>(abi::Family::Ipv6);
+  json snat = json::array();
+  for (uint32_t s = 0; s < v.snat_count && s < abi::kMaxSnatAddrs; ++s) {
+    snat.push_back(v6 ? config::ipv6_str(slot.vip6[i].snat[s]) : abi::format_addr(v.snat_addrs_be[s]));
+  }
+  return snat;
+}
+
+std::string backend_endpoint(const abi::TableSlot& slot, const abi::Vip& v, uint32_t pos) {
+  const abi::Backend& be = slot.backends[pos];
+  if (v.backend_family == static_cast<uint8_t>(abi::Family::Ipv6)) return endpoint6(slot.backend_addr6[pos], be.port_be);
+  return abi::format_endpoint(be.addr_be, be.port_be);
+}
+
+}  // namespace
 
 json tables_json(const abi::TablesRegion& t, bool maglev) {
   uint64_t g = t.header.generation.load(std::memory_order_acquire);
@@ -27,8 +63,7 @@ json tables_json(const abi::TablesRegion& t, bool maglev) {
     const abi::TableSlot& slot = t.slots[g & 1];
     for (uint32_t i = 0; i < std::min(slot.hdr.vip_count, abi::kMaxVips); ++i) {
       const abi::Vip& v = slot.vips[i];
-      json snat = json::array();
-      for (uint32_t s = 0; s < v.snat_count && s < abi::kMaxSnatAddrs; ++s) snat.push_back(abi::format_addr(v.snat_addrs_be[s]));
+      json snat = snat_json(slot, i);
       json backends = json::array();
       bool in_range = v.backend_first <= abi::kMaxBackends && v.backend_count <= abi::kMaxBackends - v.backend_first &&
                       v.maglev_offset <= abi::kMaglevPoolEntries && v.maglev_size <= abi::kMaglevPoolEntries - v.maglev_offset;
@@ -41,11 +76,11 @@ json tables_json(const abi::TablesRegion& t, bool maglev) {
         for (uint32_t b = 0; b < v.backend_count; ++b) {
           const abi::Backend& be = slot.backends[v.backend_first + b];
           static const char* kState[] = {"active", "draining", "down", "removed"};
-          backends.push_back({{"id", be.id}, {"backend", abi::format_endpoint(be.addr_be, be.port_be)}, {"weight", be.weight},
+          backends.push_back({{"id", be.id}, {"backend", backend_endpoint(slot, v, v.backend_first + b)}, {"weight", be.weight},
                               {"state", be.state < 4 ? kState[be.state] : "invalid"}, {"slots", slots_of[b]}});
         }
       }
-      json vj{{"id", v.vip_id}, {"vip", abi::format_endpoint(v.addr_be, v.port_be)},
+      json vj{{"id", v.vip_id}, {"vip", vip_endpoint(slot, i)},
               {"mode", v.mode == static_cast<uint8_t>(abi::ForwardMode::FullNat) ? "fullnat" : "nat"},
               {"maglev_size", v.maglev_size}, {"down_policy", v.down_policy == 1 ? "reset" : "keep"}, {"snat", snat},
               {"backends", backends}, {"in_range", in_range}};

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "config/loader/lb_config.h"
+#include "config/loader/ip_addr.h"
 #include "config/loader/parse_file.h"
 #include "controlplane/api/protocol.h"
 #include "controlplane/lbctl/client.h"
@@ -213,11 +214,18 @@ int backend_show(const Options& o, const std::string& backend, const std::string
     print_error(o, r.code, r.message);
     return r.exit;
   }
+  // issue 15: addresses compared as values, IPv6 as "[2001:db8::11]:80" or the address alone.
+  auto ref = config::parse_endpoint_ref(backend);
+  if (!ref && backend.find(':') != std::string::npos) {
+    print_error(o, "invalid_argument", "\"" + backend + "\" is not a backend address or address:port (e.g. 198.18.2.11:80, "
+                              "[2001:db8::11]:80 or 2001:db8::11)");
+    return api::kExitUsage;
+  }
   Json found = Json::array();
   for (const Json& b : r.result) {
-    std::string endpoint = b.value("backend", "");
-    bool by_addr = backend.find(':') == std::string::npos && endpoint.substr(0, endpoint.find(':')) == backend;
-    if (b.value("name", "") == backend || endpoint == backend || by_addr) found.push_back(b);
+    auto endpoint = config::parse_endpoint(b.value("backend", ""));
+    bool by_ref = ref && endpoint && ref->matches(endpoint->first, endpoint->second);
+    if (b.value("name", "") == backend || by_ref) found.push_back(b);
   }
   if (found.empty()) {
     print_error(o, "not_found", "no backend \"" + backend + "\"" + (vip.empty() ? " in any VIP" : " in VIP " + vip) +

@@ -42,7 +42,13 @@ TableSpec table_spec(const std::vector<VipRt>& vips) {
   TableSpec spec;
   for (const VipRt& v : vips) {
     VipSpec vs;
-    vs.addr_be = v.cfg.addr_be;
+    // issue 15: the VIP's family and its backends' (an IPv6 VIP with IPv4 backends is NAT64).
+    if (v.cfg.addr.is_v6()) {
+      vs.family = abi::Family::Ipv6;
+      vs.addr6 = v.cfg.addr.v6;
+    } else {
+      vs.addr_be = v.cfg.addr.v4_be;
+    }
     vs.port_be = htons(v.cfg.port);
     vs.mode = v.cfg.mode == config::ForwardMode::FullNat ? abi::ForwardMode::FullNat : abi::ForwardMode::Nat;
     vs.vip_id = v.id;
@@ -58,11 +64,18 @@ TableSpec table_spec(const std::vector<VipRt>& vips) {
     vs.on_full = sched.on_full == config::OnFull::Reset ? abi::OnFull::Reset : abi::OnFull::Drop;
     vs.connect_retries = static_cast<uint8_t>(sched.connect_retries);
     vs.slow_start_ms = sched.slow_start_s * 1000;
-    vs.snat_addrs_be = v.cfg.snat_be;
+    for (const config::IpAddr& a : v.cfg.snat) {
+      if (a.is_v6()) vs.snat_addrs6.push_back(a.v6);
+      else vs.snat_addrs_be.push_back(a.v4_be);
+    }
     vs.maglev_size = v.cfg.maglev_size;
     vs.hash_key = v.key;
     for (const BackendRt& b : v.backends) {
-      BackendSpec bs{b.cfg.addr_be, htons(b.cfg.port), b.id, b.weight(), b.table_state()};
+      BackendSpec bs{b.cfg.addr.is_v6() ? 0 : b.cfg.addr.v4_be, htons(b.cfg.port), b.id, b.weight(), b.table_state()};
+      if (b.cfg.addr.is_v6()) {
+        bs.family = abi::Family::Ipv6;
+        bs.addr6 = b.cfg.addr.v6;
+      }
       bs.max_connections = b.cfg.limits.max_connections;
       bs.max_new_conn_rate = b.cfg.limits.max_new_conn_rate;
       bs.new_conn_burst = b.cfg.limits.new_conn_burst;
@@ -80,7 +93,8 @@ namespace {
 bool same_backends(const std::vector<BackendSpec>& a, const std::vector<BackendSpec>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].addr_be != b[i].addr_be || a[i].port_be != b[i].port_be || a[i].id != b[i].id ||
+    if (a[i].addr_be != b[i].addr_be || a[i].family != b[i].family || !(a[i].addr6 == b[i].addr6) ||
+        a[i].port_be != b[i].port_be || a[i].id != b[i].id ||
         a[i].weight != b[i].weight || a[i].state != b[i].state) {
       return false;
     }
@@ -95,8 +109,9 @@ bool same_tables(const TableSpec& a, const TableSpec& b) {
   for (size_t i = 0; i < a.vips.size(); ++i) {
     const VipSpec& x = a.vips[i];
     const VipSpec& y = b.vips[i];
-    if (x.addr_be != y.addr_be || x.port_be != y.port_be || x.mode != y.mode || x.vip_id != y.vip_id ||
-        x.down_policy != y.down_policy || x.snat_addrs_be != y.snat_addrs_be || x.maglev_size != y.maglev_size ||
+    if (x.addr_be != y.addr_be || x.family != y.family || !(x.addr6 == y.addr6) || x.port_be != y.port_be ||
+        x.mode != y.mode || x.vip_id != y.vip_id || x.down_policy != y.down_policy ||
+        x.snat_addrs_be != y.snat_addrs_be || x.snat_addrs6 != y.snat_addrs6 || x.maglev_size != y.maglev_size ||
         x.hash_key.k0 != y.hash_key.k0 || x.hash_key.k1 != y.hash_key.k1 || !same_backends(x.backends, y.backends)) {
       return false;
     }

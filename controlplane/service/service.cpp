@@ -77,8 +77,9 @@ Expected<std::unique_ptr<Service>> Service::create(config::LbConfig config, toml
 
 namespace {
 
-using VipEndpoint = std::pair<uint32_t, uint16_t>;                           // addr_be, port (host)
-using BackendEndpoint = std::tuple<uint32_t, uint16_t, uint32_t, uint16_t>;  // VIP's, backend's
+using config::IpAddr;
+using VipEndpoint = std::pair<IpAddr, uint16_t>;                           // address, port (host)
+using BackendEndpoint = std::tuple<IpAddr, uint16_t, IpAddr, uint16_t>;  // VIP's, backend's
 struct Published {
   uint16_t id;
   abi::BackendState state;
@@ -92,11 +93,16 @@ void published_ids(const abi::TableSlot* slot, std::map<VipEndpoint, uint16_t>* 
   uint32_t nv = std::min(slot->hdr.vip_count, abi::kMaxVips);
   for (uint32_t i = 0; i < nv; ++i) {
     const abi::Vip& v = slot->vips[i];
-    (*vips)[{v.addr_be, ntohs(v.port_be)}] = v.vip_id;
+    IpAddr vip = v.family == static_cast<uint8_t>(abi::Family::Ipv6) ? IpAddr::from_v6(slot->vip6[i].addr)
+                                                                      : IpAddr::from_v4(v.addr_be);
+    (*vips)[{vip, ntohs(v.port_be)}] = v.vip_id;
     if (v.backend_first > abi::kMaxBackends || v.backend_count > abi::kMaxBackends - v.backend_first) continue;
     for (uint32_t b = 0; b < v.backend_count; ++b) {
       const abi::Backend& be = slot->backends[v.backend_first + b];
-      (*backends)[{v.addr_be, ntohs(v.port_be), be.addr_be, ntohs(be.port_be)}] =
+      IpAddr addr = v.backend_family == static_cast<uint8_t>(abi::Family::Ipv6)
+                        ? IpAddr::from_v6(slot->backend_addr6[v.backend_first + b])
+                        : IpAddr::from_v4(be.addr_be);
+      (*backends)[{vip, ntohs(v.port_be), addr, ntohs(be.port_be)}] =
           Published{be.id, static_cast<abi::BackendState>(be.state)};
     }
   }
@@ -109,7 +115,7 @@ std::string check_identity(const BackendRt& b) {
   k += '|' + std::to_string(c.port) + '|' + (c.type == config::CheckType::Http ? "http" : "tcp") + '|' + c.http_method +
        '|' + c.http_path + '|' + c.http_host + '|' + std::to_string(c.expect_status) + '|' +
        std::to_string(c.interval_ms) + '|' + std::to_string(c.timeout_ms) + '|' + std::to_string(c.rise) + '|' +
-       std::to_string(c.fall) + '|' + std::to_string(c.source_be) + '|' + (c.start_down ? "1" : "0") + '|' +
+       std::to_string(c.fall) + '|' + c.source.str() + '|' + (c.start_down ? "1" : "0") + '|' +
        std::to_string(c.expect_body.size()) + ':' + c.expect_body;
   return k;
 }
@@ -156,9 +162,9 @@ std::vector<VipRt> Service::build_model(const config::LbConfig& config, const st
     v.key = key_from_seed(vc.hash_seed.value_or(config.controlplane.hash_seed));
     const VipRt* before = nullptr;
     for (const VipRt& p : previous) {
-      if (p.cfg.addr_be == vc.addr_be && p.cfg.port == vc.port) before = &p;
+      if (p.cfg.addr == vc.addr && p.cfg.port == vc.port) before = &p;
     }
-    int vid = before ? before->id : pub_vips.count({vc.addr_be, vc.port}) ? pub_vips[{vc.addr_be, vc.port}] : -1;
+    int vid = before ? before->id : pub_vips.count({vc.addr, vc.port}) ? pub_vips[{vc.addr, vc.port}] : -1;
     if (vid >= 0 && vip_ids.insert(static_cast<uint16_t>(vid)).second) v.id = static_cast<uint16_t>(vid);
     else v.id = abi::kMaxVips;  // to allocate
     for (const config::BackendConfig& bc : vc.backends) {
@@ -166,14 +172,14 @@ std::vector<VipRt> Service::build_model(const config::LbConfig& config, const st
       const BackendRt* old = nullptr;
       if (before) {
         for (const BackendRt& ob : before->backends) {
-          if (ob.cfg.addr_be == bc.addr_be && ob.cfg.port == bc.port) old = &ob;
+          if (ob.cfg.addr == bc.addr && ob.cfg.port == bc.port) old = &ob;
         }
       }
       if (old) {
         b = *old;
       } else {
         b.id = abi::kMaxBackends;
-        auto it = pub_backends.find({vc.addr_be, vc.port, bc.addr_be, bc.port});
+        auto it = pub_backends.find({vc.addr, vc.port, bc.addr, bc.port});
         if (it != pub_backends.end()) {
           b.id = it->second.id;
           // A restarted control plane starts from what the data plane was told.
@@ -226,15 +232,15 @@ void Service::take_baselines(const std::vector<VipRt>& before, const std::vector
   }
   for (const VipRt& v : after) {
     bool same_vip = false;
-    for (const VipRt& p : before) same_vip |= p.id == v.id && p.cfg.addr_be == v.cfg.addr_be && p.cfg.port == v.cfg.port;
+    for (const VipRt& p : before) same_vip |= p.id == v.id && p.cfg.addr == v.cfg.addr && p.cfg.port == v.cfg.port;
     if (!same_vip && old_vips.count(v.id) != 0) {
       vip_base_[v.id] = VipBase{link_.vip_new_connections(v.id), link_.vip_drops(v.id)};
     }
     for (const BackendRt& b : v.backends) {
       bool same = false;
       for (const VipRt& p : before) {
-        if (p.cfg.addr_be != v.cfg.addr_be || p.cfg.port != v.cfg.port) continue;
-        for (const BackendRt& ob : p.backends) same |= ob.id == b.id && ob.cfg.addr_be == b.cfg.addr_be && ob.cfg.port == b.cfg.port;
+        if (p.cfg.addr != v.cfg.addr || p.cfg.port != v.cfg.port) continue;
+        for (const BackendRt& ob : p.backends) same |= ob.id == b.id && ob.cfg.addr == b.cfg.addr && ob.cfg.port == b.cfg.port;
       }
       if (!same && old_backends.count(b.id) != 0) backend_base_[b.id] = link_.backend_traffic(b.id);
     }
@@ -246,7 +252,7 @@ void Service::sync_health_targets(const std::vector<VipRt>& previous) {
   for (const VipRt& v : vips_) {
     for (const BackendRt& b : v.backends) {
       if (b.maintenance || !keep.insert(b.target).second) continue;
-      health_->add(b.target, b.cfg.addr_be, b.cfg.port, b.cfg.health, b.health);
+      health_->add(b.target, b.cfg.addr, b.cfg.port, b.cfg.health, b.health);
     }
   }
   std::set<uint64_t> dropped;
@@ -294,9 +300,12 @@ void Service::on_health(const HealthEvent& e) {
   (void)changed;
 }
 
+// A VIP by name or "address:port" ("[2001:db8::10]:80" for IPv6). Addresses compare as
+// values: "[2001:DB8:0::10]:80" finds [2001:db8::10]:80.
 VipRt* Service::find_vip(const std::string& ref) {
+  auto endpoint = config::parse_endpoint(ref);
   for (VipRt& v : vips_) {
-    if (v.cfg.name == ref || v.cfg.endpoint() == ref) return &v;
+    if (v.cfg.name == ref || (endpoint && endpoint->first == v.cfg.addr && endpoint->second == v.cfg.port)) return &v;
   }
   return nullptr;
 }
@@ -308,13 +317,18 @@ Expected<std::vector<Service::Match>> Service::resolve(const std::string& backen
     only = find_vip(*vip);
     if (only == nullptr) return not_found("no VIP named or at \"" + *vip + "\" (see: lbctl vip list)");
   }
+  // issue 15: "address:port", "[v6]:port", or the address alone ("2001:db8::11" or
+  // "[2001:db8::11]"), compared as values.
+  auto ref = config::parse_endpoint_ref(backend);
+  if (!ref && backend.find(':') != std::string::npos) {
+    return invalid("\"" + backend + "\" is not a backend address or address:port (e.g. 198.18.2.11:80, "
+                   "[2001:db8::11]:80 or 2001:db8::11)");
+  }
   std::vector<Match> out;
   for (VipRt& v : vips_) {
     if (only != nullptr && &v != only) continue;
     for (BackendRt& b : v.backends) {
-      std::string endpoint = b.cfg.endpoint();
-      bool by_addr = backend.find(':') == std::string::npos && endpoint.substr(0, endpoint.find(':')) == backend;
-      if (b.cfg.name == backend || endpoint == backend || by_addr) out.push_back({&v, &b});
+      if (b.cfg.name == backend || (ref && ref->matches(b.cfg.addr, b.cfg.port))) out.push_back({&v, &b});
     }
   }
   if (out.empty()) {

@@ -24,13 +24,13 @@ constexpr auto kExitWithdrawTimeout = std::chrono::milliseconds(3000);
 
 Json addresses_json(const std::vector<AnnouncedRoute>& routes) {
   Json out = Json::array();
-  for (const AnnouncedRoute& r : routes) out.push_back(abi::format_addr(r.addr_be));
+  for (const AnnouncedRoute& r : routes) out.push_back(r.addr.str());
   return out;
 }
 
-bool contains(const std::vector<AnnouncedRoute>& routes, uint32_t addr_be) {
+bool contains(const std::vector<AnnouncedRoute>& routes, const config::IpAddr& addr) {
   for (const AnnouncedRoute& r : routes) {
-    if (r.addr_be == addr_be) return true;
+    if (r.addr == addr) return true;
   }
   return false;
 }
@@ -51,11 +51,14 @@ uint32_t usable_in_slot(const abi::TableSlot& slot, const abi::Vip& v) {
   return n;
 }
 
-const abi::Vip* find_in_slot(const abi::TableSlot* slot, uint32_t addr_be, uint16_t port) {
+const abi::Vip* find_in_slot(const abi::TableSlot* slot, const config::IpAddr& addr, uint16_t port) {
   if (slot == nullptr) return nullptr;
   uint32_t n = std::min(slot->hdr.vip_count, abi::kMaxVips);
   for (uint32_t i = 0; i < n; ++i) {
-    if (slot->vips[i].addr_be == addr_be && slot->vips[i].port_be == htons(port)) return &slot->vips[i];
+    const abi::Vip& v = slot->vips[i];
+    bool v6 = v.family == static_cast<uint8_t>(abi::Family::Ipv6);
+    if (v6 != addr.is_v6() || v.port_be != htons(port)) continue;
+    if (v6 ? slot->vip6[i].addr == addr.v6 : v.addr_be == addr.v4_be) return &v;
   }
   return nullptr;
 }
@@ -94,11 +97,11 @@ std::vector<VipFacts> Service::vip_facts() const {
   for (const VipRt& v : vips_) {
     VipFacts f;
     f.name = v.cfg.name;
-    f.addr_be = v.cfg.addr_be;
+    f.addr = v.cfg.addr;
     f.min_healthy = config_.min_healthy_backends(v.cfg);
     uint32_t model = 0;
     for (const BackendRt& b : v.backends) model += b.table_state() == abi::BackendState::Active && b.weight() > 0;
-    const abi::Vip* pub = find_in_slot(slot, v.cfg.addr_be, v.cfg.port);
+    const abi::Vip* pub = find_in_slot(slot, v.cfg.addr, v.cfg.port);
     f.published = pub != nullptr;
     f.usable = pub != nullptr ? std::min(model, usable_in_slot(*slot, *pub)) : 0;
     out.push_back(std::move(f));
@@ -215,7 +218,7 @@ void Service::node_metrics(MetricsSnapshot& m) {
   AnnounceWorker::Snapshot s = announcer_->snapshot();
   m.bgp_in_sync = s.applied == announce_seq_ && s.applied != 0;
   m.bgp_daemon_up = s.daemon.reachable && s.daemon.protocol_known;
-  for (size_t i = 0; i < vips_.size() && i < m.vips.size(); ++i) m.vips[i].announced = contains(s.routes, vips_[i].cfg.addr_be);
+  for (size_t i = 0; i < vips_.size() && i < m.vips.size(); ++i) m.vips[i].announced = contains(s.routes, vips_[i].cfg.addr);
 }
 
 std::vector<Json> Service::vip_node_json() {
@@ -233,7 +236,7 @@ std::vector<Json> Service::vip_node_json() {
       j["announced"] = false;
       j["announce_reason"] = "no [controlplane.bgp]: this node announces nothing";
     } else {
-      bool announced = contains(s.routes, v.cfg.addr_be);
+      bool announced = contains(s.routes, v.cfg.addr);
       j["announced"] = announced;
       std::string why = plan.vips[i].why_not;
       if (plan.vips[i].announced && !announced) {
@@ -244,7 +247,7 @@ std::vector<Json> Service::vip_node_json() {
       j["announce_reason"] = why.empty() ? Json(nullptr) : Json(why);
     }
     // The fingerprint of the table the data plane uses; computed once per generation.
-    const abi::Vip* pub = find_in_slot(slot, v.cfg.addr_be, v.cfg.port);
+    const abi::Vip* pub = find_in_slot(slot, v.cfg.addr, v.cfg.port);
     if (pub == nullptr) {
       j["fingerprint"] = nullptr;
     } else {

@@ -136,13 +136,13 @@ void Service::commit_reload(ReloadJob& job) {
   for (VipRt& v : job.vips) {
     const VipRt* live = nullptr;
     for (const VipRt& l : vips_) {
-      if (l.cfg.addr_be == v.cfg.addr_be && l.cfg.port == v.cfg.port) live = &l;
+      if (l.cfg.addr == v.cfg.addr && l.cfg.port == v.cfg.port) live = &l;
     }
     for (BackendRt& b : v.backends) {
       const BackendRt* lb = nullptr;
       if (live != nullptr) {
         for (const BackendRt& x : live->backends) {
-          if (x.cfg.addr_be == b.cfg.addr_be && x.cfg.port == b.cfg.port && x.target == b.target) lb = &x;
+          if (x.cfg.addr == b.cfg.addr && x.cfg.port == b.cfg.port && x.target == b.target) lb = &x;
         }
       }
       if (lb != nullptr) {

@@ -1,7 +1,11 @@
 // Reload: parse -> validate -> diff -> publish -> commit, or change nothing. A dry run
 // (`lbctl reload --dry-run`, `lbctl config diff FILE`) stops before publishing and reports
 // what would change, with the share of each VIP's Maglev slots that would move.
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <utility>
 
 #include "config/loader/parse_file.h"
@@ -44,7 +48,7 @@ std::string check_words(const config::HealthCheck& a, const config::HealthCheck&
   if (a.rise != b.rise) keys.push_back("rise");
   if (a.fall != b.fall) keys.push_back("fall");
   if (a.port != b.port) keys.push_back("port");
-  if (a.source_be != b.source_be) keys.push_back("source");
+  if (a.source != b.source) keys.push_back("source");
   if (a.expect_body != b.expect_body) keys.push_back("expect_body");
   if (a.start_down != b.start_down) keys.push_back("start_down");
   return join(keys, ", ");
@@ -53,7 +57,7 @@ std::string check_words(const config::HealthCheck& a, const config::HealthCheck&
 // Equal once both backend lists are sorted by address and port.
 bool same_but_for_order(config::VipConfig a, config::VipConfig b) {
   auto by_endpoint = [](const config::BackendConfig& x, const config::BackendConfig& y) {
-    return std::pair(x.addr_be, x.port) < std::pair(y.addr_be, y.port);
+    return std::pair(x.addr, x.port) < std::pair(y.addr, y.port);
   };
   std::sort(a.backends.begin(), a.backends.end(), by_endpoint);
   std::sort(b.backends.begin(), b.backends.end(), by_endpoint);
@@ -65,7 +69,7 @@ std::vector<std::string> describe_changes(const std::vector<config::VipConfig>& 
   std::vector<std::string> out;
   auto find = [](const std::vector<config::VipConfig>& list, const config::VipConfig& v) -> const config::VipConfig* {
     for (const auto& x : list) {
-      if (x.addr_be == v.addr_be && x.port == v.port) return &x;
+      if (x.addr == v.addr && x.port == v.port) return &x;
     }
     return nullptr;
   };
@@ -81,7 +85,7 @@ std::vector<std::string> describe_changes(const std::vector<config::VipConfig>& 
     if (*old == v) continue;
     std::string p = "vip " + v.name + ": ";
     if (old->name != v.name) out.push_back(p + "renamed from " + old->name);
-    if (old->mode != v.mode || old->snat_be != v.snat_be) out.push_back(p + "forwarding mode or SNAT pool changed");
+    if (old->mode != v.mode || old->snat != v.snat) out.push_back(p + "forwarding mode or SNAT pool changed");
     if (old->maglev_size != v.maglev_size || old->hash_seed != v.hash_seed) out.push_back(p + "Maglev table size or seed changed");
     const size_t vip_changes_from = out.size();
     if (old->on_backend_down != v.on_backend_down) out.push_back(p + "on_backend_down changed");
@@ -100,13 +104,13 @@ std::vector<std::string> describe_changes(const std::vector<config::VipConfig>& 
     if (!(old->health == v.health)) out.push_back(p + "health check changed (" + check_words(old->health, v.health) + ")");
     for (const auto& b : old->backends) {
       bool kept = false;
-      for (const auto& nb : v.backends) kept |= nb.addr_be == b.addr_be && nb.port == b.port;
+      for (const auto& nb : v.backends) kept |= nb.addr == b.addr && nb.port == b.port;
       if (!kept) out.push_back(p + "backend " + b.endpoint() + " removed");
     }
     for (const auto& b : v.backends) {
       const config::BackendConfig* ob = nullptr;
       for (const auto& x : old->backends) {
-        if (x.addr_be == b.addr_be && x.port == b.port) ob = &x;
+        if (x.addr == b.addr && x.port == b.port) ob = &x;
       }
       if (ob == nullptr) {
         out.push_back(p + "backend " + b.endpoint() + " added");
@@ -211,19 +215,40 @@ Reply Service::prepare_reload(const std::string& path, bool dry_run, bool is_rel
   return d;
 }
 
+namespace {
+
+// issue 15: a VipSpec's address of either family, and its "address:port" text.
+config::IpAddr spec_addr(const VipSpec& v) {
+  return v.family == abi::Family::Ipv6 ? config::IpAddr::from_v6(v.addr6) : config::IpAddr::from_v4(v.addr_be);
+}
+std::string spec_endpoint(const VipSpec& v) { return config::endpoint_str(spec_addr(v), ntohs(v.port_be)); }
+bool same_place(const VipSpec& a, const VipSpec& b) { return spec_addr(a) == spec_addr(b) && a.port_be == b.port_be; }
+
+// A backend's address and port as 18 bytes (IPv4 in the first 4), all ones for none.
+using EndpointKey = std::array<uint8_t, 18>;
+EndpointKey endpoint_key(bool v6, uint32_t addr_be, const abi::Ip6& addr6, uint16_t port_be) {
+  EndpointKey k{};
+  if (v6) std::memcpy(k.data(), addr6.b, 16);
+  else std::memcpy(k.data(), &addr_be, 4);
+  std::memcpy(k.data() + 16, &port_be, 2);
+  return k;
+}
+
+}  // namespace
+
 Json Service::plan_json(const ReloadJob& job, const TableSpec& planned) const {
   // The tables the data plane uses now, VIP by endpoint, against the planned ones.
   const abi::TableSlot* slot = link_.active_slot();
   TableSpec current = table_spec(vips_);
   Json vips = Json::array();
   for (const VipSpec& v : planned.vips) {
-    std::string name, endpoint = abi::format_endpoint(v.addr_be, v.port_be);
+    std::string name, endpoint = spec_endpoint(v);
     for (const VipRt& r : job.vips) {
       if (r.id == v.vip_id) name = r.cfg.name;
     }
     const VipSpec* now = nullptr;
     for (const VipSpec& c : current.vips) {
-      if (c.addr_be == v.addr_be && c.port_be == v.port_be) now = &c;
+      if (same_place(c, v)) now = &c;
     }
     if (now == nullptr) {
       vips.push_back({{"name", name}, {"vip", endpoint}, {"status", "added"}, {"slots", v.maglev_size}, {"slots_moved", nullptr}});
@@ -234,21 +259,27 @@ Json Service::plan_json(const ReloadJob& job, const TableSpec& planned) const {
     b.vips = {v};
     if (same_tables(a, b)) continue;
     Json row{{"name", name}, {"vip", endpoint}, {"status", "changed"}, {"slots", v.maglev_size}};
-    int vi = slot != nullptr ? abi::find_vip(*slot, v.addr_be, v.port_be, abi::kProtoTcp) : -1;
+    int vi = slot == nullptr                    ? -1
+             : v.family == abi::Family::Ipv6 ? abi::find_vip6(*slot, v.addr6, v.port_be, abi::kProtoTcp)
+                                             : abi::find_vip(*slot, v.addr_be, v.port_be, abi::kProtoTcp);
     if (vi < 0 || !v.prebuilt_maglev || slot->vips[vi].maglev_size != v.maglev_size) {
       row["slots_moved"] = 1.0;   // a new table size, or nothing published: every slot is new
     } else {
       const abi::Vip& pv = slot->vips[vi];
       const std::vector<uint16_t>& table = *v.prebuilt_maglev;
       uint64_t moved = 0;
-      auto old_endpoint = [&](uint16_t idx) -> uint64_t {
-        if (idx >= pv.backend_count) return ~0ull;
+      EndpointKey none;
+      none.fill(0xFF);
+      const bool old_v6 = pv.backend_family == static_cast<uint8_t>(abi::Family::Ipv6);
+      auto old_endpoint = [&](uint16_t idx) -> EndpointKey {
+        if (idx >= pv.backend_count) return none;
         const abi::Backend& be = slot->backends[pv.backend_first + idx];
-        return uint64_t{be.addr_be} << 16 | be.port_be;
+        return endpoint_key(old_v6, be.addr_be, slot->backend_addr6[pv.backend_first + idx], be.port_be);
       };
-      auto new_endpoint = [&](uint16_t idx) -> uint64_t {
-        if (idx >= v.backends.size()) return ~0ull;
-        return uint64_t{v.backends[idx].addr_be} << 16 | v.backends[idx].port_be;
+      auto new_endpoint = [&](uint16_t idx) -> EndpointKey {
+        if (idx >= v.backends.size()) return none;
+        const BackendSpec& b = v.backends[idx];
+        return endpoint_key(b.family == abi::Family::Ipv6, b.addr_be, b.addr6, b.port_be);
       };
       for (uint32_t s = 0; s < v.maglev_size; ++s) {
         moved += old_endpoint(slot->maglev[pv.maglev_offset + s]) != new_endpoint(table[s]);
@@ -259,13 +290,13 @@ Json Service::plan_json(const ReloadJob& job, const TableSpec& planned) const {
   }
   for (const VipSpec& c : current.vips) {
     bool kept = false;
-    for (const VipSpec& v : planned.vips) kept |= c.addr_be == v.addr_be && c.port_be == v.port_be;
+    for (const VipSpec& v : planned.vips) kept |= same_place(c, v);
     if (kept) continue;
     std::string name;
     for (const VipRt& r : vips_) {
       if (r.id == c.vip_id) name = r.cfg.name;
     }
-    vips.push_back({{"name", name}, {"vip", abi::format_endpoint(c.addr_be, c.port_be)}, {"status", "removed"},
+    vips.push_back({{"name", name}, {"vip", spec_endpoint(c)}, {"status", "removed"},
                     {"slots", c.maglev_size}, {"slots_moved", nullptr}});
   }
   Json changes = job.changes, notes = job.state_notes;

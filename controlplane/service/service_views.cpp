@@ -228,7 +228,7 @@ Json Service::vip_list() {
   std::vector<Json> node = vip_node_json();  // issue 12: announced, why not, fingerprint
   for (const VipRt& v : vips_) {
     Json snat = Json::array();
-    for (uint32_t a : v.cfg.snat_be) snat.push_back(abi::format_addr(a));
+    for (const config::IpAddr& a : v.cfg.snat) snat.push_back(a.str());
     out.push_back({{"name", v.cfg.name},
                    {"vip", v.cfg.endpoint()},
                    {"id", v.id},
@@ -300,7 +300,11 @@ Reply Service::conn_list(const ConnQuery& q) {
   if (q.vip) {
     const VipRt* v = find_vip(*q.vip);
     if (v == nullptr) return not_found("no VIP named or at \"" + *q.vip + "\" (see: lbctl vip list)");
-    f.vip_addr_be = v->cfg.addr_be;
+    if (v->cfg.addr.is_v6()) {
+      // The data plane's connection sample filters by IPv4 VIP only (dataplane/abi/conn_sample.h).
+      return invalid("VIP " + v->cfg.name + " is IPv6: listing its connections is not supported yet (IPv4 VIPs only)");
+    }
+    f.vip_addr_be = v->cfg.addr.v4_be;
     f.vip_port_be = htons(v->cfg.port);
   }
   if (q.backend) {

@@ -10,9 +10,9 @@ const config::VipConfig* by_name(const config::LbConfig& c, const std::string& n
   return nullptr;
 }
 
-const config::VipConfig* by_endpoint(const config::LbConfig& c, uint32_t addr_be, uint16_t port) {
+const config::VipConfig* by_endpoint(const config::LbConfig& c, const config::IpAddr& addr, uint16_t port) {
   for (const config::VipConfig& v : c.vips) {
-    if (v.addr_be == addr_be && v.port == port) return &v;
+    if (v.addr == addr && v.port == port) return &v;
   }
   return nullptr;
 }
@@ -45,7 +45,7 @@ OperatorState migrate_state(const OperatorState& state, const config::LbConfig& 
     const config::VipConfig* now = by_name(after, vip_name);
     // Renamed in place: the VIP of that name before now has another name at the same address:port.
     if (const config::VipConfig* old = by_name(before, vip_name); old != nullptr) {
-      const config::VipConfig* same_place = by_endpoint(after, old->addr_be, old->port);
+      const config::VipConfig* same_place = by_endpoint(after, old->addr, old->port);
       if (now == nullptr && same_place != nullptr) {
         notes->push_back("vip " + vip_name + " renamed to " + same_place->name + ": " + describe(o) + " of backend " +
                          key.endpoint + " kept");

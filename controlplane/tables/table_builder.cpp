@@ -36,6 +36,8 @@ void add_local6(std::vector<abi::LocalAddr6>& out, const abi::Ip6& addr, uint8_t
 // The family of a VIP's backends (all one family; an empty VIP takes its own), or why not.
 std::string backend_family(const VipSpec& vs, abi::Family& family) {
   family = vs.backends.empty() ? vs.family : vs.backends.front().family;
+  // An IPv6 VIP without backends yet but with an IPv4 SNAT pool is a NAT64 VIP being set up.
+  if (vs.backends.empty() && vs.family == abi::Family::Ipv6 && !vs.snat_addrs_be.empty()) family = abi::Family::Ipv4;
   for (const BackendSpec& b : vs.backends) {
     if (b.family != family) return "VIP " + std::to_string(vs.vip_id) + " mixes IPv4 and IPv6 backends";
   }

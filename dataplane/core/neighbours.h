@@ -1,4 +1,5 @@
-// The neighbour (ARP) table: written by the main lcore only, read by every worker.
+// The neighbour table: written by the main lcore only, read by every worker. One template
+// over the address: IPv4 (ARP) and, issue 15, IPv6 (neighbour discovery).
 //
 // Open addressing with linear probing, at most half full. Entries can be removed (garbage
 // collection, eviction when full) with backward-shift deletion, which moves other entries:

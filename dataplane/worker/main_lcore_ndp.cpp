@@ -36,12 +36,6 @@ namespace {
 constexpr uint8_t kNs = 135, kNa = 136;
 constexpr uint8_t kOptSourceLl = 1, kOptTargetLl = 2;
 
-uint32_t pseudo_sum6(const uint8_t* ip6, uint32_t len) {
-  const uint8_t tail[8] = {static_cast<uint8_t>(len >> 24), static_cast<uint8_t>(len >> 16),
-                           static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len), 0, 0, 0, 58};
-  return csum_partial(tail, 8, csum_partial(ip6 + ip6_off::kSrc, 32));
-}
-
 // The link-layer address option of `type` in an NS/NA (options start 24 bytes in).
 bool find_ll_option(const uint8_t* icmp, uint32_t len, uint8_t type, MacBytes* mac) {
   for (uint32_t off = 24; off + 8 <= len && icmp[off + 1] != 0; off += icmp[off + 1] * 8u) {
@@ -75,7 +69,7 @@ void write_ndp(uint8_t* frame, const uint8_t* dst_mac, const MacBytes& src_mac, 
   icmp[24] = type == kNs ? kOptSourceLl : kOptTargetLl;
   icmp[25] = 1;
   std::memcpy(icmp + 26, src_mac.data(), 6);
-  const uint16_t sum = csum_finish(csum_partial(icmp, 32, pseudo_sum6(ip6, 32)));
+  const uint16_t sum = csum_finish(csum_partial(icmp, 32, pseudo_sum6(ip6, 32, 58)));
   std::memcpy(icmp + 2, &sum, 2);
 }
 

@@ -58,23 +58,29 @@ inline bool resize_frame(rte_mbuf* m, uint32_t len) {
   return true;
 }
 
+// Writes a 20-byte IPv4 header (no options, id 0) with its checksum.
+inline void write_ipv4_header(rte_ipv4_hdr* ip, uint8_t tos, uint16_t total_len, bool df, uint8_t ttl, uint8_t proto,
+                              uint32_t src, uint32_t dst) {
+  ip->version_ihl = 0x45;
+  ip->type_of_service = tos;
+  ip->total_length = rte_cpu_to_be_16(total_len);
+  ip->packet_id = 0;
+  ip->fragment_offset = df ? rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG) : 0;
+  ip->time_to_live = ttl;
+  ip->next_proto_id = proto;
+  ip->src_addr = src;
+  ip->dst_addr = dst;
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+}
+
 // Writes a 20-byte IPv4 header and a TCP header (with an MSS option when mss != 0) at
 // `l3`, with full checksums. The frame must already be l3 + 40 (+4) bytes long.
 inline void write_tcp_packet(uint8_t* frame, uint32_t l3, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
                       uint32_t seq, uint32_t ack, uint8_t flags, uint16_t window, uint16_t mss) {
   const uint16_t tcp_len = mss != 0 ? 24 : 20;
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + l3);
-  ip->version_ihl = 0x45;
-  ip->type_of_service = 0;
-  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(20 + tcp_len));
-  ip->packet_id = 0;
-  ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-  ip->time_to_live = 64;
-  ip->next_proto_id = 6;
-  ip->src_addr = src;
-  ip->dst_addr = dst;
-  ip->hdr_checksum = 0;
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  write_ipv4_header(ip, 0, static_cast<uint16_t>(20 + tcp_len), true, 64, 6, src, dst);
   auto* tcp = reinterpret_cast<rte_tcp_hdr*>(frame + l3 + 20);
   tcp->src_port = sport;
   tcp->dst_port = dport;

@@ -16,6 +16,7 @@
 
 #include "dataplane/abi/ip6.h"
 #include "dataplane/core/checksum.h"
+#include "dataplane/worker/rewrite.h"
 
 namespace fulcrum::dp {
 
@@ -40,6 +41,14 @@ inline uint32_t v4_of_mapped(const abi::Ip6& a) {
   uint32_t v;
   std::memcpy(&v, a.b + 12, 4);
   return v;
+}
+
+// The one's-complement sum of the IPv6 pseudo-header of the packet whose header is at
+// `ip6`: both addresses, the upper-layer length and the next header (RFC 8200 8.1).
+inline uint32_t pseudo_sum6(const uint8_t* ip6, uint32_t upper_len, uint8_t next_header) {
+  const uint8_t tail[8] = {static_cast<uint8_t>(upper_len >> 24), static_cast<uint8_t>(upper_len >> 16),
+                           static_cast<uint8_t>(upper_len >> 8), static_cast<uint8_t>(upper_len), 0, 0, 0, next_header};
+  return csum_partial(tail, 8, csum_partial(ip6 + ip6_off::kSrc, 32));
 }
 
 // Rewrites the IPv6 addresses and TCP ports of the packet whose IPv6 header is at `ip6`
@@ -88,18 +97,8 @@ inline uint32_t translate_6to4(rte_mbuf* m, uint32_t l3, uint32_t l4, uint16_t l
   // The ethertype: the last two bytes before the IP header (after any VLAN tag).
   data[l3 - 2] = 0x08;
   data[l3 - 1] = 0x00;
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data + l3);
-  ip->version_ihl = 0x45;
-  ip->type_of_service = tclass;
-  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(20 + l4_len));
-  ip->packet_id = 0;
-  ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-  ip->time_to_live = ttl;
-  ip->next_proto_id = 6;
-  ip->src_addr = src;
-  ip->dst_addr = dst;
-  ip->hdr_checksum = 0;
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  write_ipv4_header(reinterpret_cast<rte_ipv4_hdr*>(data + l3), tclass, static_cast<uint16_t>(20 + l4_len), true, ttl, 6,
+                    src, dst);
   return l3 + 20;
 }
 

@@ -9,7 +9,7 @@
 
 #include "dataplane/core/checksum.h"
 #include "dataplane/worker/rewrite.h"
-#include "dataplane/worker/worker.h"
+#include "dataplane/worker/worker_internal.h"
 
 namespace fulcrum::dp {
 
@@ -118,23 +118,7 @@ bool Worker::translate_icmp_error(rte_mbuf* m, const ParsedFrame& f, uint32_t no
   if (!ref.found()) return false;
   const Conn& c = flows_.entry(ref.index);
 
-  uint32_t q_src, q_dst, outer_src = ip->src_addr, outer_dst;
-  uint16_t q_sport, q_dport;
-  if (ref.dir == Dir::FromBackend) {
-    // From the backend side, about a packet we sent to the backend: the client sent it
-    // as client -> VIP.
-    q_src = c.client_addr(); q_sport = c.client_port();
-    q_dst = c.vip_addr(); q_dport = c.vip_port();
-    outer_src = c.vip_addr();
-    outer_dst = c.client_addr();
-  } else {
-    // From the client side, about a reply we sent to the client: the backend sent it as
-    // backend -> client (nat) or backend -> SNAT address (fullnat).
-    q_src = c.backend_addr(); q_sport = c.backend_port();
-    q_dst = c.snat_addr(); q_dport = c.snat_port();
-    if (c.flags & conn_flag::kFullNat) outer_src = c.snat_addr();
-    outer_dst = c.backend_addr();
-  }
+  const auto [q_src, q_dst, outer_src, outer_dst, q_sport, q_dport] = quoted_sides(c, ref.dir, ip->src_addr);
   // Quoted IP header: addresses, with its checksum; quoted TCP ports, and the quoted TCP
   // checksum if the quote is long enough to hold it.
   CsumDelta addrs, ports;

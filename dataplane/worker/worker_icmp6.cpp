@@ -27,13 +27,6 @@ namespace {
 constexpr uint8_t kDestUnreachable6 = 1, kPacketTooBig = 2, kTimeExceeded6 = 3, kEchoRequest6 = 128, kEchoReply6 = 129,
                   kNeighbourSolicitation = 135, kNeighbourAdvertisement = 136;
 
-// The ICMPv6 checksum's pseudo-header: both addresses, the upper-layer length, next header 58.
-uint32_t pseudo_sum6(const uint8_t* ip6, uint32_t len) {
-  const uint8_t tail[8] = {static_cast<uint8_t>(len >> 24), static_cast<uint8_t>(len >> 16),
-                           static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len), 0, 0, 0, 58};
-  return csum_partial(tail, 8, csum_partial(ip6 + ip6_off::kSrc, 32));
-}
-
 // RFC 4861 7.1: options each at least 8 bytes, inside the message.
 bool ndp_options_ok(const uint8_t* opt, uint32_t len) {
   while (len > 0) {
@@ -56,7 +49,7 @@ void Worker::handle_icmp6(rte_mbuf* m, const ParsedFrame& f, uint8_t port, Burst
     drop(out, i, DropReason::IcmpTruncated);
     return;
   }
-  if (csum_finish(csum_partial(icmp, f.l4_len, pseudo_sum6(ip6, f.l4_len))) != 0) {
+  if (csum_finish(csum_partial(icmp, f.l4_len, pseudo_sum6(ip6, f.l4_len, 58))) != 0) {
     drop(out, i, DropReason::IcmpBadChecksum);
     return;
   }
@@ -167,19 +160,7 @@ bool Worker::translate_icmp6_error(rte_mbuf* m, const ParsedFrame& f) {
   if (!ref.found()) return false;
   const Conn6& c = flows6.entry(ref.index);
   if (c.flags & conn_flag::kNat64) return false;
-  Addr6 q_src, q_dst, outer_src = ip6_at(ip6 + ip6_off::kSrc), outer_dst;
-  uint16_t q_sport, q_dport;
-  if (ref.dir == Dir::FromBackend) {
-    q_src = c.client_addr(); q_sport = c.client_port();
-    q_dst = c.vip_addr(); q_dport = c.vip_port();
-    outer_src = c.vip_addr();
-    outer_dst = c.client_addr();
-  } else {
-    q_src = c.backend_addr(); q_sport = c.backend_port();
-    q_dst = c.snat_addr(); q_dport = c.snat_port();
-    if (c.flags & conn_flag::kFullNat) outer_src = c.snat_addr();
-    outer_dst = c.backend_addr();
-  }
+  const auto [q_src, q_dst, outer_src, outer_dst, q_sport, q_dport] = quoted_sides(c, ref.dir, ip6_at(ip6 + ip6_off::kSrc));
   // The quoted TCP checksum, when quoted, follows its addresses and ports.
   if (quoted_len >= 40 + 18) {
     CsumDelta d;
@@ -201,7 +182,7 @@ bool Worker::translate_icmp6_error(rte_mbuf* m, const ParsedFrame& f) {
   ip6[ip6_off::kHopLimit] = static_cast<uint8_t>(ip6[ip6_off::kHopLimit] - 1);
   // The outer addresses are in the ICMPv6 checksum too: recompute it whole (errors are rare).
   icmp[2] = icmp[3] = 0;
-  const uint16_t sum = csum_finish(csum_partial(icmp, f.l4_len, pseudo_sum6(ip6, f.l4_len)));
+  const uint16_t sum = csum_finish(csum_partial(icmp, f.l4_len, pseudo_sum6(ip6, f.l4_len, 58)));
   std::memcpy(icmp + 2, &sum, 2);
   if (m->pkt_len > f.l3 + uint32_t{f.ip_total}) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - f.l3 - f.ip_total));
   return true;
@@ -243,8 +224,7 @@ void Worker::reset_client6(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, 
   tcp->rx_win = 0;
   tcp->tcp_urp = 0;
   tcp->cksum = 0;
-  const uint8_t tail[8] = {0, 0, 0, 20, 0, 0, 0, 6};
-  tcp->cksum = csum_finish(csum_partial(tcp, 20, csum_partial(tail, 8, csum_partial(ip6 + ip6_off::kSrc, 32))));
+  tcp->cksum = csum_finish(csum_partial(tcp, 20, pseudo_sum6(ip6, 20, 6)));
   if (route_out6(m, client, out, i, /*originated=*/true)) count(counted);
 }
 

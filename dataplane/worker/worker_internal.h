@@ -34,6 +34,26 @@ struct Worker::NewFlow {
   bool limited;           // holds one of its backend's max_connections (give it back on failure)
 };
 
+// An ICMP error about a tracked flow quotes a packet this node sent, already translated;
+// what the other side must see instead (worker_icmp.cpp, worker_icmp6.cpp): the quoted
+// packet as that side sent it, and the outer addresses. `dir` is the direction the error
+// travels in (FromBackend: from the backend side, about a packet sent to the backend).
+template <class Addr>
+struct QuotedSides {
+  Addr q_src, q_dst, outer_src, outer_dst;
+  uint16_t q_sport, q_dport;
+};
+template <class C, class Addr>
+QuotedSides<Addr> quoted_sides(const C& c, Dir dir, const Addr& outer_src_now) {
+  if (dir == Dir::FromBackend) {
+    return {c.client_addr(), c.vip_addr(), c.vip_addr(), c.client_addr(), c.client_port(), c.vip_port()};
+  }
+  // From the client side, about a reply: the backend sent it as backend -> client (nat) or
+  // backend -> SNAT address (fullnat); the error reaches it from the SNAT address.
+  const Addr outer_src = (c.flags & conn_flag::kFullNat) ? c.snat_addr() : outer_src_now;
+  return {c.backend_addr(), c.snat_addr(), outer_src, c.backend_addr(), c.backend_port(), c.snat_port()};
+}
+
 // A connection stops being open: it counts no more against its backend.
 template <class C>
 void Worker::connection_ended(const C& c) {

@@ -169,8 +169,7 @@ bool Worker::nat64_icmp4_error(rte_mbuf* m, const ParsedFrame& f, BurstOutput& o
     tsum = d.apply(tsum);
     std::memcpy(q6 + 40 + 16, &tsum, 2);
   }
-  const uint8_t tail[8] = {0, 0, static_cast<uint8_t>(len6 >> 8), static_cast<uint8_t>(len6), 0, 0, 0, 58};
-  const uint16_t sum = csum_finish(csum_partial(icmp6, len6, csum_partial(tail, 8, csum_partial(ip6 + ip6_off::kSrc, 32))));
+  const uint16_t sum = csum_finish(csum_partial(icmp6, len6, pseudo_sum6(ip6, len6, 58)));
   std::memcpy(icmp6 + 2, &sum, 2);
   count(WorkerCounter::Nat64Translated);
   if (route_out6(m, c.client_addr(), out, i)) count(WorkerCounter::IcmpErrorsTranslated);
@@ -237,17 +236,7 @@ bool Worker::nat64_icmp6_error(rte_mbuf* m, const ParsedFrame& f, BurstOutput& o
     tsum = d.apply(tsum);
     std::memcpy(qtcp + 16, &tsum, 2);
   }
-  q4->version_ihl = 0x45;
-  q4->type_of_service = 0;
-  q4->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(20 + inner_payload));
-  q4->packet_id = 0;
-  q4->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-  q4->time_to_live = inner_hop;
-  q4->next_proto_id = 6;
-  q4->src_addr = backend;
-  q4->dst_addr = snat;
-  q4->hdr_checksum = 0;
-  q4->hdr_checksum = rte_ipv4_cksum(q4);
+  write_ipv4_header(q4, 0, static_cast<uint16_t>(20 + inner_payload), true, inner_hop, 6, backend, snat);
   icmp4[0] = type4;
   icmp4[1] = code4;
   const uint32_t rest_be = rte_cpu_to_be_32(rest);
@@ -255,17 +244,7 @@ bool Worker::nat64_icmp6_error(rte_mbuf* m, const ParsedFrame& f, BurstOutput& o
   icmp4[2] = icmp4[3] = 0;
   const uint16_t sum = csum_finish(csum_partial(icmp4, len4));
   std::memcpy(icmp4 + 2, &sum, 2);
-  ip->version_ihl = 0x45;
-  ip->type_of_service = 0;
-  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(20 + len4));
-  ip->packet_id = 0;
-  ip->fragment_offset = 0;
-  ip->time_to_live = 64;
-  ip->next_proto_id = 1;
-  ip->src_addr = snat;
-  ip->dst_addr = backend;
-  ip->hdr_checksum = 0;
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  write_ipv4_header(ip, 0, static_cast<uint16_t>(20 + len4), false, 64, 1, snat, backend);
   count(WorkerCounter::Nat64Translated);
   if (route_out(m, backend, out, i)) count(WorkerCounter::IcmpErrorsTranslated);
   return true;

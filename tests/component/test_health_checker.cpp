@@ -57,6 +57,7 @@ uint64_t mono_ms() {
 }
 
 uint32_t server_addr_be() { return inet_addr(kServerAddr); }
+config::IpAddr server_ip() { return config::IpAddr::from_v4(server_addr_be()); }
 
 int open_fds() {
   int n = 0;
@@ -401,7 +402,7 @@ TEST(HealthChecker, EachFailureGoesDownAfterExactlyFallWithItsReasonInBoundedTim
   auto id_of = [](size_t k, int i) { return static_cast<uint64_t>(k * 100 + static_cast<size_t>(i)); };
   for (size_t k = 0; k < kinds.size(); ++k)
     for (int i = 0; i < per_kind; ++i)
-      rig.checker.add(id_of(k, i), server_addr_be(), kinds[k].server->port(), kinds[k].check, Health::Up);
+      rig.checker.add(id_of(k, i), server_ip(), kinds[k].server->port(), kinds[k].check, Health::Up);
 
   // Everyone healthy first.
   ASSERT_TRUE(rig.drive_until(
@@ -454,8 +455,8 @@ TEST(HealthChecker, EachFailureGoesDownAfterExactlyFallWithItsReasonInBoundedTim
 TEST(HealthChecker, DownGoesUpAfterExactlyRise) {
   LocalServer tcp, http;
   Rig rig;
-  rig.checker.add(1, server_addr_be(), tcp.port(), tcp_check(/*rise=*/3), Health::Down);
-  rig.checker.add(2, server_addr_be(), http.port(), http_check(/*rise=*/3), Health::Down);
+  rig.checker.add(1, server_ip(), tcp.port(), tcp_check(/*rise=*/3), Health::Down);
+  rig.checker.add(2, server_ip(), http.port(), http_check(/*rise=*/3), Health::Down);
   uint64_t t0 = mono_ms();
   // After two successes each, still Down.
   ASSERT_TRUE(rig.drive_until(
@@ -486,7 +487,7 @@ TEST(HealthChecker, DownGoesUpAfterExactlyRise) {
 TEST(HealthChecker, CompletedChecksAreCounted) {
   LocalServer tcp;
   Rig rig;
-  rig.checker.add(1, server_addr_be(), tcp.port(), tcp_check(/*rise=*/2), Health::Up);
+  rig.checker.add(1, server_ip(), tcp.port(), tcp_check(/*rise=*/2), Health::Up);
   ASSERT_TRUE(rig.drive_until([&] { return rig.checker.status(1)->successes_in_a_row >= 3; }, 2000));
   EXPECT_EQ(rig.checker.status(1)->checks, 3u);
   EXPECT_TRUE(rig.events.empty());
@@ -498,8 +499,8 @@ TEST(HealthChecker, InitialStateHonoured) {
   LocalServer up;
   RefusingPort refusing;
   Rig rig;
-  rig.checker.add(1, server_addr_be(), refusing.port(), tcp_check(), Health::Down);
-  rig.checker.add(2, server_addr_be(), up.port(), tcp_check(), Health::Up);
+  rig.checker.add(1, server_ip(), refusing.port(), tcp_check(), Health::Down);
+  rig.checker.add(2, server_ip(), up.port(), tcp_check(), Health::Up);
   EXPECT_EQ(rig.checker.status(1)->health, Health::Down);
   EXPECT_EQ(rig.checker.status(2)->health, Health::Up);
   ASSERT_TRUE(rig.drive_until([&] { return rig.checker.status(1)->failures_in_a_row >= 4; }, 2000));
@@ -516,7 +517,7 @@ TEST(HealthChecker, InitialStateHonoured) {
 TEST(HealthChecker, NoFlappingOnFewerThanFallFailures) {
   LocalServer http;
   Rig rig;
-  rig.checker.add(1, server_addr_be(), http.port(), http_check(/*rise=*/2, /*fall=*/3), Health::Up);
+  rig.checker.add(1, server_ip(), http.port(), http_check(/*rise=*/2, /*fall=*/3), Health::Up);
   auto s = [&] { return rig.checker.status(1); };
   for (uint32_t failures : {1u, 2u, 1u}) {
     ASSERT_TRUE(rig.drive_until([&] { return s()->successes_in_a_row >= 1; }, 1000));
@@ -542,11 +543,11 @@ TEST(HealthChecker, TwoHundredTargetsInOneChecker) {
   // Down and failing ones start Up, so every target must make one transition.
   for (uint64_t id = 0; id < n; ++id) {
     switch (id % 5) {
-      case 0: rig.checker.add(id, server_addr_be(), tcp_up.port(), tcp_check(), Health::Down); break;
-      case 1: rig.checker.add(id, server_addr_be(), http_up.port(), http_check(), Health::Down); break;
-      case 2: rig.checker.add(id, server_addr_be(), refusing.port(), tcp_check(), Health::Up); break;
-      case 3: rig.checker.add(id, server_addr_be(), http_503.port(), http_check(), Health::Up); break;
-      case 4: rig.checker.add(id, server_addr_be(), hole.port(), tcp_check(), Health::Up); break;
+      case 0: rig.checker.add(id, server_ip(), tcp_up.port(), tcp_check(), Health::Down); break;
+      case 1: rig.checker.add(id, server_ip(), http_up.port(), http_check(), Health::Down); break;
+      case 2: rig.checker.add(id, server_ip(), refusing.port(), tcp_check(), Health::Up); break;
+      case 3: rig.checker.add(id, server_ip(), http_503.port(), http_check(), Health::Up); break;
+      case 4: rig.checker.add(id, server_ip(), hole.port(), tcp_check(), Health::Up); break;
     }
   }
   uint64_t t0 = mono_ms();
@@ -588,7 +589,7 @@ TEST(HealthChecker, RemoveOrDestroyWithCheckInFlightLeaksNoFd) {
   {
     Rig rig;
     const int baseline = open_fds();
-    rig.checker.add(1, server_addr_be(), hole.port(), slow, Health::Up);
+    rig.checker.add(1, server_ip(), hole.port(), slow, Health::Up);
     ASSERT_TRUE(rig.drive_until([&] { return rig.checker.checks_in_flight() == 1; }, 1000));
     EXPECT_EQ(open_fds(), baseline + 1);
     rig.checker.remove(1);
@@ -599,7 +600,7 @@ TEST(HealthChecker, RemoveOrDestroyWithCheckInFlightLeaksNoFd) {
     rig.drive_for(100);
     EXPECT_TRUE(rig.events.empty());
 
-    for (uint64_t id = 10; id < 30; ++id) rig.checker.add(id, server_addr_be(), hole.port(), slow, Health::Up);
+    for (uint64_t id = 10; id < 30; ++id) rig.checker.add(id, server_ip(), hole.port(), slow, Health::Up);
     ASSERT_TRUE(rig.drive_until([&] { return rig.checker.checks_in_flight() >= 10; }, 1000));
     EXPECT_EQ(open_fds(), baseline + static_cast<int>(rig.checker.checks_in_flight()));
   }
@@ -613,12 +614,12 @@ TEST(HealthChecker, ReAddKeepsState) {
   hole.black_hole();
   RefusingPort refusing;
   Rig rig;
-  rig.checker.add(1, server_addr_be(), refusing.port(), tcp_check(/*rise=*/2, /*fall=*/2), Health::Up);
+  rig.checker.add(1, server_ip(), refusing.port(), tcp_check(/*rise=*/2, /*fall=*/2), Health::Up);
   ASSERT_TRUE(rig.drive_until([&] { return rig.events.size() == 1; }, 1500));
   EXPECT_EQ(rig.checker.status(1)->health, Health::Down);
 
   // The backend moves to a healthy address: still Down until `rise` successes there.
-  rig.checker.add(1, server_addr_be(), up.port(), tcp_check(/*rise=*/2, /*fall=*/2), Health::Up);
+  rig.checker.add(1, server_ip(), up.port(), tcp_check(/*rise=*/2, /*fall=*/2), Health::Up);
   EXPECT_EQ(rig.checker.status(1)->health, Health::Down);
   EXPECT_EQ(rig.checker.status(1)->transitions, 1u);
   ASSERT_TRUE(rig.drive_until([&] { return rig.events.size() == 2; }, 1500));
@@ -630,9 +631,9 @@ TEST(HealthChecker, ReAddKeepsState) {
   config::HealthCheck slow = tcp_check();
   slow.interval_ms = 500;
   slow.timeout_ms = 400;
-  rig.checker.add(2, server_addr_be(), hole.port(), slow, Health::Up);
+  rig.checker.add(2, server_ip(), hole.port(), slow, Health::Up);
   ASSERT_TRUE(rig.drive_until([&] { return rig.checker.checks_in_flight() == 1; }, 1000));
-  rig.checker.add(2, server_addr_be(), hole.port(), slow, Health::Down);
+  rig.checker.add(2, server_ip(), hole.port(), slow, Health::Down);
   EXPECT_EQ(rig.checker.checks_in_flight(), 1u);
   EXPECT_EQ(rig.checker.status(2)->health, Health::Up);  // `initial` only for new ids
   ASSERT_TRUE(rig.drive_until([&] { return !rig.checker.status(2)->last_result.empty(); }, 1000));
@@ -643,16 +644,16 @@ TEST(HealthChecker, ReAddKeepsState) {
 TEST(HealthChecker, HttpRequestIsWellFormed) {
   LocalServer http;
   Rig rig;
-  rig.checker.add(1, server_addr_be(), http.port(), http_check(), Health::Up);
+  rig.checker.add(1, server_ip(), http.port(), http_check(), Health::Up);
   config::HealthCheck head = http_check();
   head.http_method = "HEAD";
   head.http_path = "/status?full=1";
   head.http_host = "www.example.test";
   head.port = http.port();
-  rig.checker.add(2, server_addr_be(), 1, head, Health::Up);  // backend port 1: the check's port wins
+  rig.checker.add(2, server_ip(), 1, head, Health::Up);  // backend port 1: the check's port wins
   config::HealthCheck want204 = http_check();
   want204.expect_status = 204;
-  rig.checker.add(3, server_addr_be(), http.port(), want204, Health::Up);
+  rig.checker.add(3, server_ip(), http.port(), want204, Health::Up);
   ASSERT_TRUE(rig.drive_until(
       [&] {
         for (uint64_t id : {1, 2, 3})
@@ -682,7 +683,7 @@ TEST(HealthChecker, FirstChecksSpreadAndRunIsBounded) {
   c.interval_ms = 1000;
   c.timeout_ms = 950;
   const size_t n = 1000;
-  for (uint64_t id = 0; id < n; ++id) rig.checker.add(id, server_addr_be(), hole.port(), c, Health::Up);
+  for (uint64_t id = 0; id < n; ++id) rig.checker.add(id, server_ip(), hole.port(), c, Health::Up);
   EXPECT_GE(rig.checker.next_deadline_ms(), 1000u);
 
   size_t prev = 0;
@@ -730,6 +731,108 @@ TEST(HealthChecker, FirstChecksSpreadAndRunIsBounded) {
   }
   EXPECT_EQ(prev, n);
   std::printf("  after an 8 s stall, 1000 checks restart spread over the interval: at most %zu in any 100 ms\n", most);
+}
+
+// ------------------------------------------------------------------ IPv6 (issue 15)
+
+// A listener on ::1 that answers every request with HTTP 200 and records it, and a port
+// on ::1 that refuses (bound, never listening). One thread, blocking accept with a poll
+// timeout so that it stops promptly.
+class Loopback6Server {
+ public:
+  Loopback6Server() {
+    listener_ = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    refusing_ = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_addr = in6addr_loopback;
+    if (listener_ < 0 || refusing_ < 0 || bind(listener_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+        listen(listener_, 64) != 0 || bind(refusing_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+      available_ = false;  // no IPv6 on this host's loopback
+      return;
+    }
+    socklen_t len = sizeof sa;
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&sa), &len);
+    port_ = ntohs(sa.sin6_port);
+    getsockname(refusing_, reinterpret_cast<sockaddr*>(&sa), &len);
+    refusing_port_ = ntohs(sa.sin6_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~Loopback6Server() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (listener_ >= 0) close(listener_);
+    if (refusing_ >= 0) close(refusing_);
+  }
+  bool available() const { return available_; }
+  uint16_t port() const { return port_; }
+  uint16_t refusing_port() const { return refusing_port_; }
+  std::vector<std::string> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd p{listener_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      int c = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      timeval tv{0, 300'000};
+      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      std::string req;
+      char buf[1024];
+      ssize_t n;
+      while (req.find("\r\n\r\n") == std::string::npos && (n = read(c, buf, sizeof buf)) > 0) req.append(buf, n);
+      if (!req.empty()) {
+        {
+          std::lock_guard lock(mu_);
+          requests_.push_back(req);
+        }
+        const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        (void)!write(c, ok, sizeof ok - 1);
+      }
+      close(c);
+    }
+  }
+
+  int listener_ = -1, refusing_ = -1;
+  uint16_t port_ = 0, refusing_port_ = 0;
+  bool available_ = true;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> requests_;
+};
+
+// AF_INET6 checks: TCP and HTTP to a v6 listener go up, a refusing v6 port goes down; the
+// HTTP check's default Host header is "[::1]:port"; a v6 source address is bound.
+TEST(HealthChecker, Ipv6TcpAndHttpChecksUpAndDown) {
+  Loopback6Server server;
+  if (!server.available()) GTEST_SKIP() << "no IPv6 on loopback (::1 cannot be bound)";
+  const config::IpAddr loopback6 = *config::parse_ip("::1");
+  Rig rig;
+  rig.checker.add(1, loopback6, server.port(), tcp_check(/*rise=*/1), Health::Down);
+  config::HealthCheck http = http_check(/*rise=*/1);
+  http.source = loopback6;
+  rig.checker.add(2, loopback6, server.port(), http, Health::Down);
+  rig.checker.add(3, loopback6, server.refusing_port(), tcp_check(/*rise=*/1, /*fall=*/1), Health::Up);
+  ASSERT_TRUE(rig.drive_until(
+      [&] {
+        return rig.checker.status(1)->health == Health::Up && rig.checker.status(2)->health == Health::Up &&
+               rig.checker.status(3)->health == Health::Down;
+      },
+      2000))
+      << "tcp: " << rig.checker.status(1)->last_result << ", http: " << rig.checker.status(2)->last_result
+      << ", refusing: " << rig.checker.status(3)->last_result;
+  EXPECT_EQ(rig.checker.status(1)->last_result, "connected");
+  EXPECT_EQ(rig.checker.status(2)->last_result, "HTTP 200");
+  EXPECT_EQ(rig.events_of(3).at(0).event.reason, "connection refused");
+  const std::string want = "GET /healthz HTTP/1.1\r\nHost: [::1]:" + std::to_string(server.port()) +
+                           "\r\nUser-Agent: fulcrum-health\r\nConnection: close\r\n\r\n";
+  auto reqs = server.requests();
+  EXPECT_NE(std::find(reqs.begin(), reqs.end(), want), reqs.end()) << (reqs.empty() ? "(no request)" : reqs[0]);
 }
 
 }  // namespace

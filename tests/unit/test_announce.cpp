@@ -13,11 +13,15 @@
 #include "controlplane/announce/bird_client.h"
 #include "controlplane/cluster/table_fingerprint.h"
 #include "controlplane/maglev/maglev.h"
+#include "config/loader/ip_addr.h"
+#include "config/loader/net_parse.h"
 
 namespace fulcrum::cp {
 namespace {
 
 uint32_t ip(const char* s) { return inet_addr(s); }
+config::IpAddr a4(const char* s) { return config::IpAddr::from_v4(inet_addr(s)); }
+config::IpAddr a6(const char* s) { return *config::parse_ip(s); }
 
 NodeFacts healthy_node() {
   NodeFacts n;
@@ -28,7 +32,7 @@ NodeFacts healthy_node() {
 }
 
 VipFacts vip(const char* name, const char* addr, uint32_t usable, uint32_t min = 1, bool published = true) {
-  return VipFacts{name, ip(addr), published, usable, min};
+  return VipFacts{name, *config::parse_ip(addr), published, usable, min};
 }
 
 // ------------------------------------------------------------------------- policy
@@ -36,9 +40,9 @@ VipFacts vip(const char* name, const char* addr, uint32_t usable, uint32_t min =
 TEST(AnnouncePolicy, HealthyVipsAreAnnouncedOneRoutePerAddressSorted) {
   AnnouncePlan p = plan_announcements(healthy_node(), {vip("b", "192.0.2.20", 2), vip("a", "192.0.2.10", 1)});
   ASSERT_EQ(p.routes.size(), 2u);
-  EXPECT_EQ(p.routes[0].addr_be, ip("192.0.2.10"));
+  EXPECT_EQ(p.routes[0].addr, a4("192.0.2.10"));
   EXPECT_EQ(p.routes[0].comment, "a");
-  EXPECT_EQ(p.routes[1].addr_be, ip("192.0.2.20"));
+  EXPECT_EQ(p.routes[1].addr, a4("192.0.2.20"));
   for (const VipVerdict& v : p.vips) {
     EXPECT_TRUE(v.wanted && v.announced);
     EXPECT_EQ(v.why_not, "");
@@ -48,7 +52,7 @@ TEST(AnnouncePolicy, HealthyVipsAreAnnouncedOneRoutePerAddressSorted) {
 TEST(AnnouncePolicy, TooFewUsableBackendsWithdrawsThatVipOnly) {
   AnnouncePlan p = plan_announcements(healthy_node(), {vip("web", "192.0.2.10", 1, 2), vip("api", "192.0.2.11", 3, 2)});
   ASSERT_EQ(p.routes.size(), 1u);
-  EXPECT_EQ(p.routes[0].addr_be, ip("192.0.2.11"));
+  EXPECT_EQ(p.routes[0].addr, a4("192.0.2.11"));
   EXPECT_FALSE(p.vips[0].announced);
   EXPECT_EQ(p.vips[0].why_not, "1 usable backend(s), min_healthy_backends is 2");
   EXPECT_TRUE(p.vips[1].announced);
@@ -100,7 +104,7 @@ TEST(AnnouncePolicy, AVipNotInThePublishedTablesIsNotAnnounced) {
 TEST(BirdInclude, CheckLinkRoutesViaTheExceptionInterface) {
   config::BgpConfig cfg;
   cfg.link_interface = "fl-uplink";
-  std::string t = render_bird_include(cfg, {{ip("192.0.2.10"), "web, web-tls"}, {ip("192.0.2.11"), "api"}});
+  std::string t = render_bird_include(cfg, {{a4("192.0.2.10"), "web, web-tls"}, {a4("192.0.2.11"), "api"}});
   EXPECT_NE(t.find("protocol static fulcrum_vips {\n  ipv4;\n  check link on;"), std::string::npos) << t;
   EXPECT_NE(t.find("  route 192.0.2.10/32 via \"fl-uplink\";  # web, web-tls\n"), std::string::npos) << t;
   EXPECT_NE(t.find("  route 192.0.2.11/32 via \"fl-uplink\";  # api\n"), std::string::npos) << t;
@@ -110,11 +114,46 @@ TEST(BirdInclude, CheckLinkRoutesViaTheExceptionInterface) {
 TEST(BirdInclude, BlackholeRoutesWithoutALinkInterfaceAndAnEmptyProtocolWhenNothing) {
   config::BgpConfig cfg;
   cfg.protocol = "lb";
-  std::string t = render_bird_include(cfg, {{ip("192.0.2.10"), ""}});
+  std::string t = render_bird_include(cfg, {{a4("192.0.2.10"), ""}});
   EXPECT_NE(t.find("  route 192.0.2.10/32 blackhole;\n"), std::string::npos) << t;
   EXPECT_EQ(t.find("check link"), std::string::npos);
   t = render_bird_include(cfg, {});
   EXPECT_NE(t.find("protocol static lb {\n  ipv4;\n}\n"), std::string::npos) << "withdrawing all keeps the protocol:\n" << t;
+}
+
+// issue 15: IPv6 VIPs are /128 routes in a second static protocol with an ipv6 channel
+// (a BIRD 2 static protocol has one channel); an IPv4-only node's file is unchanged.
+TEST(BirdInclude, Ipv6VipsGoToTheirOwnStaticProtocolAsSlash128) {
+  config::BgpConfig cfg;
+  cfg.link_interface = "fl-uplink";
+  std::string v4_only = render_bird_include(cfg, {{a4("192.0.2.10"), "web"}});
+  EXPECT_EQ(v4_only.find("ipv6"), std::string::npos) << v4_only;
+  EXPECT_EQ(bird_protocol6(cfg), "fulcrum_vips6");
+  std::string t = render_bird_include(cfg, {{a4("192.0.2.10"), "web"}, {a6("2001:db8::10"), "web6, nat64"}});
+  size_t p4 = t.find("protocol static fulcrum_vips {\n  ipv4;\n  check link on;");
+  size_t p6 = t.find("protocol static fulcrum_vips6 {\n  ipv6;\n  check link on;");
+  ASSERT_NE(p4, std::string::npos) << t;
+  ASSERT_NE(p6, std::string::npos) << t;
+  size_t r4 = t.find("  route 192.0.2.10/32 via \"fl-uplink\";  # web\n");
+  size_t r6 = t.find("  route 2001:db8::10/128 via \"fl-uplink\";  # web6, nat64\n");
+  ASSERT_NE(r4, std::string::npos) << t;
+  ASSERT_NE(r6, std::string::npos) << t;
+  EXPECT_TRUE(p4 < r4 && r4 < p6 && p6 < r6) << "each route in its family's protocol:\n" << t;
+  EXPECT_NE(t.find("export where proto = \"fulcrum_vips6\";"), std::string::npos) << t;
+  cfg.link_interface = "";
+  t = render_bird_include(cfg, {{a6("2001:db8::10"), ""}});
+  EXPECT_NE(t.find("  route 2001:db8::10/128 blackhole;\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("protocol static fulcrum_vips {\n  ipv4;\n}\n"), std::string::npos) << "the IPv4 one stays, empty:\n" << t;
+}
+
+TEST(AnnouncePolicy, Ipv6VipsAreAnnouncedAfterTheIpv4OnesOnePerAddress) {
+  AnnouncePlan p = plan_announcements(healthy_node(), {vip("b6", "2001:db8::20", 1), vip("a6", "2001:db8::10", 1),
+                                                       vip("v4", "192.0.2.10", 1), vip("a6-tls", "2001:DB8::10", 1)});
+  ASSERT_EQ(p.routes.size(), 3u);
+  EXPECT_EQ(p.routes[0].addr, a4("192.0.2.10"));
+  EXPECT_EQ(p.routes[1].addr, a6("2001:db8::10"));
+  EXPECT_EQ(p.routes[1].comment, "a6, a6-tls");
+  EXPECT_EQ(p.routes[2].addr, a6("2001:db8::20"));
 }
 
 TEST(BirdReplies, CodesContinuationsAndTheEnd) {
@@ -221,6 +260,44 @@ TEST(TableFingerprint, AnythingThatMovesAFlowChangesIt) {
   SlotWithVip edited = build({{"10.0.0.1", 80}, {"10.0.0.2", 80}, {"10.0.0.3", 80}}, key, 1);
   edited.slot->maglev[777] = static_cast<uint16_t>((edited.slot->maglev[777] + 1) % 3);
   EXPECT_NE(table_fingerprint(*edited.slot, *edited.vip), base) << "one slot";
+}
+
+// issue 15: IPv6 backends are ordered and hashed by their 16-byte addresses; two that
+// differ only above the low 32 bits give different fingerprints.
+SlotWithVip build6(const std::vector<const char*>& backends, abi::HashKey key, uint16_t first_id) {
+  SlotWithVip s;
+  s.slot->hdr.vip_count = 1;
+  s.vip->backend_count = static_cast<uint32_t>(backends.size());
+  s.vip->maglev_size = 4099;
+  s.vip->backend_family = static_cast<uint8_t>(abi::Family::Ipv6);
+  s.vip->hash_key[0] = key.k0;
+  s.vip->hash_key[1] = key.k1;
+  std::vector<MaglevBackend> mb;
+  for (size_t i = 0; i < backends.size(); ++i) {
+    abi::Backend& b = s.slot->backends[i];
+    b.port_be = htons(80);
+    b.id = static_cast<uint16_t>(first_id + i);
+    s.slot->backend_addr6[i] = *config::parse_ipv6(backends[i]);
+    MaglevBackend m;
+    m.family = abi::Family::Ipv6;
+    m.addr6 = s.slot->backend_addr6[i];
+    m.port_be = b.port_be;
+    m.weight = 1;
+    mb.push_back(m);
+  }
+  EXPECT_EQ(build_maglev(mb, key, std::span<uint16_t>(s.slot->maglev, 4099)), "");
+  return s;
+}
+
+TEST(TableFingerprint, Ipv6BackendsByTheirFullAddresses) {
+  const abi::HashKey key{0x1234, 0x5678};
+  SlotWithVip a = build6({"2001:db8:2::11", "2001:db8:2::12", "2001:db8:2::13"}, key, 1);
+  SlotWithVip b = build6({"2001:db8:2::13", "2001:db8:2::11", "2001:db8:2::12"}, key, 30);
+  uint64_t fa = table_fingerprint(*a.slot, *a.vip);
+  EXPECT_NE(fa, 0u);
+  EXPECT_EQ(fa, table_fingerprint(*b.slot, *b.vip)) << "order and ids do not matter";
+  SlotWithVip other = build6({"2001:db8:3::11", "2001:db8:3::12", "2001:db8:3::13"}, key, 1);
+  EXPECT_NE(table_fingerprint(*other.slot, *other.vip), fa) << "same low 32 bits, another prefix";
 }
 
 TEST(TableFingerprint, ACorruptVipGivesZero) {

@@ -47,7 +47,7 @@ class ScriptedAnnouncer : public RouteAnnouncer {
 
 std::vector<AnnouncedRoute> routes(std::initializer_list<uint32_t> addrs) {
   std::vector<AnnouncedRoute> out;
-  for (uint32_t a : addrs) out.push_back({a, ""});
+  for (uint32_t a : addrs) out.push_back({config::IpAddr::from_v4(a), ""});
   return out;
 }
 

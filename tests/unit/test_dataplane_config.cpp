@@ -283,7 +283,7 @@ name = "client"
 device = "net_tap0"
 address = "198.18.1.1/24"
 )",
-     ":2:1: dataplane.worker_lcore: unknown key (known keys here: conntrack_entries, eal_args, embryonic_high_water, "
+     ":2:1: dataplane.worker_lcore: unknown key (known keys here: conntrack_entries, conntrack_entries6, eal_args, embryonic_high_water, "
      "idle_sleep_us, main_lcore, mbufs, neighbours, new_flow_breaker_rate, ports, routes, shm_status, shm_tables, "
      "synproxy, timeouts, worker_lcores)"},
     {"unknown-key-in-port", R"([dataplane]
@@ -293,7 +293,7 @@ device = "net_tap0"
 address = "198.18.1.1/24"
 rx_descriptor = 512
 )",
-     ":6:1: dataplane.ports[0].rx_descriptor: unknown key (known keys here: address, device, gateway, host_sharing, "
+     ":6:1: dataplane.ports[0].rx_descriptor: unknown key (known keys here: address, address6, device, gateway, gateway6, host_sharing, "
      "kernel_interface, name, rx_descriptors, tx_descriptors)"},
     {"unknown-key-in-timeouts", R"([dataplane]
 [dataplane.timeouts]

@@ -102,7 +102,7 @@ TEST(LbConfigShipped, ExampleLoads) {
   const VipConfig& tls = cfg->vips[1];
   EXPECT_EQ(tls.port, 443);
   EXPECT_EQ(tls.mode, ForwardMode::FullNat);
-  EXPECT_EQ(tls.snat_be.size(), 2u);
+  EXPECT_EQ(tls.snat.size(), 2u);
   EXPECT_EQ(tls.health.type, CheckType::Tcp);
   EXPECT_EQ(tls.on_backend_down, DownPolicy::Reset);
 }
@@ -135,7 +135,7 @@ TEST(LbConfigShipped, DemoLoadsWithItsFixedTopology) {
   EXPECT_EQ(cfg->vips[1].name, "web-fullnat");
   EXPECT_EQ(cfg->vips[1].endpoint(), "198.18.0.20:80");
   EXPECT_EQ(cfg->vips[1].mode, ForwardMode::FullNat);
-  EXPECT_EQ(cfg->vips[1].snat_be, std::vector<uint32_t>{ip("198.18.2.100")});
+  EXPECT_EQ(cfg->vips[1].snat, std::vector<IpAddr>{IpAddr::from_v4(ip("198.18.2.100"))});
   for (const VipConfig& v : cfg->vips) {
     SCOPED_TRACE(v.name);
     ASSERT_EQ(v.backends.size(), 3u);
@@ -236,11 +236,11 @@ TEST_F(LbConfigLoad, CompleteConfigParsesToItsValues) {
   ASSERT_EQ(cfg->vips.size(), 2u);
   const VipConfig& web = cfg->vips[0];
   EXPECT_EQ(web.name, "web");
-  EXPECT_EQ(web.addr_be, ip("198.18.0.10"));
+  EXPECT_EQ(web.addr, IpAddr::from_v4(ip("198.18.0.10")));
   EXPECT_EQ(web.port, 80);
   EXPECT_EQ(web.endpoint(), "198.18.0.10:80");
   EXPECT_EQ(web.mode, ForwardMode::Nat);
-  EXPECT_TRUE(web.snat_be.empty());
+  EXPECT_TRUE(web.snat.empty());
   EXPECT_EQ(web.maglev_size, 655373u);
   EXPECT_EQ(web.hash_seed, std::optional<std::string>("vip-seed-abcdefghijkl"));
   EXPECT_EQ(web.on_backend_down, DownPolicy::Reset);
@@ -264,7 +264,7 @@ TEST_F(LbConfigLoad, CompleteConfigParsesToItsValues) {
   ASSERT_EQ(web.backends.size(), 2u);
   const BackendConfig& w1 = web.backends[0];
   EXPECT_EQ(w1.name, "web-1");
-  EXPECT_EQ(w1.addr_be, ip("198.18.2.11"));
+  EXPECT_EQ(w1.addr, IpAddr::from_v4(ip("198.18.2.11")));
   EXPECT_EQ(w1.port, 8080);
   EXPECT_EQ(w1.endpoint(), "198.18.2.11:8080");
   EXPECT_EQ(w1.weight, 0);
@@ -274,7 +274,7 @@ TEST_F(LbConfigLoad, CompleteConfigParsesToItsValues) {
 
   const BackendConfig& w2 = web.backends[1];
   EXPECT_EQ(w2.name, "") << "the name is optional";
-  EXPECT_EQ(w2.addr_be, ip("203.0.113.7")) << "reachable through the route";
+  EXPECT_EQ(w2.addr, IpAddr::from_v4(ip("203.0.113.7"))) << "reachable through the route";
   EXPECT_EQ(w2.weight, 1) << "default";
   EXPECT_EQ(w2.state, InitialState::Active) << "default";
   HealthCheck merged = check;
@@ -286,7 +286,7 @@ TEST_F(LbConfigLoad, CompleteConfigParsesToItsValues) {
 
   const VipConfig& api = cfg->vips[1];
   EXPECT_EQ(api.mode, ForwardMode::FullNat);
-  EXPECT_EQ(api.snat_be, (std::vector<uint32_t>{ip("198.18.2.100"), ip("198.18.1.100")}));
+  EXPECT_EQ(api.snat, (std::vector<IpAddr>{IpAddr::from_v4(ip("198.18.2.100")), IpAddr::from_v4(ip("198.18.1.100"))}));
   EXPECT_EQ(api.maglev_size, 65537u) << "default";
   EXPECT_FALSE(api.hash_seed.has_value()) << "the cluster's seed applies";
   EXPECT_EQ(api.on_backend_down, DownPolicy::Keep) << "default";
@@ -386,7 +386,7 @@ timeout_ms = 99
   EXPECT_EQ(cfg->controlplane.socket_mode, 0777u);
   EXPECT_EQ(cfg->vips[0].maglev_size, 3u);
   EXPECT_EQ(cfg->vips[1].maglev_size, 16777213u) << "the largest prime of one VIP's table";
-  EXPECT_EQ(cfg->vips[1].snat_be.size(), 16u);
+  EXPECT_EQ(cfg->vips[1].snat.size(), 16u);
 }
 
 TEST_F(LbConfigLoad, FloodDefenceKeys) {
