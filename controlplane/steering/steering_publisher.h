@@ -38,6 +38,7 @@ class SteeringPublisher {
   bool enabled_ = false;
   std::string bpffs_;
   std::vector<uint32_t> host_addrs_be_;
+  std::vector<abi::Ip6> host_addrs6_;
   // before_commit() runs on the publisher's thread, stats() on the metrics endpoint's.
   mutable std::mutex mu_;
   SteeringMaps maps_;

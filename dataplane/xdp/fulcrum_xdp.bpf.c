@@ -1,15 +1,25 @@
 /* Fulcrum's XDP program: on a NIC shared with the host, send to the data plane's AF_XDP
  * socket only what the data plane must see, and leave everything else to the kernel.
  *
- * Redirected (bpf_redirect_map to the socket of the receiving queue):
- *   - TCP to a VIP address and port                        (fulcrum_vips_v1)
- *   - TCP from a nat VIP's backend address and port        (fulcrum_natb_v1: nat replies)
- *   - TCP to a SNAT address                                (fulcrum_addr_v1: fullnat replies)
- *   - ICMP echo to a VIP or SNAT address, and ICMP errors (unreachable, time exceeded)
- *     addressed to one, or quoting a packet of a VIP or nat-backend flow
- *   - ARP requests for a VIP or SNAT address
- * Passed (XDP_PASS): everything else — the host's own address (its ARP, ping, SSH, BGP),
- * other protocols and ports, IPv6, fragments and malformed headers (the kernel judges).
+ * Redirected (bpf_redirect_map to the socket of the receiving queue), IPv4 and IPv6 alike:
+ *   - TCP to a VIP address and port                        (fulcrum_vips_v1, fulcrum_vip6_v1)
+ *   - TCP from a nat VIP's backend address and port        (fulcrum_natb_v1, fulcrum_nat6_v1: nat replies)
+ *   - TCP to a SNAT address                                (fulcrum_addr_v1, fulcrum_adr6_v1: fullnat replies)
+ *   - ICMP/ICMPv6 echo to a VIP or SNAT address, and ICMP errors (unreachable, time exceeded;
+ *     for IPv6 also packet too big) addressed to one, or quoting a packet of a VIP or
+ *     nat-backend flow
+ *   - ARP requests for a VIP or SNAT address; IPv6 neighbour solicitations and
+ *     advertisements whose target or destination is a VIP or SNAT address
+ * Passed (XDP_PASS): everything else — the host's own addresses (their ARP/NDP, ping, SSH,
+ * BGP), other protocols and ports, fragments, IPv6 source routes (a routing header with
+ * segments left), malformed headers (the kernel judges).
+ *
+ * IPv6 extension headers are walked by the data plane's rules (dataplane/core/packet_parse.cpp):
+ * Hop-by-Hop first only, Destination Options, Routing with Segments Left 0, at most 4, each
+ * whole inside the packet; a chain the data plane would drop as malformed is passed instead
+ * (counted pass_malformed), so the steering decision always looks at the transport header
+ * the data plane would use. The packet an ICMPv6 error quotes is matched only when its TCP
+ * header follows the quoted IPv6 header directly.
  *
  * Why these rules live in maps the control plane fills, not in code: every table
  * generation changes them, and the control plane writes the maps before it makes a
@@ -66,12 +76,36 @@ struct {
 } fulcrum_addr_v1 SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, FULCRUM_STEER_MAX_VIPS);
+  __type(key, struct fulcrum_l4_key6);
+  __type(value, __u32);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fulcrum_vip6_v1 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, FULCRUM_STEER_MAX_BACKENDS);
+  __type(key, struct fulcrum_l4_key6);
+  __type(value, __u32);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fulcrum_nat6_v1 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, FULCRUM_STEER_MAX_LOCALS6);
+  __type(key, struct fulcrum_addr6);
+  __type(value, __u32);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fulcrum_adr6_v1 SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, FULCRUM_XDP_STAT_COUNT);
   __type(key, __u32);
   __type(value, __u64);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
-} fulcrum_stat_v1 SEC(".maps");
+} fulcrum_stat_v2 SEC(".maps");
 
 #define ETH_P_8021Q_BE bpf_htons(0x8100)
 // <linux/icmp.h> drags in libc's socket headers, which do not build for -target bpf.
@@ -97,7 +131,7 @@ struct arp_ipv4 {
 } __attribute__((packed));
 
 static __always_inline void count(__u32 stat) {
-  __u64* c = bpf_map_lookup_elem(&fulcrum_stat_v1, &stat);
+  __u64* c = bpf_map_lookup_elem(&fulcrum_stat_v2, &stat);
   if (c) *c += 1;
 }
 
@@ -142,6 +176,137 @@ static __always_inline int icmp_error_of_flow(void* inner, void* end) {
   return is_nat_backend(ip->daddr, ports[1]) || is_vip(ip->saddr, ports[0]);
 }
 
+/* ---- IPv6 (issue 15) ---- */
+#define ETH_P_IPV6_BE bpf_htons(0x86DD)
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_ICMPV6 58
+#define NEXTHDR_DEST 60
+#define MAX_IPV6_EXT_HEADERS 4 /* the data plane's kMaxIpv6ExtHeaders */
+#define ICMPV6_DEST_UNREACHABLE 1
+#define ICMPV6_PACKET_TOO_BIG 2
+#define ICMPV6_TIME_EXCEEDED 3
+#define ICMPV6_ECHO_REQUEST 128
+#define NDP_NEIGHBOUR_SOLICITATION 135
+#define NDP_NEIGHBOUR_ADVERTISEMENT 136
+
+/* <linux/ipv6.h> pulls <linux/in6.h>, which wants libc's headers like <linux/icmp.h>. */
+struct ipv6_fixed {
+  __u8 version_class; /* version in the high nibble */
+  __u8 class_flow[3];
+  __be16 payload_len;
+  __u8 nexthdr;
+  __u8 hop_limit;
+  __u8 saddr[16];
+  __u8 daddr[16];
+};
+
+static __always_inline __u32 local_kind6(const __u8* addr) {
+  struct fulcrum_addr6 k;
+  __builtin_memcpy(k.b, addr, 16);
+  __u32* kind = bpf_map_lookup_elem(&fulcrum_adr6_v1, &k);
+  return kind ? *kind : 0;
+}
+
+static __always_inline int is_vip6(const __u8* addr, __u16 port_be) {
+  struct fulcrum_l4_key6 k = {.port_be = port_be, .proto = IPPROTO_TCP, .pad = 0};
+  __builtin_memcpy(k.addr, addr, 16);
+  return bpf_map_lookup_elem(&fulcrum_vip6_v1, &k) != 0;
+}
+
+static __always_inline int is_nat_backend6(const __u8* addr, __u16 port_be) {
+  struct fulcrum_l4_key6 k = {.port_be = port_be, .proto = IPPROTO_TCP, .pad = 0};
+  __builtin_memcpy(k.addr, addr, 16);
+  return bpf_map_lookup_elem(&fulcrum_nat6_v1, &k) != 0;
+}
+
+/* The IPv6 counterpart of icmp_error_of_flow: the quoted packet went to a nat backend, or
+ * came from a VIP. Its TCP header must follow the quoted IPv6 header (extension headers in
+ * a quoted packet are not walked: such an error reaches the data plane only when it is
+ * addressed to a VIP or SNAT address). */
+static __always_inline int icmp6_error_of_flow(void* inner, void* end) {
+  struct ipv6_fixed* ip = inner;
+  if ((void*)(ip + 1) > end || (ip->version_class >> 4) != 6 || ip->nexthdr != IPPROTO_TCP) return 0;
+  __u16* ports = (void*)(ip + 1);
+  if ((void*)(ports + 2) > end) return 0;
+  return is_nat_backend6(ip->daddr, ports[1]) || is_vip6(ip->saddr, ports[0]);
+}
+
+/* Neighbour discovery for a VIP or SNAT address is the data plane's (it answers for them,
+ * and defends them against duplicate address detection); the host's addresses, and every
+ * address the host resolves, are the kernel's. The target (solicitations are sent to a
+ * solicited-node multicast group, which a VIP may share with a host address) decides, or a
+ * unicast destination that is a VIP/SNAT address (an answer to the data plane's own
+ * solicitation). Either of them being the host's keeps the message with the kernel. */
+static __always_inline int steer_ndp(struct xdp_md* ctx, struct ipv6_fixed* ip, __u8* icmp, __u32 at, __u32 packet_len,
+                                     void* end) {
+  __u8* target = icmp + 8;
+  if ((void*)(target + 16) > end || at + 24 > packet_len) return pass(FULCRUM_XDP_PASS_MALFORMED);
+  __u32 kinds = local_kind6(ip->daddr) | local_kind6(target);
+  if (kinds & FULCRUM_LOCAL_HOST) return pass(FULCRUM_XDP_PASS_NDP);
+  if (kinds & (FULCRUM_LOCAL_VIP | FULCRUM_LOCAL_SNAT)) return to_dataplane(ctx, FULCRUM_XDP_REDIRECT_NDP);
+  return pass(FULCRUM_XDP_PASS_NDP);
+}
+
+static __always_inline int steer_ipv6(struct xdp_md* ctx, void* l3, void* end) {
+  struct ipv6_fixed* ip = l3;
+  if ((void*)(ip + 1) > end || (ip->version_class >> 4) != 6) return pass(FULCRUM_XDP_PASS_MALFORMED);
+  __u32 payload = bpf_ntohs(ip->payload_len);
+  // 0 is a jumbogram (no link here carries one); a packet beyond the frame is cut.
+  if (payload == 0 || l3 + sizeof(*ip) + payload > end) return pass(FULCRUM_XDP_PASS_MALFORMED);
+  __u32 packet_len = sizeof(*ip) + payload;
+
+  // `at`: offset of the next header from the IPv6 header. Checked against the frame for
+  // the verifier and against the packet's own length for the rules (Ethernet padding is
+  // not part of the packet).
+  __u32 at = sizeof(*ip);
+  __u8 next = ip->nexthdr;
+  // A bounded loop (kernel 5.3+), which the verifier follows once per header.
+  for (int seen = 0; seen <= MAX_IPV6_EXT_HEADERS; ++seen) {
+    if (next != NEXTHDR_HOP && next != NEXTHDR_DEST && next != NEXTHDR_ROUTING) break;
+    if ((next == NEXTHDR_HOP && seen != 0) || seen == MAX_IPV6_EXT_HEADERS) return pass(FULCRUM_XDP_PASS_MALFORMED);
+    __u8* ext = l3 + at;
+    if ((void*)(ext + 8) > end || at + 8 > packet_len) return pass(FULCRUM_XDP_PASS_MALFORMED);
+    __u32 len = (ext[1] + 1u) * 8u;
+    if (at + len > packet_len) return pass(FULCRUM_XDP_PASS_MALFORMED);
+    // Segments Left > 0: this node is one stop of a source route; the kernel's policy.
+    if (next == NEXTHDR_ROUTING && ext[3] != 0) return pass(FULCRUM_XDP_PASS_HOST);
+    next = ext[0];
+    at += len;
+  }
+  // Fragments, atomic ones too, as the data plane (which drops them) and IPv4 here.
+  if (next == NEXTHDR_FRAGMENT) return pass(FULCRUM_XDP_PASS_MALFORMED);
+  void* l4 = l3 + at;
+
+  if (next == IPPROTO_TCP) {
+    struct tcphdr* tcp = l4;
+    if ((void*)(tcp + 1) > end || at + sizeof(*tcp) > packet_len) return pass(FULCRUM_XDP_PASS_MALFORMED);
+    if (is_vip6(ip->daddr, tcp->dest)) return to_dataplane(ctx, FULCRUM_XDP_REDIRECT_VIP);
+    __u32 kind = local_kind6(ip->daddr);
+    if (kind & FULCRUM_LOCAL_HOST) return pass(FULCRUM_XDP_PASS_HOST);
+    if (kind & FULCRUM_LOCAL_SNAT) return to_dataplane(ctx, FULCRUM_XDP_REDIRECT_SNAT);
+    if (is_nat_backend6(ip->saddr, tcp->source)) return to_dataplane(ctx, FULCRUM_XDP_REDIRECT_NAT_REPLY);
+    return pass(FULCRUM_XDP_PASS_HOST);
+  }
+  if (next == NEXTHDR_ICMPV6) {
+    struct icmp_header* icmp = l4;
+    if ((void*)(icmp + 1) > end || at + sizeof(*icmp) > packet_len) return pass(FULCRUM_XDP_PASS_MALFORMED);
+    if (icmp->type == NDP_NEIGHBOUR_SOLICITATION || icmp->type == NDP_NEIGHBOUR_ADVERTISEMENT) {
+      return steer_ndp(ctx, ip, l4, at, packet_len, end);
+    }
+    __u32 kind = local_kind6(ip->daddr);
+    if (kind & FULCRUM_LOCAL_HOST) return pass(FULCRUM_XDP_PASS_HOST);
+    int ours = (kind & (FULCRUM_LOCAL_VIP | FULCRUM_LOCAL_SNAT)) != 0;
+    if (icmp->type == ICMPV6_ECHO_REQUEST && ours) return to_dataplane(ctx, FULCRUM_XDP_REDIRECT_ICMP);
+    if (icmp->type == ICMPV6_DEST_UNREACHABLE || icmp->type == ICMPV6_PACKET_TOO_BIG || icmp->type == ICMPV6_TIME_EXCEEDED) {
+      if (ours || icmp6_error_of_flow(icmp + 1, end)) return to_dataplane(ctx, FULCRUM_XDP_REDIRECT_ICMP);
+    }
+    return pass(FULCRUM_XDP_PASS_HOST);
+  }
+  return pass(FULCRUM_XDP_PASS_HOST);
+}
+
 SEC("xdp")
 int fulcrum_steer(struct xdp_md* ctx) {
   void* data = (void*)(long)ctx->data;
@@ -165,6 +330,7 @@ int fulcrum_steer(struct xdp_md* ctx) {
     }
     return pass(FULCRUM_XDP_PASS_ARP);
   }
+  if (proto == ETH_P_IPV6_BE) return steer_ipv6(ctx, l3, end);
   if (proto != bpf_htons(ETH_P_IP)) return pass(FULCRUM_XDP_PASS_OTHER);
 
   struct iphdr* ip = l3;

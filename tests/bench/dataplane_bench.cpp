@@ -17,8 +17,10 @@
 //                         and max_new_conn_rate on every backend (never reached). Compare
 //                         each with `syn` of the same run (the "x syn" column).
 // for F = 1,000 and 1,000,000. Cycles from the TSC; subtract the baseline for the data
-// plane's own cost.
+// plane's own cost. `established` and `syn` run for IPv6 too (dataplane_bench_ipv6.cpp:
+// 74-byte frames to an IPv6 VIP over IPv6 backends); every row says its "family".
 #include "tests/bench/dataplane_bench.h"
+#include "tests/bench/dataplane_bench_parts.h"
 
 #include <arpa/inet.h>
 #include <rte_cycles.h>
@@ -117,14 +119,6 @@ inline void generate(rte_mempool* pool, rte_mbuf** pkts, const Template& t, cons
     m->port = 0;
   }
 }
-
-struct Result {
-  const char* name;
-  uint32_t flows;
-  uint32_t workers;
-  double mpps;
-  double cycles_per_packet;
-};
 
 // The VIP's scheduling for a case (the syn_<scheduler> cases).
 struct Scheduling {
@@ -317,33 +311,6 @@ class Bench {
   rte_mempool* pool_ = nullptr;
 };
 
-std::vector<uint32_t> random_order(uint32_t flows, size_t length, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<uint32_t> order(length);
-  for (auto& o : order) o = rng() % flows;
-  return order;
-}
-
-// Runs bursts until `seconds` have passed; returns (packets, cycles).
-template <typename Body>
-std::pair<uint64_t, uint64_t> timed(double seconds, Body body) {
-  const uint64_t hz = rte_get_tsc_hz();
-  const uint64_t budget = static_cast<uint64_t>(seconds * double(hz));
-  uint64_t packets = 0;
-  const uint64_t start = rte_rdtsc();
-  uint64_t now = start;
-  while (now - start < budget) {
-    for (int k = 0; k < 64; ++k) packets += body();
-    now = rte_rdtsc();
-  }
-  return {packets, now - start};
-}
-
-Result measure(const char* name, uint32_t flows, uint32_t workers, std::pair<uint64_t, uint64_t> pc) {
-  double secs = double(pc.second) / double(rte_get_tsc_hz());
-  return Result{name, flows, workers, double(pc.first) / secs / 1e6, double(pc.second) / double(pc.first)};
-}
-
 Result baseline(uint32_t flows_n, double seconds) {
   Bench b(1, 4096);
   auto flows = make_flows(flows_n, 1);
@@ -366,8 +333,6 @@ Result baseline(uint32_t flows_n, double seconds) {
   });
   return measure("baseline", flows_n, 1, pc);
 }
-
-uint32_t capacity_for(uint32_t flows) { return std::max<uint32_t>(4096, flows + flows / 4); }
 
 // Packets of `t`'s kind for flows in random order, on worker 0, for `seconds`.
 Result steady(const char* name, Bench& b, const std::vector<Flow>& flows, uint8_t tcp_flags, uint32_t seed, double seconds) {
@@ -549,9 +514,13 @@ int run_dataplane(const DataplaneBenchOptions& o, std::ostream& out) {
   std::vector<Result> results;
   std::vector<uint32_t> flow_counts = o.flows != 0 ? std::vector<uint32_t>{o.flows} : std::vector<uint32_t>{1000u, 1000000u};
   for (uint32_t flows : flow_counts) {
+    const bool v4 = o.family != "ipv6", v6 = o.family != "ipv4";
     if (o.only.empty() || o.only == "baseline") results.push_back(baseline(flows, o.seconds));
-    if (o.only.empty() || o.only == "established") results.push_back(established(flows, o.seconds));
-    if (o.only.empty() || o.only == "syn" || o.only == "syn_schedulers") results.push_back(syn(flows, o.seconds));
+    if ((o.only.empty() || o.only == "established") && v4) results.push_back(established(flows, o.seconds));
+    if ((o.only.empty() || o.only == "established") && v6) results.push_back(established6(flows, o.seconds));
+    if ((o.only.empty() || o.only == "syn" || o.only == "syn_schedulers") && v4) results.push_back(syn(flows, o.seconds));
+    if ((o.only.empty() || o.only == "syn") && v6) results.push_back(syn6(flows, o.seconds));
+    if (!v4) continue;  // the other cases are IPv4 only
     syn_schedulers(flows, o.seconds, o.only, results);
     if (o.only.empty() || o.only == "synproxy_syn") results.push_back(synproxy_syn(flows, o.seconds));
     if (o.only.empty() || o.only == "synproxy_established") results.push_back(synproxy_established(flows, o.seconds));
@@ -567,16 +536,18 @@ int run_dataplane(const DataplaneBenchOptions& o, std::ostream& out) {
         << ", \"results\": [\n";
     for (size_t i = 0; i < results.size(); ++i) {
       const Result& r = results[i];
-      std::snprintf(line, sizeof line, "  {\"case\": \"%s\", \"flows\": %u, \"mpps\": %.3f, \"cycles_per_packet\": %.1f}%s\n",
-                    r.name, r.flows, r.mpps, r.cycles_per_packet, i + 1 < results.size() ? "," : "");
+      std::snprintf(line, sizeof line,
+                    "  {\"case\": \"%s\", \"family\": \"%s\", \"flows\": %u, \"mpps\": %.3f, \"cycles_per_packet\": %.1f}%s\n",
+                    r.name, r.family, r.flows, r.mpps, r.cycles_per_packet, i + 1 < results.size() ? "," : "");
       out << line;
     }
     out << "]";
     if (!scaling.empty()) {
       out << ", \"scaling\": [\n";
       for (size_t i = 0; i < scaling.size(); ++i) {
-        std::snprintf(line, sizeof line, "  {\"workers\": %u, \"flows\": %u, \"mpps\": %.3f, \"cycles_per_packet_per_core\": %.1f}%s\n",
-                      scaling[i].workers, scaling[i].flows, scaling[i].mpps, scaling[i].cycles_per_packet,
+        std::snprintf(line, sizeof line,
+                      "  {\"workers\": %u, \"family\": \"%s\", \"flows\": %u, \"mpps\": %.3f, \"cycles_per_packet_per_core\": %.1f}%s\n",
+                      scaling[i].workers, scaling[i].family, scaling[i].flows, scaling[i].mpps, scaling[i].cycles_per_packet,
                       i + 1 < scaling.size() ? "," : "");
         out << line;
       }
@@ -585,20 +556,23 @@ int run_dataplane(const DataplaneBenchOptions& o, std::ostream& out) {
     out << "}\n";
   } else {
     out << "CPU: " << cpu_model() << ", TSC " << ghz << " GHz, " << (o.hugepages ? "hugepages" : "no hugepages (4 KiB pages)") << "\n";
-    std::snprintf(line, sizeof line, "%-21s %10s %10s %18s %22s %8s\n", "case", "flows", "Mpps", "cycles/packet", "minus baseline", "x syn");
+    std::snprintf(line, sizeof line, "%-21s %6s %10s %10s %18s %22s %8s\n", "case", "family", "flows", "Mpps", "cycles/packet",
+                  "minus baseline", "x syn");
     out << line;
     for (const Result& r : results) {
       double base = 0, syn_cycles = 0;
       for (const Result& b : results) {
         if (std::strcmp(b.name, "baseline") == 0 && b.flows == r.flows) base = b.cycles_per_packet;
-        if (std::strcmp(b.name, "syn") == 0 && b.flows == r.flows) syn_cycles = b.cycles_per_packet;
+        // The one baseline (IPv4 frames) serves both families: the harness's cost barely
+        // depends on the frame's 60 or 74 bytes.
+        if (std::strcmp(b.name, "syn") == 0 && b.flows == r.flows && std::strcmp(b.family, r.family) == 0) syn_cycles = b.cycles_per_packet;
       }
       // The syn_* cases against the maglev syn case of the same run: a ratio survives a
       // shared machine's noise better than absolute cycles.
       char ratio[16] = "";
       if (std::strncmp(r.name, "syn", 3) == 0 && syn_cycles > 0) std::snprintf(ratio, sizeof ratio, "%.2f", r.cycles_per_packet / syn_cycles);
-      std::snprintf(line, sizeof line, "%-21s %10u %10.2f %18.1f %22.1f %8s\n", r.name, r.flows, r.mpps, r.cycles_per_packet,
-                    r.cycles_per_packet - base, ratio);
+      std::snprintf(line, sizeof line, "%-21s %6s %10u %10.2f %18.1f %22.1f %8s\n", r.name, r.family, r.flows, r.mpps,
+                    r.cycles_per_packet, r.cycles_per_packet - base, ratio);
       out << line;
     }
     for (const Result& r : scaling) {

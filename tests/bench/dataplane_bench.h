@@ -10,7 +10,8 @@ struct DataplaneBenchOptions {
   double seconds = 1.0;        // per measurement
   std::string only;            // "baseline" | "established" | "syn": just that case
   uint32_t flows = 0;          // just this flow count (0: 1,000 and 1,000,000)
+  std::string family;          // "ipv4" | "ipv6": just that family's cases ("": both)
 };
-// The real burst function on synthetic 64-byte TCP packets; see dataplane_bench.cpp.
+// The real burst function on synthetic TCP packets (64 bytes IPv4, 78 IPv6, on the wire); see dataplane_bench.cpp.
 int run_dataplane(const DataplaneBenchOptions& options, std::ostream& out);
 }  // namespace fulcrum::bench

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
                                                                                  "syn_maglev_bounded", "syn_round_robin", "syn_weighted_rr", "syn_least_conn",
                                                                                  "syn_fastest", "syn_limits"}));
   dataplane->add_option("--flows", dp.flows, "run one flow count")->check(CLI::Range(64u, 4000000u));
+  dataplane->add_option("--family", dp.family, "run one address family's cases")->check(CLI::IsMember({"ipv4", "ipv6"}));
   CLI11_PARSE(app, argc, argv);
   if (maglev->parsed()) return fulcrum::bench::run_maglev(json, std::cout);
   if (dataplane->parsed()) return fulcrum::bench::run_dataplane(dp, std::cout);

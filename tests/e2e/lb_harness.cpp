@@ -36,6 +36,12 @@ std::string sharing_keys(const DataplaneOptions& o, const std::string& kernel_if
   if (o.host_sharing != "xdp") keys += "kernel_interface = \"" + kernel_if + "\"\n";
   return keys;
 }
+
+// issue 15: a topology made with TopologyOptions::ipv6 gives the ports their IPv6 address.
+std::string address6_key(const Topology& topo, const std::string& key) {
+  std::string a = topo.value(key);
+  return a.empty() ? "" : "address6 = \"" + a + "/64\"\n";
+}
 }  // namespace
 
 std::string dataplane_toml(const Topology& topo, const ShmNames& shm, const DataplaneOptions& o) {
@@ -53,9 +59,9 @@ std::string dataplane_toml(const Topology& topo, const ShmNames& shm, const Data
     << "shm_tables = \"" << shm.tables << "\"\n"
     << "shm_status = \"" << shm.status << "\"\n\n"
     << "[[dataplane.ports]]\nname = \"client\"\ndevice = \"" << o.driver << "0,iface=" << topo.lb_client_if << q << "\"\n"
-    << "address = \"198.18.1.1/24\"\n" << sharing_keys(o, "flc") << "\n"
+    << "address = \"198.18.1.1/24\"\n" << address6_key(topo, "LB_CLIENT_IP6") << sharing_keys(o, "flc") << "\n"
     << "[[dataplane.ports]]\nname = \"backend\"\ndevice = \"" << o.driver << "1,iface=" << topo.lb_backend_if << q << "\"\n"
-    << "address = \"198.18.2.1/24\"\n" << sharing_keys(o, "flb");
+    << "address = \"198.18.2.1/24\"\n" << address6_key(topo, "LB_BACKEND_IP6") << sharing_keys(o, "flb");
   if (o.closed_timeout_s != 0 || o.closing_timeout_s != 0) {
     t << "\n[dataplane.timeouts]\n";
     if (o.closed_timeout_s != 0) t << "closed = " << o.closed_timeout_s << "\n";

@@ -234,7 +234,7 @@ std::unique_ptr<Topology> Topology::create(const TopologyOptions& opts, std::str
   std::string out;
   bool up = topo->script("up " + topo->prefix_ + " --backends " + std::to_string(opts.backends) +
                              " --mode " + mode_name(opts.mode) + " --lb-queues " +
-                             std::to_string(opts.lb_queues),
+                             std::to_string(opts.lb_queues) + (opts.ipv6 ? " --ipv6" : ""),
                          &out);
   // `up` prints KEY=VALUE on stdout; its diagnostics (stderr, same capture) start with
   // "topology.sh:" and so never look like a key.
@@ -260,13 +260,14 @@ std::unique_ptr<Topology> Topology::create(const TopologyOptions& opts, std::str
   topo->lb_ns = topo->value("LB_NS");
   topo->switch_ns = topo->value("SWITCH_NS");
   topo->client_ip = topo->value("CLIENT_IP");
+  topo->client_ip6 = topo->value("CLIENT_IP6");
   topo->lb_client_if = topo->value("LB_CLIENT_IF");
   topo->lb_backend_if = topo->value("LB_BACKEND_IF");
   int n = std::atoi(topo->value("BACKENDS").c_str());
   for (int i = 1; i <= n; ++i) {
     std::string s = std::to_string(i);
     topo->backends.push_back({topo->value("BACKEND_NS_" + s), topo->value("BACKEND_IP_" + s),
-                              topo->value("BACKEND_NAME_" + s)});
+                              topo->value("BACKEND_NAME_" + s), topo->value("BACKEND_IP6_" + s)});
   }
   return topo;
 }

@@ -27,10 +27,15 @@ struct TopologyOptions {
   // host sharing, issue 11); no management port.
   enum class Mode { Router, Dpdk, Shared } mode = Mode::Router;
   int lb_queues = 1;  // rx and tx queues of the lb namespace's veths (and their peers)
+  // Dpdk mode only (issue 15): the client (2001:db8:1::2/64) and the backends
+  // (2001:db8:2::11.../64, nginx on [::]:80 too) are dual-stack, their IPv6 default routes
+  // via the balancer's ports (2001:db8:1::1, 2001:db8:2::1); no duplicate address detection.
+  bool ipv6 = false;
 };
 
 struct BackendHost {
   std::string ns, ip, name;  // e.g. "fl123x0a0b-b2", "198.18.2.12", "b2"
+  std::string ip6;           // "2001:db8:2::12" with TopologyOptions::ipv6, else ""
 };
 
 class Topology {
@@ -47,6 +52,7 @@ class Topology {
   std::string value(const std::string& key) const;
 
   std::string client_ns, lb_ns, switch_ns, client_ip, lb_client_if, lb_backend_if;
+  std::string client_ip6;  // with TopologyOptions::ipv6, else ""
   std::vector<BackendHost> backends;
 
   // Runs `sh -c cmd` inside namespace ns (ip netns exec) and returns its exit status
