@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 namespace fulcrum::dp {
@@ -34,26 +35,29 @@ std::string KernelNeighbours::open(const std::vector<int>& ifindex_by_port) {
   return "";
 }
 
-bool KernelNeighbours::send(uint16_t type, uint16_t flags, uint8_t ndm_flags, uint32_t addr_be, int ifindex) {
+bool KernelNeighbours::send(uint16_t type, uint16_t flags, uint8_t ndm_flags, uint8_t family, const void* addr,
+                            int ifindex) {
   struct {
     nlmsghdr nh;
     ndmsg ndm;
     rtattr dst_attr;
-    uint32_t dst;
+    uint8_t dst[16];
   } req{};
-  req.nh.nlmsg_len = sizeof req;
+  const uint32_t addr_len = family == AF_INET6 ? 16 : 4;
+  const auto len = static_cast<uint32_t>(offsetof(decltype(req), dst) + addr_len);
+  req.nh.nlmsg_len = len;
   req.nh.nlmsg_type = type;
   req.nh.nlmsg_flags = static_cast<uint16_t>(NLM_F_REQUEST | flags);
   req.nh.nlmsg_seq = ++seq_;
-  req.ndm.ndm_family = AF_INET;
+  req.ndm.ndm_family = family;
   req.ndm.ndm_ifindex = ifindex;
   req.ndm.ndm_flags = ndm_flags;
   req.dst_attr.rta_type = NDA_DST;
-  req.dst_attr.rta_len = RTA_LENGTH(4);
-  req.dst = addr_be;
+  req.dst_attr.rta_len = static_cast<uint16_t>(RTA_LENGTH(addr_len));
+  std::memcpy(req.dst, addr, addr_len);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  return sendto(fd_, &req, sizeof req, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) == static_cast<ssize_t>(sizeof req);
+  return sendto(fd_, &req, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) == static_cast<ssize_t>(len);
 }
 
 bool KernelNeighbours::solicit(uint32_t addr_be, uint8_t port) {
@@ -61,8 +65,15 @@ bool KernelNeighbours::solicit(uint32_t addr_be, uint8_t port) {
   // The entry as it is now (a reachable entry changes no state when used, so it would never
   // be reported otherwise), then NTF_USE: the kernel resolves a missing or stale entry as
   // if it had a packet to send, and reports the result.
-  bool read = send(RTM_GETNEIGH, 0, 0, addr_be, ifindex_[port]);
-  bool use = send(RTM_NEWNEIGH, NLM_F_CREATE, NTF_USE, addr_be, ifindex_[port]);
+  bool read = send(RTM_GETNEIGH, 0, 0, AF_INET, &addr_be, ifindex_[port]);
+  bool use = send(RTM_NEWNEIGH, NLM_F_CREATE, NTF_USE, AF_INET, &addr_be, ifindex_[port]);
+  return read || use;
+}
+
+bool KernelNeighbours::solicit6(const uint8_t* addr16, uint8_t port) {
+  if (!handles(port)) return false;
+  bool read = send(RTM_GETNEIGH, 0, 0, AF_INET6, addr16, ifindex_[port]);
+  bool use = send(RTM_NEWNEIGH, NLM_F_CREATE, NTF_USE, AF_INET6, addr16, ifindex_[port]);
   return read || use;
 }
 
@@ -78,7 +89,7 @@ uint32_t KernelNeighbours::poll(const std::function<void(const Entry&)>& f) {
     for (auto* nh = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
       if (nh->nlmsg_type != RTM_NEWNEIGH || nh->nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg))) continue;
       auto* ndm = static_cast<ndmsg*>(NLMSG_DATA(nh));
-      if (ndm->ndm_family != AF_INET) continue;
+      if (ndm->ndm_family != AF_INET && ndm->ndm_family != AF_INET6) continue;
       int port = -1;
       for (size_t p = 0; p < ifindex_.size(); ++p) {
         if (ifindex_[p] != 0 && ifindex_[p] == ndm->ndm_ifindex) port = static_cast<int>(p);
@@ -86,12 +97,13 @@ uint32_t KernelNeighbours::poll(const std::function<void(const Entry&)>& f) {
       if (port < 0) continue;
       Entry e;
       e.port = static_cast<uint8_t>(port);
+      e.ipv6 = ndm->ndm_family == AF_INET6;
       bool have_dst = false, have_mac = false;
       int attr_len = static_cast<int>(nh->nlmsg_len - NLMSG_LENGTH(sizeof(ndmsg)));
       for (auto* a = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(ndm) + NLMSG_ALIGN(sizeof(ndmsg)));
            RTA_OK(a, attr_len); a = RTA_NEXT(a, attr_len)) {
-        if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == 4) {
-          std::memcpy(&e.addr_be, RTA_DATA(a), 4);
+        if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == (e.ipv6 ? 16u : 4u)) {
+          std::memcpy(e.ipv6 ? static_cast<void*>(e.addr6) : static_cast<void*>(&e.addr_be), RTA_DATA(a), RTA_PAYLOAD(a));
           have_dst = true;
         } else if (a->rta_type == NDA_LLADDR && RTA_PAYLOAD(a) == 6) {
           std::memcpy(e.mac.data(), RTA_DATA(a), 6);

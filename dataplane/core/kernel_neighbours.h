@@ -26,6 +26,8 @@ class KernelNeighbours {
   using Mac = std::array<uint8_t, 6>;
   // A usable kernel entry (reachable, stale, delay, probe, permanent) or a failed one.
   struct Entry {
+    bool ipv6 = false;      // issue 15: addr6 holds the address, addr_be is 0
+    uint8_t addr6[16] = {};
     uint32_t addr_be = 0;
     uint8_t port = 0;       // Fulcrum's port index
     bool usable = false;    // false: the kernel gave up (NUD_FAILED)
@@ -44,12 +46,14 @@ class KernelNeighbours {
   // Asks the kernel for addr_be on port's interface: reads its entry, and makes it resolve
   // (or re-confirm) the address. Answers arrive through poll(). False if not sent.
   bool solicit(uint32_t addr_be, uint8_t port);
+  // The same for an IPv6 next hop (issue 15): the kernel's neighbour discovery resolves it.
+  bool solicit6(const uint8_t* addr16, uint8_t port);
   // Reads every pending message; calls `f` for each neighbour entry of a handled interface.
   // Returns the number of entries reported.
   uint32_t poll(const std::function<void(const Entry&)>& f);
 
  private:
-  bool send(uint16_t type, uint16_t flags, uint8_t ndm_flags, uint32_t addr_be, int ifindex);
+  bool send(uint16_t type, uint16_t flags, uint8_t ndm_flags, uint8_t family, const void* addr, int ifindex);
   int fd_ = -1;
   uint32_t seq_ = 0;
   std::vector<int> ifindex_;

@@ -271,6 +271,9 @@ bool MainLcore::resolve6(const abi::Ip6& addr, uint8_t port, uint64_t now_ms, Ma
 // A multicast solicitation to the target's solicited-node group (ff02::1:ffXX:XXXX),
 // from the port's address, with our link-layer address.
 bool MainLcore::solicit(const abi::Ip6& addr, uint8_t port, MainOutput& out) {
+  // A port whose address the kernel keeps: the kernel's neighbour discovery resolves it
+  // (see kernel_neighbours.h: the answers are addressed to the host).
+  if (kernel_ != nullptr && kernel_->handles(port)) return kernel_->solicit6(addr.b, port);
   const PortInfo& info = shared_.ports[port];
   if (!info.has_addr6) return false;
   rte_mbuf* m = pool_ != nullptr ? rte_pktmbuf_alloc(pool_) : nullptr;

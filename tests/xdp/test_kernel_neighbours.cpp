@@ -48,8 +48,9 @@ class KernelNeighboursTest : public ::testing::Test {
     ASSERT_EQ(c, 'y');
     std::string peer = std::to_string(peer_);
     ASSERT_EQ(std::system(("ip link set lo up && ip link add nbra type veth peer name nbrb netns " + peer +
-                           " && ip addr add 10.99.0.1/24 dev nbra && ip link set nbra up && "
-                           "nsenter -t " + peer + " -n sh -c 'ip addr add 10.99.0.2/24 dev nbrb && ip link set nbrb up'").c_str()),
+                           " && ip addr add 10.99.0.1/24 dev nbra && ip addr add fd99::1/64 dev nbra nodad && ip link set nbra up && "
+                           "nsenter -t " + peer + " -n sh -c 'ip addr add 10.99.0.2/24 dev nbrb && "
+                           "ip addr add fd99::2/64 dev nbrb nodad && ip link set nbrb up'").c_str()),
               0);
     ifindex_ = static_cast<int>(if_nametoindex("nbra"));
     ASSERT_NE(ifindex_, 0);
@@ -92,6 +93,25 @@ TEST_F(KernelNeighboursTest, SolicitMakesTheKernelResolveAndReport) {
   // still reported, from the RTM_GETNEIGH read.
   ASSERT_TRUE(kn_.solicit(inet_addr("10.99.0.2"), 1));
   EXPECT_EQ(wait_for("10.99.0.2").mac, e.mac);
+}
+
+// issue 15: IPv6 next hops of a shared port, resolved by the kernel's neighbour discovery.
+TEST_F(KernelNeighboursTest, Ipv6NextHopsAreResolvedByTheKernelToo) {
+  uint8_t peer6[16];
+  ASSERT_EQ(inet_pton(AF_INET6, "fd99::2", peer6), 1);
+  KernelNeighbours::Entry found;
+  auto deadline = std::chrono::steady_clock::now() + 4s;
+  ASSERT_TRUE(kn_.solicit6(peer6, 1));
+  while (std::chrono::steady_clock::now() < deadline && !found.usable) {
+    kn_.poll([&](const KernelNeighbours::Entry& e) {
+      if (e.ipv6 && std::memcmp(e.addr6, peer6, 16) == 0) found = e;
+    });
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(found.usable) << "no IPv6 answer from the kernel";
+  EXPECT_EQ(found.port, 1);
+  EXPECT_EQ(found.addr_be, 0u);
+  EXPECT_NE(found.mac, KernelNeighbours::Mac{});
 }
 
 TEST_F(KernelNeighboursTest, AnAddressNobodyHasFails) {
