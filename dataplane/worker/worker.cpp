@@ -98,6 +98,8 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
   out.count = n;
   Pending tcp[kBurst];
   uint16_t ntcp = 0;
+  Pending6 tcp6[kBurst];
+  uint16_t ntcp6 = 0;
   uint64_t bytes = 0;
 
   // Pass 1: parse every frame, settle the non-TCP ones, hash the TCP ones and prefetch
@@ -157,7 +159,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
       // address (and with host sharing, for the host's own IPv6) these end as drops, which
       // punt_instead() turns into punts where the port has a kernel interface.
       case FrameKind::Tcp6:
-        handle_tcp6(m, f, out, i, now_ms);
+        if (start_tcp6(m, f, port, out, i, tcp6[ntcp6])) ++ntcp6;
         break;
       case FrameKind::Icmp6:
         handle_icmp6(m, f, port, out, i, now_ms);
@@ -202,6 +204,11 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
     tcp[k].candidate = flows_.candidate(tcp[k].h);
     if (tcp[k].candidate != 0) flows_.prefetch_entry(FlowTable::entry_of(tcp[k].candidate));
   }
+  FlowTable6& flows6 = shared_.flows6();
+  for (uint16_t k = 0; k < ntcp6; ++k) {
+    tcp6[k].candidate = flows6.candidate(tcp6[k].h);
+    if (tcp6[k].candidate != 0) flows6.prefetch_entry(FlowTable6::entry_of(tcp6[k].candidate));
+  }
   // Pass 3: look up and translate; new flows are prepared (backend chosen, memory
   // prefetched) here and committed in pass 4.
   NewFlow fresh[kBurst];
@@ -220,6 +227,11 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint32_t now_ms, BurstOu
     const uint64_t bit = uint64_t{1} << (sig & 63);
     commit_new_flow(fresh[k], fresh, (word & bit) ? k : 0, out, now_ms);
     word |= bit;
+  }
+  // IPv6 (issue 15, worker_ipv6.cpp): looked up and translated, new flows created at once.
+  for (uint16_t k = 0; k < ntcp6; ++k) {
+    in_port_ = tcp6[k].port;
+    handle_tcp6(tcp6[k], out, now_ms);
   }
 
   if (!abi::burst_still_valid(view_)) {

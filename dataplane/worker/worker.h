@@ -83,6 +83,7 @@ class alignas(64) Worker {
  private:
   struct Pending;   // one TCP packet between the passes of process_burst
   struct NewFlow;   // one new flow between preparing and committing it
+  struct Pending6;  // one IPv6 TCP packet between the passes (issue 15)
 
   void refresh_view();
   void set_verdict(BurstOutput& out, uint16_t i, Verdict::Kind kind, uint8_t target = 0);
@@ -164,7 +165,9 @@ class alignas(64) Worker {
   // entries carry kV6Entry in the grace-period batches and created_, so one ring of batches
   // serves both tables.
   static constexpr uint32_t kV6Entry = 0x8000'0000u;
-  void handle_tcp6(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t now_ms);
+  // Pass 1: hop limit, key, hash, bucket prefetch; false: dropped (expiring).
+  bool start_tcp6(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOutput& out, uint16_t i, Pending6& q);
+  void handle_tcp6(Pending6& q, BurstOutput& out, uint32_t now_ms);
   void new_flow6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, const FlowHash& h, BurstOutput& out,
                  uint16_t i, uint32_t now_ms);
   bool stateless_reply6(rte_mbuf* m, const ParsedFrame& f, const FlowKey6& key, BurstOutput& out, uint16_t i);

@@ -20,6 +20,19 @@ struct Worker::Pending {
   bool payload() const { return f.l4_len > f.tcp_header_len; }
 };
 
+// One IPv6 TCP packet between the passes of process_burst() (issue 15): the same pipeline
+// as IPv4's (hash and prefetch the bucket, then the entry, then look up), so the IPv6 path
+// does not stall on two cache misses per packet in turn.
+struct Worker::Pending6 {
+  rte_mbuf* m;
+  uint16_t i;
+  uint8_t port;
+  ParsedFrame f;
+  FlowKey6 key;
+  FlowHash h;
+  uint64_t candidate;
+};
+
 // One new flow between prepare_new_flow() and commit_new_flow().
 struct Worker::NewFlow {
   Pending* p;

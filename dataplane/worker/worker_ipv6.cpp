@@ -2,10 +2,10 @@
 // IPv6 VIPs to IPv4 backends (NAT64, worker_nat64.cpp does the IPv4 side).
 //
 // The same steps as the IPv4 path (worker.cpp, worker_new_flow.cpp) on the IPv6 table
-// (FlowTable6), one packet at a time: look up, translate existing flows, give new ones a
-// backend by the VIP's scheduler (the same sched::Chooser, fed the IPv6 flow hash) and an
-// entry in the owning worker's partition. What the IPv4 path has and this one does not, yet
-// (docs/dataplane.md "IPv6"): the burst-wide prefetch pipeline, the SYN proxy (refused for
+// (FlowTable6), with the same prefetch passes over the burst (bucket, then entry): look up,
+// translate existing flows, give new ones a backend by the VIP's scheduler (the same
+// sched::Chooser, fed the IPv6 flow hash) and an entry in the owning worker's partition. What the IPv4 path has and this one does not, yet
+// (docs/dataplane.md "IPv6"): the two-pass commit of new flows, the SYN proxy (refused for
 // IPv6 VIPs by the config), connect retries and the new-flow breaker's stateless mode.
 // Under table pressure the oldest IPv6 handshakes are evicted as IPv4's are; a new flow that
 // finds the table full is dropped and counted (conntrack_full) while the evicted entries
@@ -62,22 +62,35 @@ bool Worker::is_own_address6(const Addr6& addr) const {
   return shared_.is_port_addr6(addr) || (view_.slot != nullptr && abi::local_addr6_kind(*view_.slot, addr) != 0);
 }
 
-void Worker::handle_tcp6(rte_mbuf* m, const ParsedFrame& f, BurstOutput& out, uint16_t i, uint32_t now_ms) {
+bool Worker::start_tcp6(rte_mbuf* m, const ParsedFrame& f, uint8_t port, BurstOutput& out, uint16_t i, Pending6& q) {
   const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
   const uint8_t* ip6 = data + f.l3;
   // Every TCP packet accepted is forwarded: one that would expire here creates no state.
   if (ip6[ip6_off::kHopLimit] <= 1) {
     drop(out, i, DropReason::IpTtlExceeded);
-    return;
+    return false;
   }
-  FlowKey6 key;
-  std::memcpy(key.src_addr.b, ip6 + ip6_off::kSrc, 16);
-  std::memcpy(key.dst_addr.b, ip6 + ip6_off::kDst, 16);
-  std::memcpy(&key.src_port, data + f.l4, 2);
-  std::memcpy(&key.dst_port, data + f.l4 + 2, 2);
+  q.m = m;
+  q.i = i;
+  q.port = port;
+  q.f = f;
+  std::memcpy(q.key.src_addr.b, ip6 + ip6_off::kSrc, 16);
+  std::memcpy(q.key.dst_addr.b, ip6 + ip6_off::kDst, 16);
+  std::memcpy(&q.key.src_port, data + f.l4, 2);
+  std::memcpy(&q.key.dst_port, data + f.l4 + 2, 2);
+  q.h = shared_.flows6().hash(q.key);
+  shared_.flows6().prefetch(q.h);
+  return true;
+}
+
+void Worker::handle_tcp6(Pending6& q, BurstOutput& out, uint32_t now_ms) {
+  rte_mbuf* m = q.m;
+  const ParsedFrame& f = q.f;
+  const uint16_t i = q.i;
+  const FlowKey6& key = q.key;
+  const FlowHash& h = q.h;
   FlowTable6& flows6 = shared_.flows6();
-  const FlowHash h = flows6.hash(key);
-  const FlowRef ref = flows6.lookup(key, h);
+  const FlowRef ref = flows6.lookup_from(key, h, q.candidate);
   const bool payload = f.l4_len > f.tcp_header_len;
   if (ref.found()) {
     Conn6& c = flows6.entry(ref.index);
