@@ -169,9 +169,15 @@ void parse_socket(Section& cp, ControlplaneConfig& cfg) {
 }
 
 // "IPv4:port" with a port in 1..65535. Any IPv4 address can be listened on, 0.0.0.0 included.
+// "IPv4:port" or, issue 15, "[IPv6]:port".
 bool valid_listen_address(const std::string& text) {
-  size_t colon = text.find(':');
-  if (colon == std::string::npos || !parse_ipv4(text.substr(0, colon))) return false;
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  if (text[0] == '[') {
+    if (colon < 2 || text[colon - 1] != ']' || !parse_ipv6(text.substr(1, colon - 2))) return false;
+  } else if (!parse_ipv4(text.substr(0, colon))) {
+    return false;
+  }
   std::string port = text.substr(colon + 1);
   if (port.empty() || port.size() > 5 || port[0] == '0') return false;
   if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
@@ -204,7 +210,7 @@ void parse_controlplane(const toml::table& root, Errors& errors, ControlplaneCon
   parse_socket(cp, cfg);
   if (auto metrics = cp.string("metrics")) {
     if (!metrics->empty() && !valid_listen_address(*metrics)) {
-      cp.error("metrics", quoted(*metrics) + " is not \"IPv4:port\" (e.g. \"127.0.0.1:9469\"; \"\" disables metrics)");
+      cp.error("metrics", quoted(*metrics) + " is not \"IPv4:port\" or \"[IPv6]:port\" (e.g. \"127.0.0.1:9469\", \"[::1]:9469\"; \"\" disables metrics)");
     } else {
       cfg.metrics = *metrics;
     }

@@ -38,24 +38,44 @@ std::string response(int code, const char* reason, const std::string& type, cons
 std::unique_ptr<HttpServer> HttpServer::start(const std::string& address, Render render, std::string* error) {
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->render_ = std::move(render);
+  // "IPv4:port" or "[IPv6]:port" (issue 15), as the config checked.
   size_t colon = address.rfind(':');
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  if (colon == std::string::npos || inet_pton(AF_INET, address.substr(0, colon).c_str(), &sa.sin_addr) != 1) {
-    *error = "\"" + address + "\" is not IPv4:port";
-    return nullptr;
+  sockaddr_storage ss{};
+  socklen_t ss_len = 0;
+  const bool v6 = !address.empty() && address[0] == '[';
+  const std::string host = colon == std::string::npos ? "" : v6 ? address.substr(1, colon - 2) : address.substr(0, colon);
+  const uint16_t port = colon == std::string::npos ? 0 : static_cast<uint16_t>(std::strtoul(address.c_str() + colon + 1, nullptr, 10));
+  if (v6) {
+    auto* sa6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    sa6->sin6_family = AF_INET6;
+    sa6->sin6_port = htons(port);
+    ss_len = sizeof *sa6;
+    if (colon == std::string::npos || colon < 2 || address[colon - 1] != ']' ||
+        inet_pton(AF_INET6, host.c_str(), &sa6->sin6_addr) != 1) {
+      *error = "\"" + address + "\" is not [IPv6]:port";
+      return nullptr;
+    }
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    ss_len = sizeof *sa;
+    if (colon == std::string::npos || inet_pton(AF_INET, host.c_str(), &sa->sin_addr) != 1) {
+      *error = "\"" + address + "\" is not IPv4:port";
+      return nullptr;
+    }
   }
-  sa.sin_port = htons(static_cast<uint16_t>(std::stoul(address.substr(colon + 1))));
-  s->listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  s->listen_fd_ = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(s->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(s->listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(s->listen_fd_, 64) != 0) {
+  if (v6) setsockopt(s->listen_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(s->listen_fd_, reinterpret_cast<sockaddr*>(&ss), ss_len) != 0 || ::listen(s->listen_fd_, 64) != 0) {
     *error = "cannot listen on " + address + ": " + std::strerror(errno);
     return nullptr;
   }
-  socklen_t len = sizeof sa;
-  getsockname(s->listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len);
-  s->port_ = ntohs(sa.sin_port);
+  socklen_t len = ss_len;
+  getsockname(s->listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+  s->port_ = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   s->epoll_ = epoll_create1(EPOLL_CLOEXEC);
   s->wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   for (int fd : {s->listen_fd_, s->wake_}) {

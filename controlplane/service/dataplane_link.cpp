@@ -158,6 +158,8 @@ std::string DataplaneLink::ask_connections(const ConnFilter& filter, uint64_t* s
   }
   abi::ConnSampleRegion& r = abi::conn_sample_of(conns_);
   r.request.vip_addr_be = filter.vip_addr_be;
+  r.request.vip_ipv6 = filter.vip_ipv6 ? 1 : 0;
+  r.request.vip_addr6 = filter.vip_addr6;
   r.request.vip_port_be = filter.vip_port_be;
   r.request.backend_id = filter.backend_id;
   r.request.limit = std::min(filter.limit, abi::kConnSampleMax);

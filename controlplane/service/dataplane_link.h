@@ -35,6 +35,8 @@ struct LcoreInfo {
 // What `lbctl conn list` asks for.
 struct ConnFilter {
   uint32_t vip_addr_be = 0;     // 0: any
+  bool vip_ipv6 = false;        // issue 15: the VIP is vip_addr6
+  abi::Ip6 vip_addr6{};
   uint16_t vip_port_be = 0;     // 0: any
   uint16_t backend_id = abi::kAnyBackend;
   uint32_t limit = 100;

@@ -1,8 +1,13 @@
 // Publishing: coalescing changes into generations, the Publisher's results, deferred
 // answers, and committing a reload once its tables are out.
+#include <arpa/inet.h>
+
+#include <cstring>
+
 #include "controlplane/service/log.h"
 #include "controlplane/service/service.h"
 #include "controlplane/service/state_migration.h"
+#include "config/loader/ip_addr.h"
 #include "dataplane/abi/dump.h"
 
 namespace fulcrum::cp {
@@ -188,6 +193,20 @@ std::optional<Expected<Json>> Service::take_answer(uint64_t id) {
       Json rows = Json::array();
       for (uint32_t i = 0; i < r->response.count && i < abi::kConnSampleMax; ++i) {
         const abi::ConnSampleEntry& e = r->entries[i];
+        // issue 15: an IPv6 connection's addresses are in addrs6 (a NAT64 backend's and SNAT
+        // address IPv4-mapped, printed as IPv4).
+        const bool v6 = (e.flags & abi::conn_sample_flag::kIpv6) != 0;
+        auto endpoint = [&](uint32_t addr_be, const abi::Ip6& addr6, uint16_t port_be) {
+          if (!v6) return abi::format_endpoint(addr_be, port_be);
+          static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+          if (std::memcmp(addr6.b, kMapped, 12) == 0) {
+            uint32_t v4;
+            std::memcpy(&v4, addr6.b + 12, 4);
+            return abi::format_endpoint(v4, port_be);
+          }
+          return config::endpoint_str(config::IpAddr::from_v6(addr6), ntohs(port_be));
+        };
+        const abi::ConnSampleAddrs6& a6 = r->addrs6[i];
         std::string vip_name, backend_name;
         for (const VipRt& v : vips_) {
           for (const BackendRt& b : v.backends) {
@@ -198,13 +217,14 @@ std::optional<Expected<Json>> Service::take_answer(uint64_t id) {
           }
         }
         static const char* kPhase[] = {"syn", "established", "closing", "closed"};
-        rows.push_back({{"client", abi::format_endpoint(e.client_addr_be, e.client_port_be)},
+        rows.push_back({{"client", endpoint(e.client_addr_be, a6.client, e.client_port_be)},
                         {"vip", vip_name},
-                        {"vip_address", abi::format_endpoint(e.vip_addr_be, e.vip_port_be)},
-                        {"backend", abi::format_endpoint(e.backend_addr_be, e.backend_port_be)},
+                        {"vip_address", endpoint(e.vip_addr_be, a6.vip, e.vip_port_be)},
+                        {"backend", endpoint(e.backend_addr_be, a6.backend, e.backend_port_be)},
                         {"backend_name", backend_name},
                         {"backend_id", e.backend_id},
-                        {"snat", (e.flags & 1) ? Json(abi::format_endpoint(e.snat_addr_be, e.snat_port_be)) : Json(nullptr)},
+                        {"snat", (e.flags & abi::conn_sample_flag::kFullNat)
+                                     ? Json(endpoint(e.snat_addr_be, a6.snat, e.snat_port_be)) : Json(nullptr)},
                         {"state", kPhase[e.state & 3]},
                         {"idle_ms", e.idle_ms},
                         {"worker", e.worker}});

@@ -300,10 +300,8 @@ Reply Service::conn_list(const ConnQuery& q) {
   if (q.vip) {
     const VipRt* v = find_vip(*q.vip);
     if (v == nullptr) return not_found("no VIP named or at \"" + *q.vip + "\" (see: lbctl vip list)");
-    if (v->cfg.addr.is_v6()) {
-      // The data plane's connection sample filters by IPv4 VIP only (dataplane/abi/conn_sample.h).
-      return invalid("VIP " + v->cfg.name + " is IPv6: listing its connections is not supported yet (IPv4 VIPs only)");
-    }
+    f.vip_ipv6 = v->cfg.addr.is_v6();
+    f.vip_addr6 = v->cfg.addr.v6;
     f.vip_addr_be = v->cfg.addr.v4_be;
     f.vip_port_be = htons(v->cfg.port);
   }

@@ -11,7 +11,7 @@
 
 namespace fulcrum::abi {
 
-inline constexpr uint32_t kAbiVersion = 9;  // 2: hardening (issue 9); 3: per-backend traffic, per-VIP drops (status.h); 4: a larger Maglev pool; 5: kernel exception path counters (issue 11); 6: scheduling (issue 13); 7: snat_stray_resets; 8: IPv6 (issue 15: parsing counters, the tables' IPv6 arrays); 9: NDP and NAT64 counters
+inline constexpr uint32_t kAbiVersion = 10;  // 2: hardening (issue 9); 3: per-backend traffic, per-VIP drops (status.h); 4: a larger Maglev pool; 5: kernel exception path counters (issue 11); 6: scheduling (issue 13); 7: snat_stray_resets; 8: IPv6 (issue 15: parsing counters, the tables' IPv6 arrays); 9: NDP and NAT64 counters; 10: IPv6 connection samples
 
 inline constexpr uint32_t kMaxVips = 256;
 // Backends across all VIPs of one table generation; also the size of the stable

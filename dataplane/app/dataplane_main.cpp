@@ -217,7 +217,7 @@ int run_with_eal(const config::DataplaneConfig& cfg) {
   attachment.check();
   BackendMonitor monitor(*shared->status, workers, shared->status->workers[workers]);
   std::string sample_error;
-  ConnSampler conn_sampler(shared->flows(), abi::conn_sample_name(cfg.shm_status), &sample_error);
+  ConnSampler conn_sampler(shared->flows(), shared->flows6(), abi::conn_sample_name(cfg.shm_status), &sample_error);
   if (!sample_error.empty()) log("warning", "no connection sampling (lbctl conn list): %s", sample_error.c_str());
   const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
 

@@ -6,13 +6,77 @@
 
 namespace fulcrum::dp {
 
-ConnSampler::ConnSampler(const FlowTable& flows, const std::string& name, std::string* error)
-    : flows_(flows), name_(name) {
+ConnSampler::ConnSampler(const FlowTable& flows, const FlowTable6& flows6, const std::string& name, std::string* error)
+    : flows_(flows), flows6_(flows6), name_(name) {
   if (!abi::create_conn_sample(name, &map_, error)) map_ = abi::Mapping();
 }
 
 ConnSampler::~ConnSampler() {
   if (map_.valid()) shm_unlink(name_.c_str());
+}
+
+namespace {
+
+template <class C>
+bool live(const C& c) {
+  const uint8_t state = c.state.load(std::memory_order_acquire);
+  return (__atomic_load_n(&c.flags, __ATOMIC_RELAXED) & conn_flag::kInUse) != 0 && (state & conn_state::kDead) == 0;
+}
+
+}  // namespace
+
+void ConnSampler::visit(const Conn& c, uint32_t index, uint32_t now_ms, abi::ConnSampleRegion& r) {
+  if (!live(c)) return;
+  ++in_use_;
+  if (filter_.vip_ipv6 || (filter_.vip_addr_be != 0 && c.fwd.dst_addr != filter_.vip_addr_be) ||
+      (filter_.vip_port_be != 0 && c.fwd.dst_port != filter_.vip_port_be) ||
+      (filter_.backend_id != abi::kAnyBackend && c.backend_id != filter_.backend_id)) {
+    return;
+  }
+  ++matched_;
+  if (count_ >= filter_.limit) return;
+  abi::ConnSampleEntry e{};
+  e.client_addr_be = c.fwd.src_addr;
+  e.client_port_be = c.fwd.src_port;
+  e.vip_addr_be = c.fwd.dst_addr;
+  e.vip_port_be = c.fwd.dst_port;
+  e.backend_addr_be = c.rev.src_addr;
+  e.backend_port_be = c.rev.src_port;
+  e.snat_addr_be = c.rev.dst_addr;
+  e.snat_port_be = c.rev.dst_port;
+  e.backend_id = c.backend_id;
+  e.flags = (c.flags & conn_flag::kFullNat) ? abi::conn_sample_flag::kFullNat : 0;
+  e.idle_ms = now_ms - c.last_seen.load(std::memory_order_relaxed);
+  e.worker = static_cast<uint16_t>(flows_.partition_of(index));
+  e.state = c.state.load(std::memory_order_acquire);
+  if ((e.state & conn_state::kDead) != 0) return;  // closed while copied
+  r.addrs6[count_] = abi::ConnSampleAddrs6{};
+  r.entries[count_++] = e;
+}
+
+void ConnSampler::visit6(const Conn6& c, uint32_t index, uint32_t now_ms, abi::ConnSampleRegion& r) {
+  if (!live(c)) return;
+  ++in_use_;
+  if ((filter_.vip_addr_be != 0 && !filter_.vip_ipv6) || (filter_.vip_ipv6 && !(c.fwd.dst_addr == filter_.vip_addr6)) ||
+      (filter_.vip_port_be != 0 && c.fwd.dst_port != filter_.vip_port_be) ||
+      (filter_.backend_id != abi::kAnyBackend && c.backend_id != filter_.backend_id)) {
+    return;
+  }
+  ++matched_;
+  if (count_ >= filter_.limit) return;
+  abi::ConnSampleEntry e{};
+  e.client_port_be = c.fwd.src_port;
+  e.vip_port_be = c.fwd.dst_port;
+  e.backend_port_be = c.rev.src_port;
+  e.snat_port_be = c.rev.dst_port;
+  e.backend_id = c.backend_id;
+  e.flags = abi::conn_sample_flag::kIpv6 | ((c.flags & conn_flag::kFullNat) ? abi::conn_sample_flag::kFullNat : 0);
+  e.idle_ms = now_ms - c.last_seen.load(std::memory_order_relaxed);
+  e.worker = static_cast<uint16_t>(flows6_.partition_of(index));
+  e.state = c.state.load(std::memory_order_acquire);
+  if ((e.state & conn_state::kDead) != 0) return;
+  r.addrs6[count_] = abi::ConnSampleAddrs6{c.fwd.src_addr, c.fwd.dst_addr, c.rev.src_addr, c.rev.dst_addr};
+  r.entries[count_++] = e;
 }
 
 bool ConnSampler::poll(uint32_t now_ms) {
@@ -25,45 +89,24 @@ bool ConnSampler::poll(uint32_t now_ms) {
     filter_.vip_addr_be = r.request.vip_addr_be;
     filter_.vip_port_be = r.request.vip_port_be;
     filter_.backend_id = r.request.backend_id;
+    filter_.vip_ipv6 = r.request.vip_ipv6;
+    filter_.vip_addr6 = r.request.vip_addr6;
     filter_.limit = std::min(r.request.limit, abi::kConnSampleMax);
     cursor_ = count_ = 0;
     matched_ = in_use_ = 0;
     started_ns_ = abi::monotonic_ns();
   }
-  const uint32_t end = std::min(flows_.capacity(), cursor_ + kChunk);
+  // One cursor over both tables: the IPv4 entries, then the IPv6 ones.
+  const uint32_t cap4 = flows_.capacity(), total = cap4 + flows6_.capacity();
+  const uint32_t end = std::min(total, cursor_ + kChunk);
   for (; cursor_ < end; ++cursor_) {
-    const Conn& c = flows_.entry(cursor_);
-    uint8_t state = c.state.load(std::memory_order_acquire);
-    if ((__atomic_load_n(&c.flags, __ATOMIC_RELAXED) & conn_flag::kInUse) == 0 || (state & conn_state::kDead) != 0) continue;
-    ++in_use_;
-    if ((filter_.vip_addr_be != 0 && c.fwd.dst_addr != filter_.vip_addr_be) ||
-        (filter_.vip_port_be != 0 && c.fwd.dst_port != filter_.vip_port_be) ||
-        (filter_.backend_id != abi::kAnyBackend && c.backend_id != filter_.backend_id)) {
-      continue;
-    }
-    ++matched_;
-    if (count_ >= filter_.limit) continue;
-    abi::ConnSampleEntry e{};
-    e.client_addr_be = c.fwd.src_addr;
-    e.client_port_be = c.fwd.src_port;
-    e.vip_addr_be = c.fwd.dst_addr;
-    e.vip_port_be = c.fwd.dst_port;
-    e.backend_addr_be = c.rev.src_addr;
-    e.backend_port_be = c.rev.src_port;
-    e.snat_addr_be = c.rev.dst_addr;
-    e.snat_port_be = c.rev.dst_port;
-    e.backend_id = c.backend_id;
-    e.flags = (c.flags & conn_flag::kFullNat) ? 1 : 0;
-    e.idle_ms = now_ms - c.last_seen.load(std::memory_order_relaxed);
-    e.worker = static_cast<uint16_t>(flows_.partition_of(cursor_));
-    e.state = c.state.load(std::memory_order_acquire);
-    if ((e.state & conn_state::kDead) != 0) continue;  // closed while copied
-    r.entries[count_++] = e;
+    if (cursor_ < cap4) visit(flows_.entry(cursor_), cursor_, now_ms, r);
+    else visit6(flows6_.entry(cursor_ - cap4), cursor_ - cap4, now_ms, r);
   }
-  if (cursor_ < flows_.capacity()) return true;
+  if (cursor_ < total) return true;
   r.response.count = count_;
   r.response.matched = matched_;
-  r.response.scanned = flows_.capacity();
+  r.response.scanned = total;
   r.response.in_use = in_use_;
   r.response.took_us = (abi::monotonic_ns() - started_ns_) / 1000;
   r.response.seq.store(serving_, std::memory_order_release);

@@ -22,7 +22,8 @@ class ConnSampler {
 
   // Creates the region `name` (abi::conn_sample_name of the status region). On failure
   // *error says why and poll() does nothing (the data plane runs on without it).
-  ConnSampler(const FlowTable& flows, const std::string& name, std::string* error);
+  // Both connection tables are sampled, the IPv4 one first (issue 15).
+  ConnSampler(const FlowTable& flows, const FlowTable6& flows6, const std::string& name, std::string* error);
   ~ConnSampler();
 
   // Does a chunk of a pending request, if any; true while a request is being answered.
@@ -31,6 +32,10 @@ class ConnSampler {
 
  private:
   const FlowTable& flows_;
+  const FlowTable6& flows6_;
+  // One IPv4 entry, or IPv6 entry `index`, against the filter; copied when it matches.
+  void visit(const Conn& c, uint32_t index, uint32_t now_ms, abi::ConnSampleRegion& r);
+  void visit6(const Conn6& c, uint32_t index, uint32_t now_ms, abi::ConnSampleRegion& r);
   std::string name_;
   abi::Mapping map_;
   uint64_t serving_ = 0;     // the request seq being answered (0: none)

@@ -194,6 +194,19 @@ TEST_F(Ipv6ControlPlaneE2E, CurlThroughIpv6VipsOfTheConfig) {
     }
     EXPECT_EQ(ok, 10) << vip << ": " << 10 - ok << " of 10 requests failed\n" << dp_->log();
   }
+  // The connections just made, sampled from the IPv6 table (closed ones stay 10 s): IPv6
+  // endpoints printed, a NAT64 flow's backend and SNAT address as IPv4.
+  LbctlResult nat6 = lbctl(*topo_, "conn list --vip web6");
+  ASSERT_EQ(nat6.exit, 0) << nat6.err;
+  EXPECT_GE(nat6.json["matched"].get<int>(), 10) << nat6.out;
+  ASSERT_FALSE(nat6.json["connections"].empty()) << nat6.out;
+  EXPECT_EQ(nat6.json["connections"][0]["vip_address"], "[2001:db8::10]:80") << nat6.out;
+  EXPECT_EQ(nat6.json["connections"][0]["client"].get<std::string>().rfind("[2001:db8:1::2]:", 0), 0u) << nat6.out;
+  LbctlResult nat64 = lbctl(*topo_, "conn list --vip web6-to-v4 --limit 1");
+  ASSERT_EQ(nat64.exit, 0) << nat64.err;
+  ASSERT_EQ(nat64.json["connections"].size(), 1u) << nat64.out;
+  EXPECT_EQ(nat64.json["connections"][0]["snat"].get<std::string>().rfind("198.18.2.101:", 0), 0u) << nat64.out;
+  EXPECT_EQ(nat64.json["connections"][0]["backend"].get<std::string>().rfind("198.18.2.", 0), 0u) << nat64.out;
 }
 
 }  // namespace

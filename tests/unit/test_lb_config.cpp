@@ -523,14 +523,17 @@ hash_seed = "0123456789abcdef"
     {"relative-state-dir", kHead + "state_dir = \"var/lib/fulcrum\"\n",
      ":15:13: controlplane.state_dir: \"var/lib/fulcrum\" must be an absolute path (starting with '/')"},
     {"metrics-hostname", kHead + "metrics = \"localhost:9469\"\n",
-     ":15:11: controlplane.metrics: \"localhost:9469\" is not \"IPv4:port\" (e.g. \"127.0.0.1:9469\"; \"\" disables "
-     "metrics)"},
+     ":15:11: controlplane.metrics: \"localhost:9469\" is not \"IPv4:port\" or \"[IPv6]:port\" (e.g. \"127.0.0.1:9469\", "
+     "\"[::1]:9469\"; \"\" disables metrics)"},
     {"metrics-without-port", kHead + "metrics = \"127.0.0.1\"\n",
-     ":15:11: controlplane.metrics: \"127.0.0.1\" is not \"IPv4:port\" (e.g. \"127.0.0.1:9469\"; \"\" disables "
-     "metrics)"},
+     ":15:11: controlplane.metrics: \"127.0.0.1\" is not \"IPv4:port\" or \"[IPv6]:port\" (e.g. \"127.0.0.1:9469\", "
+     "\"[::1]:9469\"; \"\" disables metrics)"},
+    {"metrics-ipv6-without-brackets", kHead + "metrics = \"::1:9469\"\n",
+     ":15:11: controlplane.metrics: \"::1:9469\" is not \"IPv4:port\" or \"[IPv6]:port\" (e.g. \"127.0.0.1:9469\", "
+     "\"[::1]:9469\"; \"\" disables metrics)"},
     {"metrics-port-out-of-range", kHead + "metrics = \"127.0.0.1:65536\"\n",
-     ":15:11: controlplane.metrics: \"127.0.0.1:65536\" is not \"IPv4:port\" (e.g. \"127.0.0.1:9469\"; \"\" disables "
-     "metrics)"},
+     ":15:11: controlplane.metrics: \"127.0.0.1:65536\" is not \"IPv4:port\" or \"[IPv6]:port\" (e.g. \"127.0.0.1:9469\", "
+     "\"[::1]:9469\"; \"\" disables metrics)"},
     {"unknown-user", kHead + "socket_owner = \"fulcrum-no-such-user\"\n",
      ":15:16: controlplane.socket_owner: no user \"fulcrum-no-such-user\" on this host; create it or name an "
      "existing user"},
