@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <type_traits>
 
 namespace fulcrum::dp {
 
@@ -25,57 +26,44 @@ bool live(const C& c) {
 
 }  // namespace
 
-void ConnSampler::visit(const Conn& c, uint32_t index, uint32_t now_ms, abi::ConnSampleRegion& r) {
+// One entry of either table against the filter; copied when it matches. The two tables
+// differ only in how the VIP is compared and where the addresses go.
+template <class C>
+void ConnSampler::visit(const C& c, uint32_t worker, uint32_t now_ms, abi::ConnSampleRegion& r) {
+  constexpr bool kIpv6 = std::is_same_v<C, Conn6>;
   if (!live(c)) return;
   ++in_use_;
-  if (filter_.vip_ipv6 || (filter_.vip_addr_be != 0 && c.fwd.dst_addr != filter_.vip_addr_be) ||
-      (filter_.vip_port_be != 0 && c.fwd.dst_port != filter_.vip_port_be) ||
+  bool vip_ok;
+  if constexpr (kIpv6) vip_ok = filter_.vip_ipv6 ? c.fwd.dst_addr == filter_.vip_addr6 : filter_.vip_addr_be == 0;
+  else vip_ok = !filter_.vip_ipv6 && (filter_.vip_addr_be == 0 || c.fwd.dst_addr == filter_.vip_addr_be);
+  if (!vip_ok || (filter_.vip_port_be != 0 && c.fwd.dst_port != filter_.vip_port_be) ||
       (filter_.backend_id != abi::kAnyBackend && c.backend_id != filter_.backend_id)) {
     return;
   }
   ++matched_;
   if (count_ >= filter_.limit) return;
   abi::ConnSampleEntry e{};
-  e.client_addr_be = c.fwd.src_addr;
+  abi::ConnSampleAddrs6 a6{};
+  if constexpr (kIpv6) {
+    a6 = abi::ConnSampleAddrs6{c.fwd.src_addr, c.fwd.dst_addr, c.rev.src_addr, c.rev.dst_addr};
+  } else {
+    e.client_addr_be = c.fwd.src_addr;
+    e.vip_addr_be = c.fwd.dst_addr;
+    e.backend_addr_be = c.rev.src_addr;
+    e.snat_addr_be = c.rev.dst_addr;
+  }
   e.client_port_be = c.fwd.src_port;
-  e.vip_addr_be = c.fwd.dst_addr;
   e.vip_port_be = c.fwd.dst_port;
-  e.backend_addr_be = c.rev.src_addr;
   e.backend_port_be = c.rev.src_port;
-  e.snat_addr_be = c.rev.dst_addr;
   e.snat_port_be = c.rev.dst_port;
   e.backend_id = c.backend_id;
-  e.flags = (c.flags & conn_flag::kFullNat) ? abi::conn_sample_flag::kFullNat : 0;
+  e.flags = (kIpv6 ? abi::conn_sample_flag::kIpv6 : 0) |
+            ((c.flags & conn_flag::kFullNat) ? abi::conn_sample_flag::kFullNat : 0);
   e.idle_ms = now_ms - c.last_seen.load(std::memory_order_relaxed);
-  e.worker = static_cast<uint16_t>(flows_.partition_of(index));
+  e.worker = static_cast<uint16_t>(worker);
   e.state = c.state.load(std::memory_order_acquire);
   if ((e.state & conn_state::kDead) != 0) return;  // closed while copied
-  r.addrs6[count_] = abi::ConnSampleAddrs6{};
-  r.entries[count_++] = e;
-}
-
-void ConnSampler::visit6(const Conn6& c, uint32_t index, uint32_t now_ms, abi::ConnSampleRegion& r) {
-  if (!live(c)) return;
-  ++in_use_;
-  if ((filter_.vip_addr_be != 0 && !filter_.vip_ipv6) || (filter_.vip_ipv6 && !(c.fwd.dst_addr == filter_.vip_addr6)) ||
-      (filter_.vip_port_be != 0 && c.fwd.dst_port != filter_.vip_port_be) ||
-      (filter_.backend_id != abi::kAnyBackend && c.backend_id != filter_.backend_id)) {
-    return;
-  }
-  ++matched_;
-  if (count_ >= filter_.limit) return;
-  abi::ConnSampleEntry e{};
-  e.client_port_be = c.fwd.src_port;
-  e.vip_port_be = c.fwd.dst_port;
-  e.backend_port_be = c.rev.src_port;
-  e.snat_port_be = c.rev.dst_port;
-  e.backend_id = c.backend_id;
-  e.flags = abi::conn_sample_flag::kIpv6 | ((c.flags & conn_flag::kFullNat) ? abi::conn_sample_flag::kFullNat : 0);
-  e.idle_ms = now_ms - c.last_seen.load(std::memory_order_relaxed);
-  e.worker = static_cast<uint16_t>(flows6_.partition_of(index));
-  e.state = c.state.load(std::memory_order_acquire);
-  if ((e.state & conn_state::kDead) != 0) return;
-  r.addrs6[count_] = abi::ConnSampleAddrs6{c.fwd.src_addr, c.fwd.dst_addr, c.rev.src_addr, c.rev.dst_addr};
+  r.addrs6[count_] = a6;
   r.entries[count_++] = e;
 }
 
@@ -100,8 +88,8 @@ bool ConnSampler::poll(uint32_t now_ms) {
   const uint32_t cap4 = flows_.capacity(), total = cap4 + flows6_.capacity();
   const uint32_t end = std::min(total, cursor_ + kChunk);
   for (; cursor_ < end; ++cursor_) {
-    if (cursor_ < cap4) visit(flows_.entry(cursor_), cursor_, now_ms, r);
-    else visit6(flows6_.entry(cursor_ - cap4), cursor_ - cap4, now_ms, r);
+    if (cursor_ < cap4) visit(flows_.entry(cursor_), flows_.partition_of(cursor_), now_ms, r);
+    else visit(flows6_.entry(cursor_ - cap4), flows6_.partition_of(cursor_ - cap4), now_ms, r);
   }
   if (cursor_ < total) return true;
   r.response.count = count_;

@@ -33,9 +33,9 @@ class ConnSampler {
  private:
   const FlowTable& flows_;
   const FlowTable6& flows6_;
-  // One IPv4 entry, or IPv6 entry `index`, against the filter; copied when it matches.
-  void visit(const Conn& c, uint32_t index, uint32_t now_ms, abi::ConnSampleRegion& r);
-  void visit6(const Conn6& c, uint32_t index, uint32_t now_ms, abi::ConnSampleRegion& r);
+  // An entry of either table (Conn, Conn6) owned by `worker`, against the filter.
+  template <class C>
+  void visit(const C& c, uint32_t worker, uint32_t now_ms, abi::ConnSampleRegion& r);
   std::string name_;
   abi::Mapping map_;
   uint64_t serving_ = 0;     // the request seq being answered (0: none)
